@@ -1,0 +1,98 @@
+"""A streaming-first client for the Mistral AI chat API.
+
+    from mistral_client import Mistral, Models, user
+
+    with Mistral() as client, client.chat.stream(model=Models.SMALL, messages=[user("Hi")]) as stream:
+        for chunk in stream:
+            print(chunk.content, end="", flush=True)
+
+The stream pipeline, one module a stage: ``_sse`` (bytes -> events), ``_chunks`` (events -> chunks),
+``_result`` (chunks -> result), ``_streaming`` (the streams you iterate).
+"""
+
+from ._chat import AsyncChat, Chat
+from ._client import AsyncMistral, Mistral, __version__
+from ._config import Timeout
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    InvalidRequestError,
+    MistralError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    StreamError,
+    StreamTimeoutError,
+    UnprocessableEntityError,
+)
+from ._messages import Models, assistant, system, tool, user
+from ._models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    DeltaMessage,
+    FunctionCall,
+    Model,
+    ModelList,
+    ToolCall,
+    Usage,
+)
+from ._request import ChatCompletionRequest
+from ._result import ChoiceResult, StreamResult
+from ._streaming import AsyncChatStream, ChatStream, StreamConsumedError
+
+__all__ = [
+    "__version__",
+    # clients
+    "Mistral",
+    "AsyncMistral",
+    "Chat",
+    "AsyncChat",
+    "Timeout",
+    # requests
+    "ChatCompletionRequest",
+    "Models",
+    "system",
+    "user",
+    "assistant",
+    "tool",
+    # answers
+    "ChatCompletion",
+    "Choice",
+    "ChatCompletionChunk",
+    "ChunkChoice",
+    "DeltaMessage",
+    "ToolCall",
+    "FunctionCall",
+    "Usage",
+    "Model",
+    "ModelList",
+    # streams
+    "ChatStream",
+    "AsyncChatStream",
+    "StreamResult",
+    "ChoiceResult",
+    # errors
+    "MistralError",
+    "InvalidRequestError",
+    "APIError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "StreamError",
+    "StreamTimeoutError",
+    "StreamConsumedError",
+]

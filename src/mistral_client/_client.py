@@ -1,0 +1,326 @@
+"""``Mistral`` and ``AsyncMistral``: configuration, the HTTP connection pool, and sending with retries.
+
+The endpoints themselves live in ``_chat.py`` and ``_models_api.py``; this module only knows how to
+send one request: with the key, within the time limits, retried while nothing has been received.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter, sleep
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import httpx2
+
+from ._config import DEFAULT_MAX_EVENT_SIZE, Timeout, TimeoutLike, api_root, resolve_api_key, resolve_timeout
+from ._errors import status_error, transport_error
+from ._exceptions import APIConnectionError, APITimeoutError, MistralError
+from ._retry import RETRY_STATUSES, backoff
+
+if TYPE_CHECKING:
+    from ._chat import AsyncChat, Chat
+    from ._models_api import AsyncModelsAPI, ModelsAPI
+
+__all__ = ["AsyncMistral", "Mistral"]
+
+__version__ = "0.1.0"
+logger = logging.getLogger("mistral_client")
+
+# Failures where the request cannot have reached the model: safe to send again.  A read timeout is
+# not one of them: the server may be generating, and a retry would pay for the answer twice.
+_RETRYABLE_TRANSPORT = (
+    httpx2.ConnectError,
+    httpx2.ConnectTimeout,
+    httpx2.RemoteProtocolError,
+    httpx2.WriteError,
+)
+
+
+class _Secret:
+    """Holds the API key so that no repr, log line or ``vars()`` dump shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'[redacted]'"
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: TimeoutLike,
+        max_retries: int,
+        max_event_size: int | None,
+    ) -> None:
+        self.base_url = api_root(base_url)
+        key = resolve_api_key(api_key, self.base_url)
+        self._api_key = _Secret(key) if key else None
+        self.timeout = resolve_timeout(timeout, Timeout())
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise MistralError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        self.max_retries = max_retries
+        self.max_event_size = max_event_size
+
+    def _headers(self, stream: bool, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if stream:
+            # Compressing a token stream delays every token until a compressor block fills.
+            headers["Accept"] = "text/event-stream"
+            headers["Accept-Encoding"] = "identity"
+        else:
+            headers["Accept"] = "application/json"
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key.get()}"
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def _attempt_timeout(self, timeout: Timeout, deadline: float | None) -> httpx2.Timeout:
+        connect, read = timeout.connect, timeout.read
+        if deadline is not None:
+            remaining = deadline - perf_counter()
+            if remaining <= 0:
+                raise APITimeoutError(f"the total deadline of {timeout.total}s passed before an answer")
+            connect = remaining if connect is None else min(connect, remaining)
+            read = remaining if read is None else min(read, remaining)
+        return httpx2.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def _retry_wait(
+        self,
+        error: MistralError,
+        retryable: bool,
+        attempt: int,
+        retries: int,
+        deadline: float | None,
+        headers: httpx2.Headers | None,
+    ) -> float:
+        """Seconds to wait before sending again; raises ``error`` when there is no retry to make."""
+        if not retryable or attempt >= retries:
+            raise error
+        delay = backoff(attempt, headers)
+        if deadline is not None and perf_counter() + delay >= deadline:
+            raise error  # the wait would outlast the deadline: the real cause is more useful
+        logger.info("retrying in %.2fs after: %s (attempt %d of %d)", delay, error, attempt + 1, retries)
+        return delay
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key is not None else "none"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key}, max_retries={self.max_retries})"
+
+
+class Mistral(_BaseClient):
+    """The synchronous client.  ``Mistral()`` reads ``MISTRAL_API_KEY`` and ``MISTRAL_BASE_URL``."""
+
+    chat: Chat
+    models: ModelsAPI
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutLike = None,
+        max_retries: int = 2,
+        http_client: httpx2.Client | None = None,
+        *,
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        super().__init__(api_key, base_url, timeout, max_retries, max_event_size)
+        from ._chat import Chat
+        from ._models_api import ModelsAPI
+
+        self._owns_http = http_client is None
+        self._http = (
+            http_client
+            if http_client is not None
+            else httpx2.Client(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
+        )
+        self.chat = Chat(self)
+        self.models = ModelsAPI(self)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        stream: bool,
+        timeout: Timeout,
+        started: float,
+        extra_headers: dict[str, str] | None = None,
+        max_retries: int | None = None,
+    ) -> httpx2.Response:
+        """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
+        deadline = started + timeout.total if timeout.total is not None else None
+        retries = self.max_retries if max_retries is None else max_retries
+        headers = self._headers(stream, extra_headers)
+        attempt = 0
+        while True:
+            request = self._http.build_request(
+                method,
+                self._url(path),
+                content=body,
+                headers=headers,
+                timeout=self._attempt_timeout(timeout, deadline),
+            )
+            logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
+            response_headers = None
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx2.TransportError as exc:
+                error: MistralError = transport_error(exc, request)
+                retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
+            else:
+                if response.is_success:
+                    return response
+                try:
+                    response.read()
+                except httpx2.TransportError as exc:
+                    error, retryable = transport_error(exc, request), False
+                else:
+                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                    response_headers = response.headers
+                finally:
+                    response.close()
+            sleep(self._retry_wait(error, retryable, attempt, retries, deadline, response_headers))
+            attempt += 1
+
+    def _read(self, response: httpx2.Response) -> bytes:
+        try:
+            return response.read()
+        except httpx2.TimeoutException as exc:
+            raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
+        except httpx2.TransportError as exc:
+            raise APIConnectionError(
+                f"the connection broke reading the answer: {exc}", request=response.request
+            ) from None
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Mistral:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncMistral(_BaseClient):
+    """The asyncio client: the same names as ``Mistral``, awaited."""
+
+    chat: AsyncChat
+    models: AsyncModelsAPI
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutLike = None,
+        max_retries: int = 2,
+        http_client: httpx2.AsyncClient | None = None,
+        *,
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
+        super().__init__(api_key, base_url, timeout, max_retries, max_event_size)
+        from ._chat import AsyncChat
+        from ._models_api import AsyncModelsAPI
+
+        self._owns_http = http_client is None
+        self._http = (
+            http_client
+            if http_client is not None
+            else httpx2.AsyncClient(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
+        )
+        self.chat = AsyncChat(self)
+        self.models = AsyncModelsAPI(self)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        stream: bool,
+        timeout: Timeout,
+        started: float,
+        extra_headers: dict[str, str] | None = None,
+        max_retries: int | None = None,
+    ) -> httpx2.Response:
+        """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
+        import asyncio
+
+        deadline = started + timeout.total if timeout.total is not None else None
+        retries = self.max_retries if max_retries is None else max_retries
+        headers = self._headers(stream, extra_headers)
+        attempt = 0
+        while True:
+            request = self._http.build_request(
+                method,
+                self._url(path),
+                content=body,
+                headers=headers,
+                timeout=self._attempt_timeout(timeout, deadline),
+            )
+            logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
+            response_headers = None
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx2.TransportError as exc:
+                error: MistralError = transport_error(exc, request)
+                retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
+            else:
+                if response.is_success:
+                    return response
+                try:
+                    await response.aread()
+                except httpx2.TransportError as exc:
+                    error, retryable = transport_error(exc, request), False
+                else:
+                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                    response_headers = response.headers
+                finally:
+                    await response.aclose()
+            await asyncio.sleep(self._retry_wait(error, retryable, attempt, retries, deadline, response_headers))
+            attempt += 1
+
+    async def _read(self, response: httpx2.Response) -> bytes:
+        try:
+            return await response.aread()
+        except httpx2.TimeoutException as exc:
+            raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
+        except httpx2.TransportError as exc:
+            raise APIConnectionError(
+                f"the connection broke reading the answer: {exc}", request=response.request
+            ) from None
+        finally:
+            await response.aclose()
+
+    async def close(self) -> None:
+        """Close the connection pool (unless it was passed in as ``http_client``)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMistral:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

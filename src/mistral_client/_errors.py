@@ -1,0 +1,119 @@
+"""Turning what went wrong on the wire into the typed exceptions of ``_exceptions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import msgspec
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from ._retry import retry_after
+
+__all__ = ["check_event_stream", "redact", "status_error", "transport_error"]
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def redact(request: httpx2.Request | None) -> httpx2.Request | None:
+    """A copy of the request without the API key, safe to keep on an exception."""
+    if request is None or "authorization" not in request.headers:
+        return request
+    headers = httpx2.Headers(request.headers)
+    headers["authorization"] = "[redacted]"
+    return httpx2.Request(request.method, request.url, headers=headers, extensions=request.extensions)
+
+
+def status_error(response: httpx2.Response) -> APIStatusError:
+    """The exception for a non-2xx answer whose body has been read."""
+    status = response.status_code
+    body: Any
+    try:
+        body = msgspec.json.decode(response.content) if response.content else None
+    except msgspec.DecodeError:
+        body = response.text[:500] or None
+    message, fields = _describe(body)
+    if not message:
+        message = response.reason_phrase or "error"
+    cls = _BY_STATUS.get(status, InternalServerError if status >= 500 else APIStatusError)
+    kwargs: dict[str, Any] = {"response": response, "body": body, **fields}
+    if cls is RateLimitError:
+        kwargs["retry_after"] = retry_after(response.headers)
+    if cls is UnprocessableEntityError:
+        kwargs["detail"] = body.get("detail") if isinstance(body, dict) and isinstance(body.get("detail"), list) else []
+    return cls(message, **kwargs)
+
+
+def _describe(body: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(body, str):
+        return body.strip(), {}
+    if not isinstance(body, dict):
+        return "", {}
+    info = body["error"] if isinstance(body.get("error"), dict) else body
+    fields = {
+        "type": _str(info.get("type")),
+        "code": _str(info.get("code")),
+        "param": _str(info.get("param")),
+    }
+    detail = info.get("detail")
+    if isinstance(detail, list):  # 422: one entry per invalid field
+        messages = [_field_error(item) for item in detail if isinstance(item, dict)]
+        return "; ".join(messages) or "invalid request", fields
+    message = info.get("message") or detail
+    return (str(message) if message is not None else ""), fields
+
+
+def _field_error(item: dict[str, Any]) -> str:
+    loc = item.get("loc")
+    path = ".".join(str(part) for part in loc if part != "body") if isinstance(loc, list) else ""
+    msg = str(item.get("msg") or item.get("type") or "invalid")
+    return f"{path}: {msg}" if path else msg
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def check_event_stream(response: httpx2.Response) -> APIError | None:
+    """A 200 that is not an event stream (a proxy's HTML page) is an error, not a parse failure."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.partition(";")[0].strip().lower() == "text/event-stream":
+        return None
+    shown = content_type or "no content type"
+    return APIError(
+        f"expected a text/event-stream answer, got {shown} (status {response.status_code}); "
+        "a proxy or gateway may have answered instead of the API",
+        request=response.request,
+    )
+
+
+def transport_error(exc: Exception, request: httpx2.Request | None) -> APIConnectionError:
+    """The exception for an httpx2 transport failure before any response arrived."""
+    if isinstance(exc, httpx2.TimeoutException):
+        kind = {
+            httpx2.ConnectTimeout: "connecting",
+            httpx2.ReadTimeout: "waiting for the response",
+            httpx2.WriteTimeout: "sending the request",
+            httpx2.PoolTimeout: "waiting for a free connection",
+        }.get(type(exc), "waiting")
+        return APITimeoutError(f"timed out {kind}: {exc or type(exc).__name__}", request=request)
+    return APIConnectionError(f"connection failed: {exc or type(exc).__name__}", request=request)

@@ -1,0 +1,167 @@
+"""What the API sends back, as plain msgspec Structs.
+
+Fields follow the wire names.  Anything the server adds that is not listed here (the ``p`` padding,
+``logprobs``, new fields) is skipped by the decoder, which is what keeps decoding cheap and
+forward-compatible.  ``gc=False``: these objects hold no reference cycles, so the garbage collector
+need not track the hundreds of thousands a busy relay decodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "AssistantMessage",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Choice",
+    "ChunkChoice",
+    "ContentPart",
+    "DeltaMessage",
+    "FunctionCall",
+    "Model",
+    "ModelList",
+    "ToolCall",
+    "Usage",
+    "text_of",
+]
+
+
+class Usage(msgspec.Struct, gc=False):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: dict[str, Any] | None = None
+
+
+class ContentPart(msgspec.Struct, gc=False):
+    """One part of list-shaped content: ``text``, ``thinking`` (itself a list of parts), images..."""
+
+    type: str = "text"
+    text: str | None = None
+    thinking: list[ContentPart] | None = None
+
+
+Content = str | list[ContentPart] | None
+
+
+def text_of(content: Content) -> str:
+    """The text of a content value: the string itself, or its ``text`` parts joined."""
+    if content is None:
+        return ""
+    if type(content) is str:
+        return content
+    return "".join(part.text for part in content if part.type == "text" and part.text)  # type: ignore[union-attr]
+
+
+class FunctionCall(msgspec.Struct, gc=False):
+    name: str = ""
+    # A JSON string on the wire; the spec also allows an object, which the accumulator re-encodes.
+    arguments: str | dict[str, Any] = ""
+
+
+class ToolCall(msgspec.Struct, gc=False):
+    function: FunctionCall = msgspec.field(default_factory=FunctionCall)
+    id: str | None = None
+    type: str | None = "function"
+    index: int | None = None
+
+
+class DeltaMessage(msgspec.Struct, gc=False):
+    role: str | None = None
+    content: Content = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class ChunkChoice(msgspec.Struct, gc=False):
+    index: int = 0
+    delta: DeltaMessage = msgspec.field(default_factory=DeltaMessage)
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(msgspec.Struct, gc=False):
+    """One streamed chunk.  ``is_last`` and the latencies are set by the client, not sent by the API."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    choices: list[ChunkChoice] = []
+    usage: Usage | None = None
+    object: str = "chat.completion.chunk"
+    # Servers that report a failure inside the stream send {"object": "error", "message": ...}
+    # or {"error": {...}}; keeping these two fields lets the decoder see that without a second parse.
+    message: str | None = None
+    error: Any = None
+    is_last: bool = False
+    chunk_latency: float = 0.0
+    total_latency: float = 0.0
+
+    @property
+    def content(self) -> str:
+        """The text delta of choice 0, ``""`` when there is none (never ``None``)."""
+        if not self.choices:
+            return ""
+        content = self.choices[0].delta.content
+        if type(content) is str:
+            return content
+        return text_of(content)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The finish reason of choice 0, if this chunk carries one."""
+        return self.choices[0].finish_reason if self.choices else None
+
+
+class AssistantMessage(msgspec.Struct, gc=False):
+    role: str = "assistant"
+    content: Content = None
+    tool_calls: list[ToolCall] | None = None
+    prefix: bool = False
+
+
+class Choice(msgspec.Struct, gc=False):
+    index: int = 0
+    message: AssistantMessage = msgspec.field(default_factory=AssistantMessage)
+    finish_reason: str | None = None
+
+
+class ChatCompletion(msgspec.Struct, gc=False):
+    """The answer of a non-streaming chat completion."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    choices: list[Choice] = []
+    usage: Usage | None = None
+    object: str = "chat.completion"
+
+    @property
+    def content(self) -> str:
+        """The text of choice 0's message."""
+        return text_of(self.choices[0].message.content) if self.choices else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
+
+
+class Model(msgspec.Struct, gc=False):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = ""
+    name: str | None = None
+    description: str | None = None
+    max_context_length: int | None = None
+    aliases: list[str] = []
+    capabilities: dict[str, Any] = {}
+    deprecation: str | None = None
+    default_model_temperature: float | None = None
+    type: str | None = None
+
+
+class ModelList(msgspec.Struct, gc=False):
+    data: list[Model] = []
+    object: str = "list"

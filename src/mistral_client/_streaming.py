@@ -1,0 +1,438 @@
+"""Stage 4 of the stream pipeline: the streams a caller iterates.
+
+``ChatStream`` and ``AsyncChatStream`` only move bytes from the HTTP response into the shared
+``ChunkDecoder`` and hand back its chunks; decoding, timing and accumulation live there.
+
+Cancellation closes the socket itself (``shutdown``), not just our side of the pool: a read blocked in
+another thread wakes at once, and the server sees the disconnect and stops generating tokens.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+
+from ._chunks import ChunkDecoder
+from ._config import Timeout
+from ._errors import check_event_stream
+from ._exceptions import MistralError, StreamError
+from ._models import ChatCompletionChunk
+from ._result import StreamResult
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["AsyncChatStream", "ChatStream", "StreamConsumedError"]
+
+# After [DONE] the rest of the body (the chunked terminator) is read so the connection can be
+# reused; a server that keeps talking past this many bytes is cut off instead.
+_MAX_DRAIN = 64 * 1024
+
+
+class StreamConsumedError(MistralError, RuntimeError):
+    """A stream is read once; iterating it again after it ended or was closed is a mistake."""
+
+
+class _StreamState:
+    """What the sync and async streams share: the decoder, cancel flags and the socket to cut."""
+
+    _timeout: Timeout
+    _response: httpx2.Response | None
+    _decoder: ChunkDecoder | None
+
+    def _init_state(self, timeout: Timeout, max_event_size: int | None, keep_chunks: bool) -> None:
+        self._timeout = timeout
+        self._max_event_size = max_event_size
+        self._keep_chunks = keep_chunks
+        self._response = None
+        self._decoder = None
+        self._started: float | None = None
+        self._cancel_requested = False
+        self._deadline_passed = False
+        self._closed = False
+        self._iterating = False
+        self._lock = threading.Lock()
+        self._empty_result: StreamResult | None = None
+
+    @property
+    def result(self) -> StreamResult:
+        """What the stream delivered so far; final once it ended, was cancelled or failed."""
+        if self._decoder is not None:
+            return self._decoder.result
+        if self._empty_result is None:
+            self._empty_result = StreamResult()
+        return self._empty_result
+
+    @property
+    def response(self) -> httpx2.Response | None:
+        """The HTTP response, once the request was answered (headers, status)."""
+        return self._response
+
+    @property
+    def request_id(self) -> str | None:
+        """The ``mistral-correlation-id`` of the answer, to quote when reporting a problem."""
+        return self._response.headers.get("mistral-correlation-id") if self._response is not None else None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel_requested
+
+    def cancel(self) -> None:
+        """Stop the stream now.  Safe from any thread and from inside the loop that reads it."""
+        with self._lock:
+            if self._decoder is not None and (self._decoder.done or self._decoder.error is not None):
+                return
+            self._cancel_requested = True
+            self._cut()
+
+    def _expire(self) -> None:
+        # The total deadline passed: wake the reader; it raises StreamTimeoutError.
+        with self._lock:
+            if self._decoder is not None and not self._decoder.done:
+                self._deadline_passed = True
+                self._cut()
+
+    def _cut(self) -> None:
+        # Called with the lock held.  shutdown() wakes a blocked read and sends the FIN at once.
+        response = self._response
+        if response is None:
+            return
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    def _begin(self, response: httpx2.Response, started: float) -> None:
+        error = check_event_stream(response)
+        if error is not None:
+            raise error
+        with self._lock:
+            self._response = response
+            self._decoder = ChunkDecoder(
+                started,
+                max_event_size=self._max_event_size,
+                keep_chunks=self._keep_chunks,
+                request=response.request,
+                request_id=response.headers.get("mistral-correlation-id"),
+            )
+            if self._cancel_requested:
+                self._cut()
+
+    def _remaining(self) -> float | None:
+        if self._timeout.total is None or self._started is None:
+            return None
+        return self._timeout.total - (perf_counter() - self._started)
+
+    def _transport_failure(self, exc: httpx2.TransportError) -> StreamError | None:
+        """The error for a read that failed, or ``None`` when the failure is our own cancel."""
+        assert self._decoder is not None
+        if self._cancel_requested:
+            return None
+        if self._deadline_passed:
+            return self._decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+        if isinstance(exc, httpx2.ReadTimeout):
+            return self._decoder.broken(f"no data for {self._timeout.read}s (read timeout)", timeout=True)
+        return self._decoder.broken(f"the connection broke mid-stream: {exc or type(exc).__name__}")
+
+    def _raw_reader(self, response: httpx2.Response) -> bool:
+        # We ask for no compression on streams; a server that compresses anyway is decoded.
+        return response.headers.get("content-encoding", "identity").lower() in ("", "identity")
+
+    def _check_not_consumed(self) -> None:
+        if self._closed or self._iterating:
+            raise StreamConsumedError(
+                "this stream was already read or closed; a stream is read once: call chat.stream() again "
+                "(its result is in stream.result)"
+            )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._response is not None else "not started"
+        return f"<{type(self).__name__} {state} chunks={self.result.chunk_count}>"
+
+
+class ChatStream(_StreamState):
+    """A streamed chat completion: iterate it for ``ChatCompletionChunk``s, use it in a ``with``."""
+
+    def __init__(
+        self,
+        send: Callable[[float], httpx2.Response],
+        *,
+        timeout: Timeout,
+        max_event_size: int | None,
+        keep_chunks: bool = True,
+    ) -> None:
+        self._send = send
+        self._iterator: Generator[ChatCompletionChunk, None, None] | None = None
+        self._timer: threading.Timer | None = None
+        self._init_state(timeout, max_event_size, keep_chunks)
+
+    def __enter__(self) -> ChatStream:
+        self._open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        if self._iterator is None:
+            self._check_not_consumed()
+            self._iterating = True
+            self._iterator = self._chunks()
+        return self._iterator
+
+    def __next__(self) -> ChatCompletionChunk:
+        return next(iter(self))
+
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """Only the text deltas, skipping chunks that carry none."""
+        return (chunk.content for chunk in self if chunk.content)
+
+    def until_done(self) -> StreamResult:
+        """Read the stream to its end and return the result."""
+        for _ in self:
+            pass
+        return self.result
+
+    def close(self) -> None:
+        """Stop the stream (if it is still running) and release its connection."""
+        if self._closed:
+            return
+        if self._iterator is not None:
+            self._iterator.close()  # runs the generator's cleanup
+        self._finish()
+
+    def _open(self) -> None:
+        if self._response is not None or self._closed:
+            return
+        self._started = started = perf_counter()
+        response = self._send(started)
+        try:
+            self._begin(response, started)
+        except BaseException:
+            response.close()
+            self._closed = True
+            raise
+        remaining = self._remaining()
+        if remaining is not None:
+            self._timer = threading.Timer(max(remaining, 0.0), self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _chunks(self) -> Generator[ChatCompletionChunk, None, None]:
+        try:
+            self._open()
+            response, decoder = self._response, self._decoder
+            assert response is not None and decoder is not None
+            reader = response.iter_raw() if self._raw_reader(response) else response.iter_bytes()
+            drained = 0
+            try:
+                for data in reader:
+                    if decoder.done:
+                        drained += len(data)
+                        if drained > _MAX_DRAIN:
+                            break
+                        continue
+                    for chunk in decoder.feed(data):
+                        yield chunk
+                        if self._cancel_requested:
+                            return
+                    if decoder.error is not None:
+                        raise decoder.error
+                    if self._deadline_passed:
+                        raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+                else:
+                    yield from decoder.eof()
+                    if decoder.error is not None:
+                        raise decoder.error
+            except httpx2.TransportError as exc:
+                if decoder.done:
+                    return  # failed while draining: the answer was complete, the connection is just not reused
+                error = self._transport_failure(exc)
+                if error is not None:
+                    raise error from None
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._decoder is not None:
+            self._decoder.stop(cancelled=self._decoder.error is None)
+        if self._response is not None:
+            self._response.close()
+
+    def __del__(self) -> None:
+        # A stream dropped without ``with`` or ``close()`` must not keep its connection busy.
+        if not getattr(self, "_closed", True) and getattr(self, "_response", None) is not None:
+            try:
+                self._finish()
+            except Exception:
+                pass
+
+
+class AsyncChatStream(_StreamState):
+    """The async twin of ``ChatStream``: ``async with`` and ``async for``."""
+
+    def __init__(
+        self,
+        send: Callable[[float], Any],
+        *,
+        timeout: Timeout,
+        max_event_size: int | None,
+        keep_chunks: bool = True,
+    ) -> None:
+        self._send = send
+        self._iterator: AsyncGenerator[ChatCompletionChunk, None] | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._init_state(timeout, max_event_size, keep_chunks)
+
+    async def __aenter__(self) -> AsyncChatStream:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        if self._iterator is None:
+            self._check_not_consumed()
+            self._iterating = True
+            self._iterator = self._chunks()
+        return self._iterator
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        return await self.__aiter__().__anext__()
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        """Only the text deltas, skipping chunks that carry none."""
+        return _async_text_stream(self)
+
+    async def until_done(self) -> StreamResult:
+        """Read the stream to its end and return the result."""
+        async for _ in self:
+            pass
+        return self.result
+
+    async def aclose(self) -> None:
+        """Stop the stream (if it is still running) and release its connection."""
+        if self._closed:
+            return
+        if self._iterator is not None:
+            await self._iterator.aclose()
+        await self._finish()
+
+    async def _open(self) -> None:
+        if self._response is not None or self._closed:
+            return
+        self._started = started = perf_counter()
+        response = await self._send(started)
+        try:
+            self._begin(response, started)
+        except BaseException:
+            await response.aclose()
+            self._closed = True
+            raise
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        remaining = self._remaining()
+        if remaining is not None:
+            self._timer_handle = self._loop.call_later(max(remaining, 0.0), self._expire)
+
+    async def _chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        try:
+            await self._open()
+            response, decoder = self._response, self._decoder
+            assert response is not None and decoder is not None
+            reader = response.aiter_raw() if self._raw_reader(response) else response.aiter_bytes()
+            drained = 0
+            try:
+                async for data in reader:
+                    if decoder.done:
+                        drained += len(data)
+                        if drained > _MAX_DRAIN:
+                            break
+                        continue
+                    for chunk in decoder.feed(data):
+                        yield chunk
+                        if self._cancel_requested:
+                            return
+                    if decoder.error is not None:
+                        raise decoder.error
+                    if self._deadline_passed:
+                        raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+                else:
+                    for chunk in decoder.eof():
+                        yield chunk
+                    if decoder.error is not None:
+                        raise decoder.error
+            except httpx2.TransportError as exc:
+                if decoder.done:
+                    return
+                error = self._transport_failure(exc)
+                if error is not None:
+                    raise error from None
+        finally:
+            await self._finish()
+
+    async def _finish(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+        decoder = self._decoder
+        if decoder is not None:
+            decoder.stop(cancelled=decoder.error is None)
+        response = self._response
+        if response is None:
+            return
+        if decoder is not None and not decoder.done:
+            # Cut the socket before awaiting anything: if this task is being cancelled, the await
+            # below may not run to completion, and the server must see the disconnect regardless.
+            with self._lock:
+                self._cut()
+        try:
+            await response.aclose()
+        except Exception:
+            if decoder is None or decoder.done:
+                raise  # a cut socket may fail to close cleanly; a finished one should not
+
+    def __del__(self) -> None:
+        # Dropped without ``async with`` or ``aclose()``: cut the socket now (the server stops
+        # generating) and let the loop release the connection from the pool.
+        response, loop = getattr(self, "_response", None), getattr(self, "_loop", None)
+        if getattr(self, "_closed", True) or response is None:
+            return
+        try:
+            with self._lock:
+                self._cut()
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(lambda: loop.create_task(response.aclose()))
+        except Exception:
+            pass
+
+
+async def _async_text_stream(stream: AsyncChatStream) -> AsyncIterator[str]:
+    async for chunk in stream:
+        if chunk.content:
+            yield chunk.content
