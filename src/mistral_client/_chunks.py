@@ -1,11 +1,13 @@
 """Stage 2 of the stream pipeline: server-sent events -> typed chunks.
 
 ``ChunkDecoder`` is the one decoding core behind the sync and the async stream: it takes the bytes
-a read returned and gives back the chunks they complete, stamped with their latencies and already
-added to the ``StreamResult``.  It does no I/O, so both stream classes are thin loops around it.
+a read returned and gives back the chunks they complete, stamped with their latencies.  It does no
+I/O, so both stream classes are thin loops around it.  They pass each chunk to ``deliver`` as they
+hand it out, so the ``StreamResult`` is always exactly what the caller has received, even when a
+cancel comes between two chunks of the same read.
 
 A failure inside the stream does not raise from ``feed``: the chunks decoded before it are returned
-first and the error is left in ``.error``, so a caller delivers everything that arrived, then raises.
+first and ``failed`` is set, so a caller delivers everything that arrived, then raises ``error()``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ class ChunkDecoder:
         self.result = StreamResult(keep_chunks=keep_chunks)
         self.started = started
         self.done = False  # [DONE] (or the end of a finished body) was reached
-        self.error: StreamError | None = None
+        self.failed = False
+        self._failure: tuple[str, bool, dict[str, Any]] | None = None
+        self._error: StreamError | None = None
+        self._finished = False  # some choice has a finish reason
+        self._last_chunk: ChatCompletionChunk | None = None  # the finish_reason "error" chunk
+        self._returned = self._delivered = 0  # chunks given to the caller, and handed out by it
         self._last = started
         self._sse = SSEDecoder(max_event_size)
         # A chunk with a finish reason but no usage may be followed by a usage-only chunk; it is
@@ -53,8 +60,13 @@ class ChunkDecoder:
         self._request = request
         self._request_id = request_id
 
+    def deliver(self, chunk: ChatCompletionChunk) -> None:
+        """The caller handed this chunk out: it is now part of the result."""
+        self._delivered += 1
+        self.result.add(chunk)
+
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        if self.done or self.error is not None:
+        if self.done or self.failed:
             return []
         try:
             events = self._sse.feed(data)
@@ -89,15 +101,16 @@ class ChunkDecoder:
             chunk.chunk_latency = now - self._last
             chunk.total_latency = now - self.started
             self._last = now
-            self.result.add(chunk)
 
             finished = False
             for choice in chunk.choices:
                 if choice.finish_reason is not None:
-                    finished = True
+                    finished = self._finished = True
                     if choice.finish_reason == "error":
                         self._release(out)
-                        self._fail("the model stopped with finish_reason 'error'")
+                        # Not handed out, but it arrived: what it carries belongs in the partial.
+                        self._fail("the model stopped with finish_reason 'error'", last=chunk)
+                        self._returned += len(out)
                         return out
             self._release(out)
             if chunk.usage is not None and (finished or not chunk.choices):
@@ -107,31 +120,53 @@ class ChunkDecoder:
                 self._held = chunk
             else:
                 out.append(chunk)
+        self._returned += len(out)
         return out
 
     def eof(self) -> list[ChatCompletionChunk]:
         """The body ended.  Without [DONE], that is a broken stream unless the model had finished."""
         out: list[ChatCompletionChunk] = []
-        if self.done or self.error is not None:
+        if self.done or self.failed:
             return out
         self._sse.end()
-        if any(choice.finish_reason is not None for choice in self.result._choices.values()):
+        if self._finished:
             self._end(out)
         else:
             self._fail("the connection closed before the stream finished (no finish reason, no [DONE])")
+        self._returned += len(out)
         return out
 
-    def stop(self, *, cancelled: bool) -> None:
-        """The caller stopped reading (a cancel, a close, a transport failure)."""
-        if not self.done and self.result.total_latency is None:
-            self.result.cancelled = cancelled
-            self.result.total_latency = perf_counter() - self.started
+    def stop(self) -> None:
+        """The caller stopped reading: at the end, on a failure, or early (a cancel or a close)."""
+        result = self.result
+        if result.total_latency is None:
+            result.total_latency = perf_counter() - self.started
+        if not self.failed and not (self.done and self._delivered == self._returned):
+            result.cancelled = True
 
     def broken(self, reason: str, *, timeout: bool = False) -> StreamError:
         """The error to raise for a transport failure in the middle of the stream."""
         self._fail(reason, timeout=timeout)
-        assert self.error is not None
-        return self.error
+        return self.error()
+
+    def error(self) -> StreamError:
+        """The exception for the failure, built once everything before it was delivered."""
+        if self._error is None:
+            assert self._failure is not None
+            from ._exceptions import StreamTimeoutError
+
+            reason, timeout, fields = self._failure
+            result = self.result
+            if self._last_chunk is not None:
+                result.add(self._last_chunk)
+            if result.total_latency is None:
+                result.total_latency = perf_counter() - self.started
+            received = f"{result.chunk_count} chunks ({len(result.content)} characters) arrived before it; see .partial"
+            cls = StreamTimeoutError if timeout else StreamError
+            self._error = cls(
+                f"{reason}; {received}", partial=result, request=self._request, request_id=self._request_id, **fields
+            )
+        return self._error
 
     def _end(self, out: list[ChatCompletionChunk]) -> None:
         self.done = True
@@ -140,7 +175,6 @@ class ChunkDecoder:
             held.is_last = True
             out.append(held)
             self._held = None
-        self.result.total_latency = perf_counter() - self.started
 
     def _release(self, out: list[ChatCompletionChunk]) -> None:
         if self._held is not None:
@@ -166,21 +200,14 @@ class ChunkDecoder:
         else:
             self._fail(f"the server sent an error event: {_excerpt(raw)}", body=body)
 
-    def _fail(self, reason: str, *, timeout: bool = False, **fields: Any) -> None:
-        from ._exceptions import StreamTimeoutError
-
-        result = self.result
-        if result.total_latency is None:
-            result.total_latency = perf_counter() - self.started
-        received = f"{result.chunk_count} chunks ({len(result.content)} characters) arrived before it; see .partial"
-        cls = StreamTimeoutError if timeout else StreamError
-        self.error = cls(
-            f"{reason}; {received}",
-            partial=result,
-            request=self._request,
-            request_id=self._request_id,
-            **fields,
-        )
+    def _fail(
+        self, reason: str, *, timeout: bool = False, last: ChatCompletionChunk | None = None, **fields: Any
+    ) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        self._failure = (reason, timeout, fields)
+        self._last_chunk = last
 
     @staticmethod
     def _decode_lenient(raw: bytes) -> ChatCompletionChunk | None:

@@ -86,10 +86,9 @@ class _StreamState:
     def cancel(self) -> None:
         """Stop the stream now.  Safe from any thread and from inside the loop that reads it."""
         with self._lock:
-            if self._decoder is not None and (self._decoder.done or self._decoder.error is not None):
-                return
             self._cancel_requested = True
-            self._cut()
+            if self._decoder is None or not (self._decoder.done or self._decoder.failed):
+                self._cut()  # once the answer is complete, the connection can still go back to the pool
 
     def _expire(self) -> None:
         # The total deadline passed: wake the reader; it raises StreamTimeoutError.
@@ -105,9 +104,11 @@ class _StreamState:
             return
         stream = response.extensions.get("network_stream")
         sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
+        # Under asyncio this is a TransportSocket wrapper, not a socket.socket; both have shutdown().
+        shutdown = getattr(sock, "shutdown", None)
+        if shutdown is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass  # already closed
 
@@ -185,14 +186,14 @@ class ChatStream(_StreamState):
         self.close()
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        if self._iterator is None:
+        if self._iterator is None or self._closed:
             self._check_not_consumed()
             self._iterating = True
             self._iterator = self._chunks()
         return self._iterator
 
     def __next__(self) -> ChatCompletionChunk:
-        return next(iter(self))
+        return next(self._iterator if self._iterator is not None else iter(self))
 
     @property
     def text_stream(self) -> Iterator[str]:
@@ -235,6 +236,7 @@ class ChatStream(_StreamState):
             self._open()
             response, decoder = self._response, self._decoder
             assert response is not None and decoder is not None
+            deliver = decoder.deliver
             reader = response.iter_raw() if self._raw_reader(response) else response.iter_bytes()
             drained = 0
             try:
@@ -245,17 +247,20 @@ class ChatStream(_StreamState):
                             break
                         continue
                     for chunk in decoder.feed(data):
+                        deliver(chunk)
                         yield chunk
                         if self._cancel_requested:
                             return
-                    if decoder.error is not None:
-                        raise decoder.error
+                    if decoder.failed:
+                        raise decoder.error()
                     if self._deadline_passed:
                         raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
                 else:
-                    yield from decoder.eof()
-                    if decoder.error is not None:
-                        raise decoder.error
+                    for chunk in decoder.eof():
+                        deliver(chunk)
+                        yield chunk
+                    if decoder.failed:
+                        raise decoder.error()
             except httpx2.TransportError as exc:
                 if decoder.done:
                     return  # failed while draining: the answer was complete, the connection is just not reused
@@ -272,7 +277,7 @@ class ChatStream(_StreamState):
         if self._timer is not None:
             self._timer.cancel()
         if self._decoder is not None:
-            self._decoder.stop(cancelled=self._decoder.error is None)
+            self._decoder.stop()
         if self._response is not None:
             self._response.close()
 
@@ -312,14 +317,14 @@ class AsyncChatStream(_StreamState):
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        if self._iterator is None:
+        if self._iterator is None or self._closed:
             self._check_not_consumed()
             self._iterating = True
             self._iterator = self._chunks()
         return self._iterator
 
     async def __anext__(self) -> ChatCompletionChunk:
-        return await self.__aiter__().__anext__()
+        return await (self._iterator if self._iterator is not None else self.__aiter__()).__anext__()
 
     @property
     def text_stream(self) -> AsyncIterator[str]:
@@ -363,6 +368,7 @@ class AsyncChatStream(_StreamState):
             await self._open()
             response, decoder = self._response, self._decoder
             assert response is not None and decoder is not None
+            deliver = decoder.deliver
             reader = response.aiter_raw() if self._raw_reader(response) else response.aiter_bytes()
             drained = 0
             try:
@@ -373,18 +379,20 @@ class AsyncChatStream(_StreamState):
                             break
                         continue
                     for chunk in decoder.feed(data):
+                        deliver(chunk)
                         yield chunk
                         if self._cancel_requested:
                             return
-                    if decoder.error is not None:
-                        raise decoder.error
+                    if decoder.failed:
+                        raise decoder.error()
                     if self._deadline_passed:
                         raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
                 else:
                     for chunk in decoder.eof():
+                        deliver(chunk)
                         yield chunk
-                    if decoder.error is not None:
-                        raise decoder.error
+                    if decoder.failed:
+                        raise decoder.error()
             except httpx2.TransportError as exc:
                 if decoder.done:
                     return
@@ -402,7 +410,7 @@ class AsyncChatStream(_StreamState):
             self._timer_handle.cancel()
         decoder = self._decoder
         if decoder is not None:
-            decoder.stop(cancelled=decoder.error is None)
+            decoder.stop()
         response = self._response
         if response is None:
             return
