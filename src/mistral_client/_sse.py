@@ -58,6 +58,7 @@ class SSEDecoder:
     def __init__(self, max_event_size: int | None = None) -> None:
         self.max_event_size = max_event_size
         self.last_event_id = ""
+        self._id_buffer = ""
         self.retry: int | None = None
         self._head: bytes | None = b""  # bytes held until we know whether the stream opens with a BOM
         self._skip_lf = False  # the previous read ended in CR: a LF opening this one ends no line
@@ -76,7 +77,7 @@ class SSEDecoder:
             self._head = None
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
-        if self._skip_lf:
+        if self._skip_lf and chunk:  # an empty read says nothing about the byte after the CR
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
@@ -102,8 +103,10 @@ class SSEDecoder:
             self._pending_size = 0
 
         events: list[ServerSentEvent] = []
+        cap = self.max_event_size
         for line in lines:
             if not line:
+                self.last_event_id = self._id_buffer
                 if self._data:
                     raw = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
                     event = self._event.decode("utf-8", "replace") if self._event else "message"
@@ -113,6 +116,8 @@ class SSEDecoder:
                 self._event_size = 0
                 continue
             self._event_size += len(line)
+            if cap is not None and self._event_size > cap:
+                self._check_size()  # before the blank line that would dispatch it
             if line.startswith(b"data:"):
                 value = line[5:]
                 self._data.append(value[1:] if value[:1] == b" " else value)
@@ -149,7 +154,8 @@ class SSEDecoder:
             self._event = value
         elif name == b"id":
             if b"\0" not in value:
-                self.last_event_id = value.decode("utf-8", "replace")
+                # The buffer outlives the event; it becomes the last event ID only when one dispatches.
+                self._id_buffer = value.decode("utf-8", "replace")
         elif name == b"retry":
             if value and value.isdigit():  # bytes.isdigit() is ASCII-only, as the standard wants
                 self.retry = int(value)
