@@ -1,0 +1,201 @@
+"""The body of a streamed chat completion: server-sent events, pacing and mid-stream faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from ._engine import Finish
+from ._records import Recorder, RequestRecord
+
+__all__ = ["ChatStream", "ClosingStreamingResponse", "InjectedDisconnect", "StreamFaults", "stream_body", "usage"]
+
+
+@dataclass(frozen=True)
+class StreamFaults:
+    """Mid-stream misbehaviour; each ``*_after`` counts content chunks already sent."""
+
+    stall_after: int | None = None
+    stall_seconds: float = 1.0
+    disconnect_after: int | None = None
+    error_event_after: int | None = None
+    finish_error_after: int | None = None
+    malformed_after: int | None = None
+    no_done: bool = False
+    crlf: bool = False
+    keepalive: bool = False
+
+
+@dataclass
+class ChatStream:
+    """Everything one streamed answer needs."""
+
+    items: Iterator[str | Finish]  # the engine's output; must end with a Finish
+    chunk_base: dict[str, Any]  # id, object, created, model: the same in every chunk
+    prompt_tokens: int
+    faults: StreamFaults
+    first_token_delay: float
+    token_delay: float
+    separate_usage: bool
+    record: RequestRecord
+    recorder: Recorder
+
+    def chunk(self, delta: dict[str, Any], finish: str | None, number: int, usage_tokens: int | None = None) -> bytes:
+        """One chunk; ``usage_tokens`` (completion tokens) makes it carry ``usage``."""
+        body = {**self.chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if usage_tokens is not None:
+            body["usage"] = usage(self.prompt_tokens, usage_tokens)
+        body["p"] = _PADDINGS[number % len(_PADDINGS)]
+        return _encode(body)
+
+    def usage_only_chunk(self, completion_tokens: int) -> bytes:
+        return _encode({**self.chunk_base, "choices": [], "usage": usage(self.prompt_tokens, completion_tokens)})
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+class InjectedDisconnect(Exception):
+    """Raised inside a response on purpose: uvicorn then closes the connection mid-body."""
+
+
+def hide_injected_disconnects(record: logging.LogRecord) -> bool:
+    """A filter for uvicorn's logger, which reports every exception that ends a response."""
+    return not (record.exc_info and isinstance(record.exc_info[1], InjectedDisconnect))
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """Closes the body generator as soon as the response ends.
+
+    Starlette cancels the task that sends the body when the client disconnects but may leave the
+    generator suspended at a ``yield``; closing it here runs its ``finally`` now, not whenever it
+    is garbage-collected, so the disconnect is recorded promptly.
+    """
+
+    def __init__(self, content: AsyncGenerator[bytes, None]) -> None:
+        # Set as a header, not media_type, so Starlette adds no "; charset=utf-8": the live API sends none.
+        super().__init__(content, headers={"content-type": "text/event-stream"})
+        self._generator = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._generator.aclose()
+
+
+_encode = msgspec.json.Encoder().encode
+_BATCH_BYTES = 64 * 1024
+_ERROR_EVENT = _encode(
+    {"object": "error", "message": "Internal server error", "type": "internal_error", "param": None, "code": "3000"}
+)
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Padding of random-looking but repeatable lengths, like the live service's "p" field.
+_PADDINGS = tuple(_ALPHABET[: 1 + (i * 37) % len(_ALPHABET)] for i in range(61))
+
+
+class _EventWriter:
+    """Frames data events and collects them until they are worth a write."""
+
+    def __init__(self, *, crlf: bool, keepalive: bool, batched: bool) -> None:
+        eol = b"\r\n" if crlf else b"\n"
+        self._prefix = (b": keep-alive" + eol + eol if keepalive else b"") + b"data: "
+        self._suffix = eol + eol
+        self._batched = batched
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def data(self, payload: bytes) -> None:
+        self._parts += (self._prefix, payload, self._suffix)
+        self._size += len(payload)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._parts)
+
+    @property
+    def full(self) -> bool:
+        # Unpaced streams go out in large writes: one write per event would cap the server at a
+        # fraction of the chunk rate a client benchmark needs.
+        return bool(self._parts) and (not self._batched or self._size >= _BATCH_BYTES)
+
+    def take(self) -> bytes:
+        joined = b"".join(self._parts)
+        self._parts.clear()
+        self._size = 0
+        return joined
+
+
+async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
+    faults = stream.faults
+    out = _EventWriter(crlf=faults.crlf, keepalive=faults.keepalive, batched=stream.token_delay <= 0)
+    sent = 0  # content chunks so far
+    complete = False  # everything handed over: a client leaving now has missed nothing
+    try:
+        if stream.first_token_delay > 0:
+            await asyncio.sleep(stream.first_token_delay)
+        out.data(stream.chunk({"role": "assistant", "content": ""}, None, 0))
+        item = next(stream.items)
+        finish, finish_sent = "stop", False
+        while True:
+            # Faults fire at the point "after N content chunks", before anything else goes out there.
+            if faults.malformed_after == sent:
+                out.data(b'{"id": "broken')
+            if faults.stall_after == sent:
+                if out.pending:
+                    yield out.take()
+                await asyncio.sleep(faults.stall_seconds)
+            if faults.error_event_after == sent:
+                out.data(_ERROR_EVENT)
+                complete = True
+                yield out.take()
+                return
+            if faults.disconnect_after == sent:
+                if out.pending:
+                    yield out.take()  # the client must get these bytes before the connection drops
+                raise InjectedDisconnect(f"x-mock-disconnect-after: {sent}")
+            if faults.finish_error_after == sent:
+                finish = "error"
+                break
+            if isinstance(item, Finish):
+                finish = item.reason
+                break
+            following = next(stream.items)
+            # With separate usage the last content chunk carries the finish reason itself, so the
+            # next item is read first to know whether this piece is the last.
+            last_reason = following.reason if stream.separate_usage and isinstance(following, Finish) else None
+            finish_sent = last_reason is not None
+            if sent and stream.token_delay > 0:
+                await asyncio.sleep(stream.token_delay)
+            out.data(stream.chunk({"content": item}, last_reason, sent + 1))
+            sent += 1
+            if out.full:
+                yield out.take()
+            item = following
+
+        if not stream.separate_usage:
+            out.data(stream.chunk({"content": ""}, finish, sent + 1, usage_tokens=sent))
+        else:
+            if not finish_sent or finish == "error":
+                out.data(stream.chunk({"content": ""}, finish, sent + 1))
+            out.data(stream.usage_only_chunk(sent))
+        if not faults.no_done:
+            out.data(b"[DONE]")
+        complete = True
+        yield out.take()
+    except (asyncio.CancelledError, GeneratorExit):
+        if not complete:
+            stream.recorder.add_disconnect(stream.record, sent)
+        raise
