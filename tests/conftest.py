@@ -15,9 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import Runner  # noqa: E402
-
-from mistral_client.server import LocalServer  # noqa: E402
+from helpers import Runner
+from mistral_client.server import LocalServer
 
 
 @pytest.fixture(autouse=True)

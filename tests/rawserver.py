@@ -153,7 +153,9 @@ def sse(*payloads: bytes | str) -> bytes:
     return out
 
 
-def chunk_json(content: str | None = None, *, finish: str | None = None, usage: bool = False, role: bool = False) -> str:
+def chunk_json(
+    content: str | None = None, *, finish: str | None = None, usage: bool = False, role: bool = False
+) -> str:
     delta: list[str] = []
     if role:
         delta.append('"role":"assistant"')

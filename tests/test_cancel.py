@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from helpers import HI, MODEL
 
+from helpers import HI, MODEL
 from mistral_client import AsyncMistral, Mistral, StreamConsumedError
 from mistral_client.server import LocalServer
 
@@ -19,9 +19,10 @@ SLOW = {"x-mock-tokens": "500", "x-mock-token-delay": "0.02"}
 def test_cancel_from_another_thread_wakes_a_blocked_read(server: LocalServer) -> None:
     # The server stalls after 2 chunks: the reader is blocked in recv() when cancel() comes.
     headers = {"x-mock-tokens": "10", "x-mock-stall-after": "2", "x-mock-stall-seconds": "30"}
-    with Mistral(base_url=server.base_url) as client, client.chat.stream(
-        model=MODEL, messages=HI, extra_headers=headers
-    ) as stream:
+    with (
+        Mistral(base_url=server.base_url) as client,
+        client.chat.stream(model=MODEL, messages=HI, extra_headers=headers) as stream,
+    ):
         got: list[str] = []
         second = threading.Event()
         cancelled_at: list[float] = []
@@ -47,9 +48,10 @@ def test_cancel_from_another_thread_wakes_a_blocked_read(server: LocalServer) ->
 
 
 def test_cancel_inside_the_loop_stops_iteration(server: LocalServer) -> None:
-    with Mistral(base_url=server.base_url) as client, client.chat.stream(
-        model=MODEL, messages=HI, extra_headers=SLOW
-    ) as stream:
+    with (
+        Mistral(base_url=server.base_url) as client,
+        client.chat.stream(model=MODEL, messages=HI, extra_headers=SLOW) as stream,
+    ):
         count = 0
         for _ in stream:
             count += 1
@@ -115,9 +117,10 @@ def test_iterating_a_consumed_stream_is_an_error(server: LocalServer) -> None:
 
 
 async def test_async_cancel_inside_the_loop(server: LocalServer) -> None:
-    async with AsyncMistral(base_url=server.base_url) as client, client.chat.stream(
-        model=MODEL, messages=HI, extra_headers=SLOW
-    ) as stream:
+    async with (
+        AsyncMistral(base_url=server.base_url) as client,
+        client.chat.stream(model=MODEL, messages=HI, extra_headers=SLOW) as stream,
+    ):
         count = 0
         async for _ in stream:
             count += 1
@@ -133,9 +136,10 @@ async def test_cancelling_the_task_closes_the_stream(server: LocalServer) -> Non
     holder: list[object] = []
 
     async def consume() -> None:
-        async with AsyncMistral(base_url=server.base_url) as client, client.chat.stream(
-            model=MODEL, messages=HI, extra_headers=SLOW
-        ) as stream:
+        async with (
+            AsyncMistral(base_url=server.base_url) as client,
+            client.chat.stream(model=MODEL, messages=HI, extra_headers=SLOW) as stream,
+        ):
             holder.append(stream)
             async for _ in stream:
                 started.set()
@@ -163,9 +167,10 @@ async def test_aclose_closes_the_connection(server: LocalServer) -> None:
 
 async def test_async_cancel_from_another_thread(server: LocalServer) -> None:
     headers = {"x-mock-tokens": "10", "x-mock-stall-after": "2", "x-mock-stall-seconds": "30"}
-    async with AsyncMistral(base_url=server.base_url) as client, client.chat.stream(
-        model=MODEL, messages=HI, extra_headers=headers
-    ) as stream:
+    async with (
+        AsyncMistral(base_url=server.base_url) as client,
+        client.chat.stream(model=MODEL, messages=HI, extra_headers=headers) as stream,
+    ):
         count = 0
         async for _ in stream:
             count += 1

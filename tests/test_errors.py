@@ -7,9 +7,8 @@ import socket
 from typing import Any
 
 import pytest
-from helpers import HI, MODEL, Runner
-from rawserver import RawConnection, RawServer, chunk_json, sse
 
+from helpers import HI, MODEL, Runner
 from mistral_client import (
     APIConnectionError,
     APIStatusError,
@@ -30,6 +29,7 @@ from mistral_client import (
     user,
 )
 from mistral_client.server import LocalServer
+from rawserver import RawConnection, RawServer, chunk_json, sse
 
 SECRET = "sk-test-THIS-KEY-MUST-NOT-LEAK-0123456789"
 
@@ -75,7 +75,12 @@ def test_rate_limit_carries_retry_after(run: Runner) -> None:
 
 
 def test_429_with_retry_after_is_retried(run: Runner, server: LocalServer, request: pytest.FixtureRequest) -> None:
-    headers = {"x-mock-status": "429", "x-mock-retry-after": "0.05", "x-mock-fail-times": "2", "x-mock-id": request.node.name}
+    headers = {
+        "x-mock-status": "429",
+        "x-mock-retry-after": "0.05",
+        "x-mock-fail-times": "2",
+        "x-mock-id": request.node.name,
+    }
     _, result = run.stream(extra_headers=headers)
     assert result.finish_reason == "stop"
     assert len(server.requests) == 3  # two 429s, then the stream

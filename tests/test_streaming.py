@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers import HI, MODEL, Runner
 
+from helpers import HI, MODEL, Runner
 from mistral_client import (
     APIError,
     ChatCompletionChunk,
@@ -130,7 +130,7 @@ def test_only_set_fields_are_sent_and_falsy_values_are_kept(run: Runner, server:
 
 
 def test_max_tokens_gives_length(run: Runner) -> None:
-    chunks, result = run.stream(max_tokens=3)
+    _, result = run.stream(max_tokens=3)
     assert result.finish_reason == "length"
     assert result.usage is not None and result.usage.completion_tokens == 3
 
@@ -221,7 +221,7 @@ def test_html_answer_names_the_content_type(run: Runner) -> None:
 
 
 def test_stream_accepts_messages_built_from_helpers(run: Runner, server: LocalServer) -> None:
-    run.stream(messages=HI + [{"role": "assistant", "content": "Hello!"}, user("Again")])
+    run.stream(messages=[*HI, {"role": "assistant", "content": "Hello!"}, user("Again")])
     sent = server.requests[-1].body["messages"]
     assert sent == [
         {"role": "user", "content": "Say hello"},

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 
 import pytest
-from helpers import HI, MODEL, Runner
-from rawserver import RawConnection, RawServer, chunk_json, sse
 
+from helpers import HI, MODEL, Runner
 from mistral_client import Mistral, StreamError
+from rawserver import RawConnection, RawServer, chunk_json, sse
 
 HEAD = '{"id":"w1","object":"chat.completion.chunk","created":1,"model":"mistral-small-latest"'
 
@@ -34,7 +34,9 @@ def test_list_content_gives_text_parts_only(kind: str) -> None:
         '"finish_reason":null}]'
     )
     answer = _event('[{"index":0,"delta":{"content":[{"type":"text","text":"3"}]},"finish_reason":null}]')
-    with RawServer(_serve(sse(chunk_json("", role=True), thinking, answer, chunk_json("", finish="stop", usage=True), "[DONE]"))) as raw:
+    with RawServer(
+        _serve(sse(chunk_json("", role=True), thinking, answer, chunk_json("", finish="stop", usage=True), "[DONE]"))
+    ) as raw:
         chunks, result = Runner(kind, raw.base_url).stream()
     assert [chunk.content for chunk in chunks] == ["", "", "3", ""]
     assert result.content == "3"
@@ -43,7 +45,8 @@ def test_list_content_gives_text_parts_only(kind: str) -> None:
 def test_whole_tool_calls_are_accumulated(kind: str) -> None:
     calls = _event(
         '[{"index":0,"delta":{"content":"","tool_calls":['
-        '{"id":"abcDEF123","type":"function","index":0,"function":{"name":"get_weather","arguments":"{\\"city\\": \\"Paris\\"}"}},'
+        '{"id":"abcDEF123","type":"function","index":0,'
+        '"function":{"name":"get_weather","arguments":"{\\"city\\": \\"Paris\\"}"}},'
         '{"id":"xyzXYZ789","type":"function","index":1,"function":{"name":"get_time","arguments":"{}"}}]},'
         '"finish_reason":"tool_calls"}]',
         ',"usage":{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14}',
@@ -65,9 +68,13 @@ def test_fragmented_tool_calls_are_joined_by_index(kind: str) -> None:
 
     events = [
         chunk_json("", role=True),
-        delta('{"tool_calls":[{"index":0,"id":"call00001","type":"function","function":{"name":"add","arguments":""}}]}'),
+        delta(
+            '{"tool_calls":[{"index":0,"id":"call00001","type":"function","function":{"name":"add","arguments":""}}]}'
+        ),
         delta('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\": "}}]}'),
-        delta('{"tool_calls":[{"index":1,"id":"call00002","type":"function","function":{"name":"neg","arguments":""}}]}'),
+        delta(
+            '{"tool_calls":[{"index":1,"id":"call00002","type":"function","function":{"name":"neg","arguments":""}}]}'
+        ),
         delta('{"tool_calls":[{"index":0,"function":{"arguments":"1, \\"b\\": 2}"}}]}'),
         delta('{"tool_calls":[{"index":1,"function":{"arguments":"{\\"x\\": 5}"}}]}'),
         delta("{}", '"tool_calls"'),
@@ -82,7 +89,9 @@ def test_fragmented_tool_calls_are_joined_by_index(kind: str) -> None:
 
 
 def test_crlf_split_across_reads_and_a_bom(kind: str) -> None:
-    body = b"\xef\xbb\xbf" + sse(chunk_json("", role=True), chunk_json("A"), chunk_json("B", finish="stop", usage=True), "[DONE]")
+    body = b"\xef\xbb\xbf" + sse(
+        chunk_json("", role=True), chunk_json("A"), chunk_json("B", finish="stop", usage=True), "[DONE]"
+    )
     body = body.replace(b"\n", b"\r\n")
     # every read boundary falls between a CR and its LF
     pieces = body.split(b"\n")
@@ -95,9 +104,11 @@ def test_crlf_split_across_reads_and_a_bom(kind: str) -> None:
 
 def test_error_envelope_event_raises_with_partial(kind: str) -> None:
     error = '{"error":{"message":"overloaded","type":"server_error","code":"overloaded"}}'
-    with RawServer(_serve(sse(chunk_json("", role=True), chunk_json("Par"), error))) as raw:
-        with pytest.raises(StreamError) as info:
-            Runner(kind, raw.base_url).stream()
+    with (
+        RawServer(_serve(sse(chunk_json("", role=True), chunk_json("Par"), error))) as raw,
+        pytest.raises(StreamError) as info,
+    ):
+        Runner(kind, raw.base_url).stream()
     assert "overloaded" in str(info.value)
     assert info.value.type == "server_error"
     assert info.value.partial.content == "Par"
@@ -105,9 +116,9 @@ def test_error_envelope_event_raises_with_partial(kind: str) -> None:
 
 def test_event_larger_than_the_cap_fails_cleanly(kind: str) -> None:
     huge = chunk_json("x" * 200_000)
-    with RawServer(_serve(sse(chunk_json("", role=True), chunk_json("ok")), sse(huge))) as raw:
-        with pytest.raises(StreamError) as info:
-            Runner(kind, raw.base_url).stream(client_kw={"max_event_size": 64 * 1024})
+    server = RawServer(_serve(sse(chunk_json("", role=True), chunk_json("ok")), sse(huge)))
+    with server as raw, pytest.raises(StreamError) as info:
+        Runner(kind, raw.base_url).stream(client_kw={"max_event_size": 64 * 1024})
     assert "exceeded 65536 bytes" in str(info.value)
     assert info.value.partial.content == "ok"
 
@@ -117,7 +128,9 @@ def test_unknown_fields_and_padding_are_ignored(kind: str) -> None:
         '[{"index":0,"delta":{"content":"hi","future":1},"finish_reason":null,"logprobs":null}]',
         ',"p":"abcdefghij","service_tier":"x","novel":{"a":[1,2]}',
     )
-    with RawServer(_serve(sse(chunk_json("", role=True), odd, chunk_json("", finish="model_length", usage=True), "[DONE]"))) as raw:
+    with RawServer(
+        _serve(sse(chunk_json("", role=True), odd, chunk_json("", finish="model_length", usage=True), "[DONE]"))
+    ) as raw:
         _, result = Runner(kind, raw.base_url).stream()
     assert result.content == "hi"
     assert result.finish_reason == "model_length"  # not in the spec's enum, sent by the live service
@@ -128,11 +141,14 @@ def test_cancel_within_one_read_keeps_only_delivered_chunks() -> None:
     # undelivered rest into the result.
     events = [chunk_json("", role=True)] + [chunk_json(word) for word in ("a", "b", "c", "d")]
     events += [chunk_json("", finish="stop", usage=True), "[DONE]"]
-    with RawServer(_serve(sse(*events))) as raw, Mistral(base_url=raw.base_url) as client:
-        with client.chat.stream(model=MODEL, messages=HI) as stream:
-            for count, _ in enumerate(stream, 1):
-                if count == 2:
-                    stream.cancel()
+    with (
+        RawServer(_serve(sse(*events))) as raw,
+        Mistral(base_url=raw.base_url) as client,
+        client.chat.stream(model=MODEL, messages=HI) as stream,
+    ):
+        for count, _ in enumerate(stream, 1):
+            if count == 2:
+                stream.cancel()
     assert stream.result.chunk_count == 2
     assert stream.result.content == "a"
     assert stream.result.cancelled
