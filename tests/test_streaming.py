@@ -228,3 +228,43 @@ def test_stream_accepts_messages_built_from_helpers(run: Runner, server: LocalSe
         {"role": "assistant", "content": "Hello!"},
         {"role": "user", "content": "Again"},
     ]
+
+
+def test_what_we_send_validates_against_the_official_schema(run: Runner, server: LocalServer) -> None:
+    from mistral_client import assistant, tool
+    from openapi import validator
+
+    schema = validator("ChatCompletionRequest")
+    run.stream(
+        messages=[
+            system("Be brief."),
+            user([{"type": "text", "text": "What's the weather?"}]),
+            assistant(
+                "",
+                tool_calls=[
+                    {"id": "abcDEF123", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+                ],
+            ),
+            tool("sunny", tool_call_id="abcDEF123", name="weather"),
+        ],
+        temperature=0,
+        top_p=0.9,
+        max_tokens=20,
+        stop=["\n\n"],
+        random_seed=1,
+        response_format={"type": "text"},
+        tools=[{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+        tool_choice="auto",
+        presence_penalty=0.0,
+        frequency_penalty=0.5,
+        n=1,
+        parallel_tool_calls=False,
+        safe_prompt=False,
+        prompt_cache_key="k",
+    )
+    run.complete()
+    bodies = [record.body for record in server.requests]
+    assert len(bodies) == 2
+    for body in bodies:
+        errors = sorted(schema.iter_errors(body), key=str)
+        assert not errors, errors[0].message
