@@ -178,7 +178,7 @@ class Mistral(_BaseClient):
             response_headers = None
             try:
                 response = self._http.send(request, stream=True)
-            except httpx2.TransportError as exc:
+            except httpx2.HTTPError as exc:
                 error: MistralError = transport_error(exc, request)
                 retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
             else:
@@ -186,7 +186,7 @@ class Mistral(_BaseClient):
                     return response
                 try:
                     response.read()
-                except httpx2.TransportError as exc:
+                except httpx2.HTTPError as exc:
                     error, retryable = transport_error(exc, request), False
                 else:
                     error, retryable = status_error(response), response.status_code in RETRY_STATUSES
@@ -201,7 +201,7 @@ class Mistral(_BaseClient):
             return response.read()
         except httpx2.TimeoutException as exc:
             raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
-        except httpx2.TransportError as exc:
+        except httpx2.HTTPError as exc:
             raise APIConnectionError(
                 f"the connection broke reading the answer: {exc}", request=response.request
             ) from None
@@ -282,7 +282,7 @@ class AsyncMistral(_BaseClient):
             response_headers = None
             try:
                 response = await self._http.send(request, stream=True)
-            except httpx2.TransportError as exc:
+            except httpx2.HTTPError as exc:
                 error: MistralError = transport_error(exc, request)
                 retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
             else:
@@ -290,7 +290,7 @@ class AsyncMistral(_BaseClient):
                     return response
                 try:
                     await response.aread()
-                except httpx2.TransportError as exc:
+                except httpx2.HTTPError as exc:
                     error, retryable = transport_error(exc, request), False
                 else:
                     error, retryable = status_error(response), response.status_code in RETRY_STATUSES
@@ -305,7 +305,7 @@ class AsyncMistral(_BaseClient):
             return await response.aread()
         except httpx2.TimeoutException as exc:
             raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
-        except httpx2.TransportError as exc:
+        except httpx2.HTTPError as exc:
             raise APIConnectionError(
                 f"the connection broke reading the answer: {exc}", request=response.request
             ) from None

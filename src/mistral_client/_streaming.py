@@ -133,7 +133,7 @@ class _StreamState:
             return None
         return self._timeout.total - (perf_counter() - self._started)
 
-    def _transport_failure(self, exc: httpx2.TransportError) -> StreamError | None:
+    def _transport_failure(self, exc: httpx2.HTTPError) -> StreamError | None:
         """The error for a read that failed, or ``None`` when the failure is our own cancel."""
         assert self._decoder is not None
         if self._cancel_requested:
@@ -261,7 +261,7 @@ class ChatStream(_StreamState):
                         yield chunk
                     if decoder.failed:
                         raise decoder.error()
-            except httpx2.TransportError as exc:
+            except httpx2.HTTPError as exc:
                 if decoder.done:
                     return  # failed while draining: the answer was complete, the connection is just not reused
                 error = self._transport_failure(exc)
@@ -393,7 +393,7 @@ class AsyncChatStream(_StreamState):
                         yield chunk
                     if decoder.failed:
                         raise decoder.error()
-            except httpx2.TransportError as exc:
+            except httpx2.HTTPError as exc:
                 if decoder.done:
                     return
                 error = self._transport_failure(exc)
