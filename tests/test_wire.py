@@ -152,3 +152,13 @@ def test_cancel_within_one_read_keeps_only_delivered_chunks() -> None:
     assert stream.result.chunk_count == 2
     assert stream.result.content == "a"
     assert stream.result.cancelled
+
+
+def test_oversize_event_in_the_same_read_keeps_the_events_before_it(kind: str) -> None:
+    # One HTTP chunk, so one read: two good events, then one far over the cap (the B3 vector).
+    body = sse(chunk_json("", role=True), chunk_json("kept"), chunk_json("y" * 5000))
+    with RawServer(_serve(body)) as raw, pytest.raises(StreamError) as info:
+        Runner(kind, raw.base_url).stream(client_kw={"max_event_size": 1024})
+    assert "exceeded 1024 bytes" in str(info.value)
+    assert info.value.partial.content == "kept"
+    assert info.value.partial.chunk_count == 2

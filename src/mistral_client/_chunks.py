@@ -68,11 +68,11 @@ class ChunkDecoder:
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
         if self.done or self.failed:
             return []
+        too_large = None
         try:
             events = self._sse.feed(data)
         except EventTooLargeError as exc:
-            self._fail(str(exc))
-            return []
+            events, too_large = exc.events, exc
         out: list[ChatCompletionChunk] = []
         for event in events:
             raw = event.raw
@@ -120,6 +120,9 @@ class ChunkDecoder:
                 self._held = chunk
             else:
                 out.append(chunk)
+        if too_large is not None and not (self.done or self.failed):
+            self._release(out)
+            self._fail(str(too_large))
         self._returned += len(out)
         return out
 

@@ -17,7 +17,14 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class EventTooLargeError(ValueError):
-    """One event grew past the decoder's ``max_event_size``."""
+    """One event grew past the decoder's ``max_event_size``.
+
+    ``events`` holds the events that the same read completed before it, so none is lost.
+    """
+
+    def __init__(self, message: str, events: list[ServerSentEvent]) -> None:
+        super().__init__(message)
+        self.events = events
 
 
 class ServerSentEvent:
@@ -67,8 +74,11 @@ class SSEDecoder:
         self._event_size = 0
         self._data: list[bytes] = []
         self._event = b""
+        self._too_large = False
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if self._too_large:
+            return []  # the rest of an oversize event would come out as bogus events
         if self._head is not None:
             chunk = self._head + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
@@ -90,7 +100,7 @@ class SSEDecoder:
                 self._pending.append(chunk)
                 self._pending_size += len(chunk)
                 self._event_size += len(chunk)
-                self._check_size()
+                self._check_size([])
             return []
 
         lines = chunk.split(b"\n")
@@ -117,7 +127,7 @@ class SSEDecoder:
                 continue
             self._event_size += len(line)
             if cap is not None and self._event_size > cap:
-                self._check_size()  # before the blank line that would dispatch it
+                self._check_size(events)  # before the blank line that would dispatch it
             if line.startswith(b"data:"):
                 value = line[5:]
                 self._data.append(value[1:] if value[:1] == b" " else value)
@@ -127,7 +137,7 @@ class SSEDecoder:
             self._pending.append(tail)
             self._pending_size = len(tail)
             self._event_size += len(tail)
-        self._check_size()
+        self._check_size(events)
         return events
 
     def end(self) -> list[ServerSentEvent]:
@@ -161,10 +171,10 @@ class SSEDecoder:
                 self.retry = int(value)
         # any other field is ignored
 
-    def _check_size(self) -> None:
+    def _check_size(self, events: list[ServerSentEvent]) -> None:
         if self.max_event_size is not None and self._event_size > self.max_event_size:
-            size, self._event_size = self._event_size, 0
-            self._pending = []
-            self._pending_size = 0
-            self._data = []
-            raise EventTooLargeError(f"a server-sent event exceeded {self.max_event_size} bytes ({size} so far)")
+            size = self._event_size
+            self.end()
+            self._too_large = True
+            message = f"a server-sent event exceeded {self.max_event_size} bytes ({size} so far)"
+            raise EventTooLargeError(message, events)
