@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from helpers import HI, MODEL, Runner
-from mistral_client import Mistral, StreamError
+from mistral_client import AsyncChatStream, AsyncMistral, Mistral, StreamError, StreamResult
 from rawserver import RawConnection, RawServer, chunk_json, sse
 
 HEAD = '{"id":"w1","object":"chat.completion.chunk","created":1,"model":"mistral-small-latest"'
@@ -162,3 +164,43 @@ def test_oversize_event_in_the_same_read_keeps_the_events_before_it(kind: str) -
     assert "exceeded 1024 bytes" in str(info.value)
     assert info.value.partial.content == "kept"
     assert info.value.partial.chunk_count == 2
+
+
+def test_cancel_of_a_close_delimited_body_is_not_an_error(kind: str) -> None:
+    # Without chunking the body ends at EOF, so our own socket cut reads as a clean end of body:
+    # that must stop the stream as cancelled, not report a stream that "ended before finishing".
+    def handler(conn: RawConnection) -> None:
+        conn.send(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+        conn.send(sse(chunk_json("", role=True), chunk_json("wait")))
+        conn.wait_client_close(10)
+
+    with RawServer(handler) as raw:
+        if kind == "sync":
+            with Mistral(base_url=raw.base_url) as client, client.chat.stream(model=MODEL, messages=HI) as stream:
+                for count, _ in enumerate(stream, 1):
+                    if count == 2:  # the server now waits: cancel from another thread
+                        threading.Timer(0.05, stream.cancel).start()
+            result = stream.result
+        else:
+
+            async def main() -> StreamResult:
+                async with (
+                    AsyncMistral(base_url=raw.base_url) as client,
+                    client.chat.stream(model=MODEL, messages=HI) as stream,
+                ):
+                    async for count, _ in _aenumerate(stream):
+                        if count == 2:
+                            threading.Timer(0.05, stream.cancel).start()
+                return stream.result
+
+            result = asyncio.run(main())
+        assert raw.connections[0].closed_by_client.wait(5)
+    assert result.cancelled
+    assert result.content == "wait"
+
+
+async def _aenumerate(stream: AsyncChatStream) -> AsyncIterator[tuple[int, object]]:
+    count = 0
+    async for item in stream:
+        count += 1
+        yield count, item

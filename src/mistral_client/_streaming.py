@@ -35,6 +35,10 @@ __all__ = ["AsyncChatStream", "ChatStream", "StreamConsumedError"]
 _MAX_DRAIN = 64 * 1024
 
 
+class _Cancelled(Exception):
+    """Internal: the body ended because we cut it; iteration stops without an error."""
+
+
 class StreamConsumedError(MistralError, RuntimeError):
     """A stream is read once; iterating it again after it ended or was closed is a mistake."""
 
@@ -143,6 +147,15 @@ class _StreamState:
         if isinstance(exc, httpx2.ReadTimeout):
             return self._decoder.broken(f"no data for {self._timeout.read}s (read timeout)", timeout=True)
         return self._decoder.broken(f"the connection broke mid-stream: {exc or type(exc).__name__}")
+
+    def _check_cut(self, decoder: ChunkDecoder) -> None:
+        """At EOF: if we cut the socket ourselves, the end is a cancel or the deadline, not a broken stream."""
+        if decoder.done:
+            return
+        if self._deadline_passed:
+            raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+        if self._cancel_requested:
+            raise _Cancelled
 
     def _raw_reader(self, response: httpx2.Response) -> bool:
         # We ask for no compression on streams; a server that compresses anyway is decoded.
@@ -256,11 +269,14 @@ class ChatStream(_StreamState):
                     if self._deadline_passed:
                         raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
                 else:
+                    self._check_cut(decoder)
                     for chunk in decoder.eof():
                         deliver(chunk)
                         yield chunk
                     if decoder.failed:
                         raise decoder.error()
+            except _Cancelled:
+                return
             except httpx2.HTTPError as exc:
                 if decoder.done:
                     return  # failed while draining: the answer was complete, the connection is just not reused
@@ -388,11 +404,14 @@ class AsyncChatStream(_StreamState):
                     if self._deadline_passed:
                         raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
                 else:
+                    self._check_cut(decoder)
                     for chunk in decoder.eof():
                         deliver(chunk)
                         yield chunk
                     if decoder.failed:
                         raise decoder.error()
+            except _Cancelled:
+                return
             except httpx2.HTTPError as exc:
                 if decoder.done:
                     return
