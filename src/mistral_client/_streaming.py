@@ -35,10 +35,6 @@ __all__ = ["AsyncChatStream", "ChatStream", "StreamConsumedError"]
 _MAX_DRAIN = 64 * 1024
 
 
-class _Cancelled(Exception):
-    """Internal: the body ended because we cut it; iteration stops without an error."""
-
-
 class StreamConsumedError(MistralError, RuntimeError):
     """A stream is read once; iterating it again after it ended or was closed is a mistake."""
 
@@ -143,19 +139,28 @@ class _StreamState:
         if self._cancel_requested:
             return None
         if self._deadline_passed:
-            return self._decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+            return self._deadline_error(self._decoder)
         if isinstance(exc, httpx2.ReadTimeout):
             return self._decoder.broken(f"no data for {self._timeout.read}s (read timeout)", timeout=True)
         return self._decoder.broken(f"the connection broke mid-stream: {exc or type(exc).__name__}")
 
-    def _check_cut(self, decoder: ChunkDecoder) -> None:
-        """At EOF: if we cut the socket ourselves, the end is a cancel or the deadline, not a broken stream."""
-        if decoder.done:
-            return
+    def _deadline_error(self, decoder: ChunkDecoder) -> StreamError:
+        return decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+
+    def _check_read(self, decoder: ChunkDecoder) -> None:
+        """After the chunks of a read were handed out: raise what stopped the stream, if anything."""
+        if decoder.failed:
+            raise decoder.error()
         if self._deadline_passed:
-            raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
-        if self._cancel_requested:
-            raise _Cancelled
+            raise self._deadline_error(decoder)
+
+    def _cut_by_us(self, decoder: ChunkDecoder) -> bool:
+        """At EOF: true if our cancel ended the body (stop quietly); the deadline raises."""
+        if decoder.done:
+            return False
+        if self._deadline_passed:
+            raise self._deadline_error(decoder)
+        return self._cancel_requested
 
     def _raw_reader(self, response: httpx2.Response) -> bool:
         # We ask for no compression on streams; a server that compresses anyway is decoded.
@@ -264,19 +269,14 @@ class ChatStream(_StreamState):
                         yield chunk
                         if self._cancel_requested:
                             return
-                    if decoder.failed:
-                        raise decoder.error()
-                    if self._deadline_passed:
-                        raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+                    self._check_read(decoder)
                 else:
-                    self._check_cut(decoder)
+                    if self._cut_by_us(decoder):
+                        return
                     for chunk in decoder.eof():
                         deliver(chunk)
                         yield chunk
-                    if decoder.failed:
-                        raise decoder.error()
-            except _Cancelled:
-                return
+                    self._check_read(decoder)
             except httpx2.HTTPError as exc:
                 if decoder.done:
                     return  # failed while draining: the answer was complete, the connection is just not reused
@@ -399,19 +399,14 @@ class AsyncChatStream(_StreamState):
                         yield chunk
                         if self._cancel_requested:
                             return
-                    if decoder.failed:
-                        raise decoder.error()
-                    if self._deadline_passed:
-                        raise decoder.broken(f"the total deadline of {self._timeout.total}s passed", timeout=True)
+                    self._check_read(decoder)
                 else:
-                    self._check_cut(decoder)
+                    if self._cut_by_us(decoder):
+                        return
                     for chunk in decoder.eof():
                         deliver(chunk)
                         yield chunk
-                    if decoder.failed:
-                        raise decoder.error()
-            except _Cancelled:
-                return
+                    self._check_read(decoder)
             except httpx2.HTTPError as exc:
                 if decoder.done:
                     return
