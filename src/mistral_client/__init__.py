@@ -28,15 +28,20 @@ from ._exceptions import (
     RateLimitError,
     StreamError,
     StreamTimeoutError,
+    StructuredOutputError,
+    ToolArgumentsError,
     UnprocessableEntityError,
 )
 from ._messages import Models, assistant, system, tool, user
 from ._models import (
+    AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
     ChunkChoice,
     DeltaMessage,
+    Embedding,
+    EmbeddingResponse,
     FunctionCall,
     Model,
     ModelList,
@@ -65,12 +70,15 @@ __all__ = [
     # answers
     "ChatCompletion",
     "Choice",
+    "AssistantMessage",
     "ChatCompletionChunk",
     "ChunkChoice",
     "DeltaMessage",
     "ToolCall",
     "FunctionCall",
     "Usage",
+    "EmbeddingResponse",
+    "Embedding",
     "Model",
     "ModelList",
     # streams
@@ -81,6 +89,8 @@ __all__ = [
     # errors
     "MistralError",
     "InvalidRequestError",
+    "ToolArgumentsError",
+    "StructuredOutputError",
     "APIError",
     "APIStatusError",
     "BadRequestError",

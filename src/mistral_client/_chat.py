@@ -25,6 +25,7 @@ __all__ = ["AsyncChat", "Chat"]
 
 _decode_completion = msgspec.json.Decoder(ChatCompletion).decode
 Messages = Sequence[Mapping[str, Any]]
+Headers = dict[str, str] | None
 # ``on_chunk`` may return False to stop the stream (the result then says ``cancelled``).
 OnChunk = Callable[[ChatCompletionChunk], object]
 AsyncOnChunk = Callable[[ChatCompletionChunk], "object | Awaitable[object]"]
@@ -35,11 +36,77 @@ def _check_on_chunk(on_chunk: object) -> None:
         raise InvalidRequestError(f"on_chunk must be a callable taking a chunk, got {type(on_chunk).__name__}")
 
 
-def _decode(data: bytes, request: Any) -> ChatCompletion:
+def decode_completion(data: bytes, request: Any, output_type: Any = None) -> ChatCompletion:
     try:
-        return _decode_completion(data)
+        completion = _decode_completion(data)
     except msgspec.DecodeError as exc:
         raise APIError(f"the answer is not a chat completion: {exc}", request=request, body=data[:500]) from None
+    if output_type is not None:
+        for choice in completion.choices:
+            choice.message.__dict__["_output_type"] = output_type  # ``.parsed`` decodes on first use
+    return completion
+
+
+def complete_request(client: Mistral, path: str, body: bytes, timeout: TimeoutLike, extra_headers: Headers) -> Any:
+    """Send a non-streaming request; the raw answer and its request."""
+    limits = resolve_timeout(timeout, client.timeout)
+    response = client._send(
+        "POST", path, body=body, stream=False, timeout=limits, started=perf_counter(), extra_headers=extra_headers
+    )
+    return client._read(response), response.request
+
+
+async def acomplete_request(
+    client: AsyncMistral, path: str, body: bytes, timeout: TimeoutLike, extra_headers: Headers
+) -> Any:
+    limits = resolve_timeout(timeout, client.timeout)
+    response = await client._send(
+        "POST", path, body=body, stream=False, timeout=limits, started=perf_counter(), extra_headers=extra_headers
+    )
+    return await client._read(response), response.request
+
+
+def open_stream(
+    client: Mistral,
+    path: str,
+    body: bytes,
+    timeout: TimeoutLike,
+    extra_headers: Headers,
+    keep_chunks: bool = True,
+    output_type: Any = None,
+) -> ChatStream:
+    """A stream of ``path``'s answer; the request is sent when the stream is first used."""
+    limits = resolve_timeout(timeout, client.timeout)
+
+    def send(started: float) -> Any:
+        return client._send(
+            "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
+        )
+
+    return ChatStream(
+        send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
+    )
+
+
+def aopen_stream(
+    client: AsyncMistral,
+    path: str,
+    body: bytes,
+    timeout: TimeoutLike,
+    extra_headers: Headers,
+    keep_chunks: bool = True,
+    output_type: Any = None,
+) -> AsyncChatStream:
+    limits = resolve_timeout(timeout, client.timeout)
+
+    def send(started: float) -> Any:
+        return client._send(
+            "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
+        )
+
+    return AsyncChatStream(
+        send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
+    )
 
 
 class Chat:
@@ -58,19 +125,9 @@ class Chat:
         **params: Unpack[ChatParams],
     ) -> ChatCompletion:
         """Send a chat request and wait for the whole answer."""
-        body = build_chat_body(request, model, messages, params, stream=False, method="chat.complete")
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-        response = client._send(
-            "POST",
-            "/chat/completions",
-            body=body,
-            stream=False,
-            timeout=limits,
-            started=perf_counter(),
-            extra_headers=extra_headers,
-        )
-        return _decode(client._read(response), response.request)
+        body, output_type = build_chat_body(request, model, messages, params, stream=False, method="chat.complete")
+        data, sent = complete_request(self._client, "/chat/completions", body, timeout, extra_headers)
+        return decode_completion(data, sent, output_type)
 
     def stream(
         self,
@@ -88,22 +145,8 @@ class Chat:
 
         ``keep_chunks=False`` keeps ``stream.result.chunks`` empty, for long streams relayed elsewhere.
         """
-        body = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-
-        def send(started: float) -> Any:
-            return client._send(
-                "POST",
-                "/chat/completions",
-                body=body,
-                stream=True,
-                timeout=limits,
-                started=started,
-                extra_headers=extra_headers,
-            )
-
-        return ChatStream(send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks)
+        body, output_type = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
+        return open_stream(self._client, "/chat/completions", body, timeout, extra_headers, keep_chunks, output_type)
 
     def stream_collect(
         self,
@@ -126,9 +169,7 @@ class Chat:
         with self.stream(
             request, model=model, messages=messages, timeout=timeout, extra_headers=extra_headers, **params
         ) as stream:
-            for chunk in stream:
-                if on_chunk is not None and on_chunk(chunk) is False:
-                    stream.cancel()
+            collect(stream, on_chunk)
         return stream.result
 
 
@@ -148,19 +189,9 @@ class AsyncChat:
         **params: Unpack[ChatParams],
     ) -> ChatCompletion:
         """Send a chat request and wait for the whole answer."""
-        body = build_chat_body(request, model, messages, params, stream=False, method="chat.complete")
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-        response = await client._send(
-            "POST",
-            "/chat/completions",
-            body=body,
-            stream=False,
-            timeout=limits,
-            started=perf_counter(),
-            extra_headers=extra_headers,
-        )
-        return _decode(await client._read(response), response.request)
+        body, output_type = build_chat_body(request, model, messages, params, stream=False, method="chat.complete")
+        data, sent = await acomplete_request(self._client, "/chat/completions", body, timeout, extra_headers)
+        return decode_completion(data, sent, output_type)
 
     def stream(
         self,
@@ -175,22 +206,8 @@ class AsyncChat:
         **params: Unpack[ChatParams],
     ) -> AsyncChatStream:
         """Stream a chat answer: ``async with client.chat.stream(...) as s: async for chunk in s``."""
-        body = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-
-        def send(started: float) -> Any:
-            return client._send(
-                "POST",
-                "/chat/completions",
-                body=body,
-                stream=True,
-                timeout=limits,
-                started=started,
-                extra_headers=extra_headers,
-            )
-
-        return AsyncChatStream(send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks)
+        body, output_type = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
+        return aopen_stream(self._client, "/chat/completions", body, timeout, extra_headers, keep_chunks, output_type)
 
     async def stream_collect(
         self,
@@ -209,12 +226,22 @@ class AsyncChat:
         async with self.stream(
             request, model=model, messages=messages, timeout=timeout, extra_headers=extra_headers, **params
         ) as stream:
-            async for chunk in stream:
-                if on_chunk is None:
-                    continue
-                outcome = on_chunk(chunk)
-                if isinstance(outcome, Awaitable):
-                    outcome = await outcome
-                if outcome is False:
-                    stream.cancel()
+            await acollect(stream, on_chunk)
         return stream.result
+
+
+def collect(stream: ChatStream, on_chunk: OnChunk | None) -> None:
+    for chunk in stream:
+        if on_chunk is not None and on_chunk(chunk) is False:
+            stream.cancel()
+
+
+async def acollect(stream: AsyncChatStream, on_chunk: AsyncOnChunk | None) -> None:
+    async for chunk in stream:
+        if on_chunk is None:
+            continue
+        outcome = on_chunk(chunk)
+        if isinstance(outcome, Awaitable):
+            outcome = await outcome
+        if outcome is False:
+            stream.cancel()

@@ -40,10 +40,11 @@ class ChunkDecoder:
         *,
         max_event_size: int | None = None,
         keep_chunks: bool = True,
+        output_type: Any = None,
         request: httpx2.Request | None = None,
         request_id: str | None = None,
     ) -> None:
-        self.result = StreamResult(keep_chunks=keep_chunks)
+        self.result = StreamResult(keep_chunks=keep_chunks, output_type=output_type)
         self.started = started
         self.done = False  # [DONE] (or the end of a finished body) was reached
         self.failed = False

@@ -20,6 +20,8 @@ from ._retry import RETRY_STATUSES, backoff
 
 if TYPE_CHECKING:
     from ._chat import AsyncChat, Chat
+    from ._embeddings import AsyncEmbeddings, Embeddings
+    from ._fim import AsyncFim, Fim
     from ._models_api import AsyncModelsAPI, ModelsAPI
 
 __all__ = ["AsyncMistral", "Mistral"]
@@ -124,6 +126,8 @@ class Mistral(_BaseClient):
     """The synchronous client.  ``Mistral()`` reads ``MISTRAL_API_KEY`` and ``MISTRAL_BASE_URL``."""
 
     chat: Chat
+    fim: Fim
+    embeddings: Embeddings
     models: ModelsAPI
 
     def __init__(
@@ -138,6 +142,8 @@ class Mistral(_BaseClient):
     ) -> None:
         super().__init__(api_key, base_url, timeout, max_retries, max_event_size)
         from ._chat import Chat
+        from ._embeddings import Embeddings
+        from ._fim import Fim
         from ._models_api import ModelsAPI
 
         self._owns_http = http_client is None
@@ -147,6 +153,8 @@ class Mistral(_BaseClient):
             else httpx2.Client(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
         )
         self.chat = Chat(self)
+        self.fim = Fim(self)
+        self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
 
     def _send(
@@ -226,6 +234,8 @@ class AsyncMistral(_BaseClient):
     """The asyncio client: the same names as ``Mistral``, awaited."""
 
     chat: AsyncChat
+    fim: AsyncFim
+    embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
 
     def __init__(
@@ -240,6 +250,8 @@ class AsyncMistral(_BaseClient):
     ) -> None:
         super().__init__(api_key, base_url, timeout, max_retries, max_event_size)
         from ._chat import AsyncChat
+        from ._embeddings import AsyncEmbeddings
+        from ._fim import AsyncFim
         from ._models_api import AsyncModelsAPI
 
         self._owns_http = http_client is None
@@ -249,6 +261,8 @@ class AsyncMistral(_BaseClient):
             else httpx2.AsyncClient(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
         )
         self.chat = AsyncChat(self)
+        self.fim = AsyncFim(self)
+        self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModelsAPI(self)
 
     async def _send(

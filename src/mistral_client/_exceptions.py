@@ -2,6 +2,8 @@
 
 MistralError                  anything this library raises on purpose
 ├── InvalidRequestError       the call's arguments are wrong; raised before anything is sent
+├── ToolArgumentsError        a tool call's arguments are not a JSON object (``.arguments`` keeps them)
+├── StructuredOutputError     the answer does not decode into the ``response_format`` type (``.content``)
 ├── APIError                  a call to the API failed
 │   ├── APIStatusError        the API answered with a non-2xx status
 │   │   ├── BadRequestError           400
@@ -27,11 +29,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx2
 
+    from ._models import ToolCall
     from ._result import StreamResult
 
 __all__ = [
     "MistralError",
     "InvalidRequestError",
+    "ToolArgumentsError",
+    "StructuredOutputError",
     "APIError",
     "APIStatusError",
     "BadRequestError",
@@ -54,6 +59,26 @@ class MistralError(Exception):
 
 class InvalidRequestError(MistralError, ValueError):
     """The call's arguments are wrong (a bad value, a malformed message); nothing was sent."""
+
+
+class ToolArgumentsError(MistralError, ValueError):
+    """A tool call's arguments are not a JSON object; ``.arguments`` is the raw string, ``.tool_call`` the call."""
+
+    def __init__(self, tool_call: ToolCall, problem: str) -> None:
+        arguments = tool_call.function.arguments
+        self.tool_call = tool_call
+        self.arguments = arguments if isinstance(arguments, str) else str(arguments)
+        shown = self.arguments if len(self.arguments) <= 200 else self.arguments[:197] + "..."
+        super().__init__(f"the arguments of tool call {tool_call.function.name!r} {problem}: {shown!r}")
+
+
+class StructuredOutputError(MistralError, ValueError):
+    """The answer's content does not decode into the ``response_format`` type; ``.content`` is the raw text."""
+
+    def __init__(self, message: str, *, content: str, output_type: Any) -> None:
+        super().__init__(message)
+        self.content = content
+        self.output_type = output_type
 
 
 class APIError(MistralError):

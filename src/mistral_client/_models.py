@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from ._exceptions import ToolArgumentsError
+
 __all__ = [
     "AssistantMessage",
     "ChatCompletion",
@@ -20,12 +22,15 @@ __all__ = [
     "ChunkChoice",
     "ContentPart",
     "DeltaMessage",
+    "Embedding",
+    "EmbeddingResponse",
     "FunctionCall",
     "Model",
     "ModelList",
     "ToolCall",
     "Usage",
     "text_of",
+    "thinking_of",
 ]
 
 
@@ -36,10 +41,10 @@ class Usage(msgspec.Struct, gc=False):
     prompt_tokens_details: dict[str, Any] | None = None
 
 
-class ContentPart(msgspec.Struct, gc=False):
+class ContentPart(msgspec.Struct, gc=False, omit_defaults=True):
     """One part of list-shaped content: ``text``, ``thinking`` (itself a list of parts), images..."""
 
-    type: str = "text"
+    type: str
     text: str | None = None
     thinking: list[ContentPart] | None = None
 
@@ -56,17 +61,39 @@ def text_of(content: Content) -> str:
     return "".join(part.text for part in content if part.type == "text" and part.text)  # type: ignore[union-attr]
 
 
+def thinking_of(content: Content) -> str:
+    """The reasoning text of a content value: the text inside its ``thinking`` parts."""
+    if content is None or type(content) is str:
+        return ""
+    return "".join(text_of(part.thinking) for part in content if part.type == "thinking")  # type: ignore[union-attr]
+
+
 class FunctionCall(msgspec.Struct, gc=False):
     name: str = ""
     # A JSON string on the wire; the spec also allows an object, which the accumulator re-encodes.
     arguments: str | dict[str, Any] = ""
 
 
-class ToolCall(msgspec.Struct, gc=False):
+class ToolCall(msgspec.Struct, gc=False, omit_defaults=True):
     function: FunctionCall = msgspec.field(default_factory=FunctionCall)
     id: str | None = None
     type: str | None = "function"
     index: int | None = None
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; ``ToolArgumentsError`` (keeping the raw string) if they are not a JSON object."""
+        arguments = self.function.arguments
+        if isinstance(arguments, dict):
+            return arguments
+        if not arguments.strip():
+            return {}  # a call without parameters; some servers send "" rather than "{}"
+        try:
+            value = msgspec.json.decode(arguments)
+        except msgspec.DecodeError as exc:
+            raise ToolArgumentsError(self, f"are not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise ToolArgumentsError(self, f"are JSON but not an object (a {type(value).__name__})")
+        return value
 
 
 class DeltaMessage(msgspec.Struct, gc=False):
@@ -109,16 +136,46 @@ class ChatCompletionChunk(msgspec.Struct, gc=False):
         return text_of(content)
 
     @property
+    def thinking(self) -> str:
+        """The reasoning delta of choice 0 (``thinking`` parts of list-shaped content), ``""`` if none."""
+        return thinking_of(self.choices[0].delta.content) if self.choices else ""
+
+    @property
     def finish_reason(self) -> str | None:
         """The finish reason of choice 0, if this chunk carries one."""
         return self.choices[0].finish_reason if self.choices else None
 
 
-class AssistantMessage(msgspec.Struct, gc=False):
+class AssistantMessage(msgspec.Struct, dict=True):
+    """The answer's message.  It can be appended to ``messages`` as is, to continue the conversation."""
+
     role: str = "assistant"
     content: Content = None
     tool_calls: list[ToolCall] | None = None
     prefix: bool = False
+
+    @property
+    def text(self) -> str:
+        """The text of ``content``, whether a string or a list of parts (reasoning left out)."""
+        return text_of(self.content)
+
+    @property
+    def thinking(self) -> str:
+        """The reasoning text of list-shaped content; ``""`` for other models."""
+        return thinking_of(self.content)
+
+    @property
+    def parsed(self) -> Any:
+        """The content decoded into the type given as ``response_format``; ``None`` without one."""
+        # ``dict=True`` lets the client attach the output type after decoding, off the wire fields.
+        output_type = self.__dict__.get("_output_type")
+        if output_type is None:
+            return None
+        if "_parsed" not in self.__dict__:
+            from ._structured import parse_output
+
+            self.__dict__["_parsed"] = parse_output(self.text, output_type)
+        return self.__dict__["_parsed"]
 
 
 class Choice(msgspec.Struct, gc=False):
@@ -143,6 +200,21 @@ class ChatCompletion(msgspec.Struct, gc=False):
         return text_of(self.choices[0].message.content) if self.choices else ""
 
     @property
+    def thinking(self) -> str:
+        """The reasoning text of choice 0's message (reasoning models), ``""`` otherwise."""
+        return thinking_of(self.choices[0].message.content) if self.choices else ""
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls of choice 0's message."""
+        return (self.choices[0].message.tool_calls or []) if self.choices else []
+
+    @property
+    def parsed(self) -> Any:
+        """Choice 0's content decoded into the ``response_format`` type; ``None`` without one."""
+        return self.choices[0].message.parsed if self.choices else None
+
+    @property
     def finish_reason(self) -> str | None:
         return self.choices[0].finish_reason if self.choices else None
 
@@ -165,3 +237,24 @@ class Model(msgspec.Struct, gc=False):
 class ModelList(msgspec.Struct, gc=False):
     data: list[Model] = []
     object: str = "list"
+
+
+class Embedding(msgspec.Struct, gc=False):
+    """One input's vector (a base64 string when ``encoding_format="base64"``)."""
+
+    embedding: list[float] | str = []
+    index: int = 0
+    object: str = "embedding"
+
+
+class EmbeddingResponse(msgspec.Struct, gc=False):
+    id: str = ""
+    model: str = ""
+    data: list[Embedding] = []
+    usage: Usage | None = None
+    object: str = "list"
+
+    @property
+    def vectors(self) -> list[list[float]]:
+        """The float vectors, in the order of the inputs."""
+        return [item.embedding for item in sorted(self.data, key=lambda item: item.index)]  # type: ignore[misc]

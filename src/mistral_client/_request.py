@@ -15,7 +15,16 @@ from msgspec import UNSET, Meta, UnsetType
 
 from ._exceptions import InvalidRequestError
 
-__all__ = ["ChatCompletionRequest", "ChatParams", "build_chat_body"]
+__all__ = [
+    "ChatCompletionRequest",
+    "ChatParams",
+    "EmbeddingRequest",
+    "FIMCompletionRequest",
+    "FIMParams",
+    "build_chat_body",
+    "build_embedding_body",
+    "build_fim_body",
+]
 
 _Number = int | float
 _Content = str | list[dict[str, Any]]
@@ -58,7 +67,8 @@ class ChatParams(TypedDict, total=False):
     stop: str | list[str] | None
     random_seed: int | None
     metadata: dict[str, Any] | None
-    response_format: dict[str, Any] | None
+    # A dict as the API takes it, or a type (Struct, dataclass, TypedDict, pydantic model): see _structured.
+    response_format: dict[str, Any] | type | None
     tools: list[dict[str, Any]] | None
     tool_choice: str | dict[str, Any] | None
     presence_penalty: _Number | None
@@ -95,18 +105,61 @@ class _Tool(msgspec.Struct, tag_field="role", tag="tool", forbid_unknown_fields=
     name: str | UnsetType | None = UNSET
 
 
+class FIMCompletionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every field of the API's ``FIMCompletionRequest`` (fill in the middle, codestral)."""
+
+    model: str
+    prompt: str
+    suffix: str | UnsetType | None = UNSET
+    temperature: Annotated[float, Meta(ge=0, le=1.5)] | UnsetType | None = UNSET
+    top_p: Annotated[float, Meta(gt=0, le=1)] | UnsetType | None = UNSET
+    max_tokens: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
+    min_tokens: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
+    stream: bool | UnsetType = UNSET
+    stop: str | list[str] | UnsetType | None = UNSET
+    random_seed: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
+    metadata: dict[str, Any] | UnsetType | None = UNSET
+    prompt_cache_key: str | UnsetType | None = UNSET
+
+
+class FIMParams(TypedDict, total=False):
+    """The optional fields of a FIM request, as keyword arguments (``None`` means "not set")."""
+
+    suffix: str | None
+    temperature: _Number | None
+    top_p: _Number | None
+    max_tokens: int | None
+    min_tokens: int | None
+    stop: str | list[str] | None
+    random_seed: int | None
+    metadata: dict[str, Any] | None
+    prompt_cache_key: str | None
+
+
+class EmbeddingRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    model: str
+    input: str | Annotated[list[str], Meta(min_length=1)]
+    output_dimension: Annotated[int, Meta(gt=0)] | UnsetType | None = UNSET
+    output_dtype: Literal["float", "int8", "uint8", "binary", "ubinary"] | UnsetType = UNSET
+    encoding_format: Literal["float", "base64"] | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType | None = UNSET
+
+
 _Messages = list[_System | _User | _Assistant | _Tool]
 _FIELDS = frozenset(ChatCompletionRequest.__struct_fields__)
 PARAM_NAMES = frozenset(ChatParams.__annotations__)
+_FIM_PARAM_NAMES = frozenset(FIMParams.__annotations__)
 
 
-def check_params(method: str, params: Mapping[str, Any]) -> None:
+def check_params(
+    method: str, params: Mapping[str, Any], names: frozenset[str] = PARAM_NAMES, fields: frozenset[str] = _FIELDS
+) -> None:
     """A keyword that is no request field is a ``TypeError``, as for any Python call."""
     for name in params:
-        if name not in PARAM_NAMES:
+        if name not in names:
             import difflib
 
-            close = difflib.get_close_matches(name, sorted(_FIELDS), n=1)
+            close = difflib.get_close_matches(name, sorted(fields), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"{method}() got an unexpected keyword argument {name!r}{hint}")
 
@@ -119,8 +172,10 @@ def build_chat_body(
     *,
     stream: bool,
     method: str,
-) -> bytes:
-    """Check a chat call's arguments and return the JSON body to send."""
+) -> tuple[bytes, Any]:
+    """Check a chat call's arguments; the JSON body to send, and the type the answer decodes into
+    when ``response_format`` was given as a type (else ``None``)."""
+    output_type = None
     if request is not None:
         if not isinstance(request, ChatCompletionRequest):
             raise InvalidRequestError(
@@ -138,6 +193,10 @@ def build_chat_body(
             raise InvalidRequestError(f"{method}() needs messages=[...], e.g. [user('Hello')]")
         payload = {"model": model, "messages": messages}
         payload.update((key, value) for key, value in params.items() if value is not None)
+        if "response_format" in payload:
+            from ._structured import response_format_for
+
+            payload["response_format"], output_type = response_format_for(payload["response_format"])
     payload = {key: value for key, value in payload.items() if value is not None}
     payload["stream"] = stream
     try:
@@ -146,10 +205,58 @@ def build_chat_body(
         raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
     if not payload["messages"]:
         raise InvalidRequestError(f"{method}(): messages is empty; give at least one message")
+    # Messages may be the Structs an answer holds (``result.message``): check and send them as dicts.
+    payload["messages"] = messages_as_dicts(payload["messages"])
     try:
         msgspec.convert(payload["messages"], _Messages)
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(f"{method}(): invalid message: {_at(exc, 'messages')}") from None
+    return _encode(method, payload), output_type
+
+
+def build_fim_body(
+    model: str | None, prompt: str | None, params: Mapping[str, Any], *, stream: bool, method: str
+) -> bytes:
+    """Check a FIM call's arguments and return the JSON body to send."""
+    check_params(method, params, _FIM_PARAM_NAMES, frozenset(FIMCompletionRequest.__struct_fields__))
+    if model is None:
+        raise InvalidRequestError(f"{method}() needs model=..., e.g. Models.CODESTRAL ({'codestral-latest'!r})")
+    if prompt is None:
+        raise InvalidRequestError(f"{method}() needs prompt=..., the code before the gap")
+    payload = {"model": model, "prompt": prompt, **{key: value for key, value in params.items() if value is not None}}
+    payload["stream"] = stream
+    try:
+        msgspec.convert(payload, FIMCompletionRequest)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
+    return _encode(method, payload)
+
+
+def build_embedding_body(payload: dict[str, Any], *, method: str) -> bytes:
+    payload = {key: value for key, value in payload.items() if value is not None}
+    try:
+        msgspec.convert(payload, EmbeddingRequest)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
+    return _encode(method, payload)
+
+
+def messages_as_dicts(messages: Any) -> Any:
+    if isinstance(messages, (list, tuple)) and all(type(message) is dict for message in messages):
+        return messages
+    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
+        return messages  # the check that follows names the problem
+    converted = []
+    for message in messages:
+        if isinstance(message, msgspec.Struct):
+            # An answer's message: its unset fields are None on our side, absent on the wire.
+            fields = msgspec.to_builtins(message)
+            message = {key: value for key, value in fields.items() if value is not None}
+        converted.append(message)
+    return converted
+
+
+def _encode(method: str, payload: dict[str, Any]) -> bytes:
     try:
         return msgspec.json.encode(payload)
     except TypeError as exc:

@@ -6,7 +6,20 @@ exactly what the stream has delivered so far; errors raised mid-stream carry it 
 
 from __future__ import annotations
 
-from ._models import ChatCompletionChunk, FunctionCall, ToolCall, Usage, text_of
+from typing import Any
+
+from ._models import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ContentPart,
+    FunctionCall,
+    ToolCall,
+    Usage,
+    text_of,
+    thinking_of,
+)
 
 __all__ = ["ChoiceResult", "StreamResult"]
 
@@ -29,24 +42,63 @@ class _ToolCallBuilder:
 class ChoiceResult:
     """One choice accumulated across the stream (``n > 1`` gives several)."""
 
-    __slots__ = ("_by_index", "_calls", "_parts", "finish_reason", "index")
+    __slots__ = ("_by_index", "_calls", "_output_type", "_parsed", "_parts", "_thinking", "finish_reason", "index")
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, output_type: Any = None) -> None:
         self.index = index
         self.finish_reason: str | None = None
         self._parts: list[str] = []
+        self._thinking: list[str] = []
         self._calls: list[_ToolCallBuilder] = []
         self._by_index: dict[int, _ToolCallBuilder] = {}
+        self._output_type = output_type
+        self._parsed: tuple[int, Any] | None = None
 
     @property
     def content(self) -> str:
+        """The whole text so far (reasoning left out)."""
         if len(self._parts) > 1:
             self._parts[:] = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
 
     @property
+    def thinking(self) -> str:
+        """The reasoning text so far (``thinking`` parts of reasoning models), ``""`` for other models."""
+        if len(self._thinking) > 1:
+            self._thinking[:] = ["".join(self._thinking)]
+        return self._thinking[0] if self._thinking else ""
+
+    @property
     def tool_calls(self) -> list[ToolCall]:
+        """The tool calls so far, in the order they started; each call's arguments joined."""
         return [call.build() for call in self._calls]
+
+    @property
+    def parsed(self) -> Any:
+        """The content decoded into the ``response_format`` type (``StructuredOutputError`` if it does not
+        decode); ``None`` when the request gave no type."""
+        if self._output_type is None:
+            return None
+        content = self.content
+        if self._parsed is None or self._parsed[0] != len(content):
+            from ._structured import parse_output
+
+            self._parsed = (len(content), parse_output(content, self._output_type))
+        return self._parsed[1]
+
+    @property
+    def message(self) -> AssistantMessage:
+        """The answer as an assistant message, shaped as ``chat.complete`` returns it; append it to
+        ``messages`` to continue the conversation (after a tool call, say)."""
+        content: str | list[ContentPart] = self.content
+        if self._thinking:
+            # Reasoning models answer with list content: the thinking part, then the text part.
+            thinking = ContentPart(type="thinking", thinking=[ContentPart(type="text", text=self.thinking)])
+            content = [thinking, ContentPart(type="text", text=self.content)]
+        message = AssistantMessage(content=content, tool_calls=self.tool_calls or None)
+        if self._output_type is not None:
+            message.__dict__["_output_type"] = self._output_type
+        return message
 
     def _add_tool_calls(self, deltas: list[ToolCall]) -> None:
         # Mistral's models send each call whole, OpenAI-style servers send an id and name first and
@@ -92,12 +144,13 @@ class StreamResult:
         "created",
         "id",
         "model",
+        "output_type",
         "time_to_first_token",
         "total_latency",
         "usage",
     )
 
-    def __init__(self, *, keep_chunks: bool = True) -> None:
+    def __init__(self, *, keep_chunks: bool = True, output_type: Any = None) -> None:
         self.id = ""
         self.model = ""
         self.created = 0
@@ -107,6 +160,7 @@ class StreamResult:
         self.time_to_first_token: float | None = None
         self.total_latency: float | None = None
         self.cancelled = False
+        self.output_type = output_type
         self._choices: dict[int, ChoiceResult] = {}
 
     @property
@@ -120,6 +174,12 @@ class StreamResult:
         return choice.content if choice is not None else ""
 
     @property
+    def thinking(self) -> str:
+        """The whole reasoning text of choice 0 (reasoning models); ``""`` for other models."""
+        choice = self._choices.get(0)
+        return choice.thinking if choice is not None else ""
+
+    @property
     def finish_reason(self) -> str | None:
         choice = self._choices.get(0)
         return choice.finish_reason if choice is not None else None
@@ -129,6 +189,20 @@ class StreamResult:
         """The complete tool calls of choice 0, in the order they started."""
         choice = self._choices.get(0)
         return choice.tool_calls if choice is not None else []
+
+    @property
+    def parsed(self) -> Any:
+        """Choice 0's content decoded into the ``response_format`` type; ``None`` without one."""
+        choice = self._choices.get(0)
+        return choice.parsed if choice is not None else None
+
+    def to_completion(self) -> ChatCompletion:
+        """What was delivered, shaped as the ``ChatCompletion`` that ``chat.complete`` returns."""
+        choices = [
+            Choice(index=choice.index, message=choice.message, finish_reason=choice.finish_reason)
+            for choice in self.choices
+        ]
+        return ChatCompletion(id=self.id, model=self.model, created=self.created, choices=choices, usage=self.usage)
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         self.chunk_count += 1
@@ -141,13 +215,19 @@ class StreamResult:
         for choice in chunk.choices:
             result = self._choices.get(choice.index)
             if result is None:
-                result = self._choices[choice.index] = ChoiceResult(choice.index)
+                result = self._choices[choice.index] = ChoiceResult(choice.index, self.output_type)
             delta = choice.delta
             content = delta.content
             if content:
-                text = content if type(content) is str else text_of(content)
-                if text:
-                    result._parts.append(text)
+                if type(content) is str:
+                    result._parts.append(content)
+                else:
+                    text = text_of(content)
+                    if text:
+                        result._parts.append(text)
+                    thinking = thinking_of(content)
+                    if thinking:
+                        result._thinking.append(thinking)
                 if self.time_to_first_token is None:
                     self.time_to_first_token = chunk.total_latency
             if delta.tool_calls:

@@ -22,11 +22,14 @@ from ._chunks import ChunkDecoder
 from ._config import Timeout
 from ._errors import check_event_stream
 from ._exceptions import MistralError, StreamError
-from ._models import ChatCompletionChunk
+from ._models import ChatCompletion, ChatCompletionChunk
 from ._result import StreamResult
+from ._text_streams import Coalescer, async_buffered, async_text_stream, buffered, text_stream
 
 if TYPE_CHECKING:
     import asyncio
+
+    from ._partial_json import PartialJSON
 
 __all__ = ["AsyncChatStream", "ChatStream", "StreamConsumedError"]
 
@@ -46,10 +49,12 @@ class _StreamState:
     _response: httpx2.Response | None
     _decoder: ChunkDecoder | None
 
-    def _init_state(self, timeout: Timeout, max_event_size: int | None, keep_chunks: bool) -> None:
+    def _init_state(self, timeout: Timeout, max_event_size: int | None, keep_chunks: bool, output_type: Any) -> None:
         self._timeout = timeout
         self._max_event_size = max_event_size
         self._keep_chunks = keep_chunks
+        self._output_type = output_type
+        self._partial_json: PartialJSON | None = None
         self._response = None
         self._decoder = None
         self._started: float | None = None
@@ -66,8 +71,21 @@ class _StreamState:
         if self._decoder is not None:
             return self._decoder.result
         if self._empty_result is None:
-            self._empty_result = StreamResult()
+            self._empty_result = StreamResult(output_type=self._output_type)
         return self._empty_result
+
+    def partial_json(self) -> Any:
+        """Best-effort value of the JSON text so far (choice 0), for progressive UIs: open strings,
+        arrays and objects closed, a half key or literal left out; ``None`` before any value."""
+        parser = self._partial_json
+        if parser is None:
+            from ._partial_json import PartialJSON
+
+            parser = self._partial_json = PartialJSON()
+        content = self.result.content
+        if len(content) > len(parser.text):
+            parser.feed(content[len(parser.text) :])
+        return parser.value()
 
     @property
     def response(self) -> httpx2.Response | None:
@@ -122,6 +140,7 @@ class _StreamState:
                 started,
                 max_event_size=self._max_event_size,
                 keep_chunks=self._keep_chunks,
+                output_type=self._output_type,
                 request=response.request,
                 request_id=response.headers.get("mistral-correlation-id"),
             )
@@ -188,11 +207,12 @@ class ChatStream(_StreamState):
         timeout: Timeout,
         max_event_size: int | None,
         keep_chunks: bool = True,
+        output_type: Any = None,
     ) -> None:
         self._send = send
         self._iterator: Generator[ChatCompletionChunk, None, None] | None = None
         self._timer: threading.Timer | None = None
-        self._init_state(timeout, max_event_size, keep_chunks)
+        self._init_state(timeout, max_event_size, keep_chunks, output_type)
 
     def __enter__(self) -> ChatStream:
         self._open()
@@ -216,13 +236,23 @@ class ChatStream(_StreamState):
     @property
     def text_stream(self) -> Iterator[str]:
         """Only the text deltas, skipping chunks that carry none."""
-        return (chunk.content for chunk in self if chunk.content)
+        return text_stream(self)
+
+    def buffered(self, min_chars: int = 32, max_delay: float = 0.05) -> Iterator[str]:
+        """Text in pieces of at least ``min_chars``, or whatever arrived once the oldest buffered text is
+        ``max_delay`` seconds old (checked as chunks arrive), for UIs that should not redraw per token."""
+        return buffered(self, Coalescer(min_chars, max_delay))
 
     def until_done(self) -> StreamResult:
-        """Read the stream to its end and return the result."""
-        for _ in self:
-            pass
+        """Read the stream to its end (if it is still open) and return the result."""
+        if not self._closed:
+            for _ in self:
+                pass
         return self.result
+
+    def get_final_completion(self) -> ChatCompletion:
+        """Read to the end, then return the answer shaped as ``chat.complete`` returns it."""
+        return self.until_done().to_completion()
 
     def close(self) -> None:
         """Stop the stream (if it is still running) and release its connection."""
@@ -316,12 +346,14 @@ class AsyncChatStream(_StreamState):
         timeout: Timeout,
         max_event_size: int | None,
         keep_chunks: bool = True,
+        output_type: Any = None,
     ) -> None:
         self._send = send
         self._iterator: AsyncGenerator[ChatCompletionChunk, None] | None = None
         self._timer_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._init_state(timeout, max_event_size, keep_chunks)
+        self._reader: asyncio.Future[Any] | None = None  # a read running in its own task (``buffered``)
+        self._init_state(timeout, max_event_size, keep_chunks, output_type)
 
     async def __aenter__(self) -> AsyncChatStream:
         await self._open()
@@ -345,18 +377,35 @@ class AsyncChatStream(_StreamState):
     @property
     def text_stream(self) -> AsyncIterator[str]:
         """Only the text deltas, skipping chunks that carry none."""
-        return _async_text_stream(self)
+        return async_text_stream(self)
+
+    def buffered(self, min_chars: int = 32, max_delay: float = 0.05) -> AsyncIterator[str]:
+        """Text in pieces of at least ``min_chars``, or whatever arrived once the oldest buffered text is
+        ``max_delay`` seconds old (on a timer: text is not held while the model pauses)."""
+        return async_buffered(self, Coalescer(min_chars, max_delay))
 
     async def until_done(self) -> StreamResult:
-        """Read the stream to its end and return the result."""
-        async for _ in self:
-            pass
+        """Read the stream to its end (if it is still open) and return the result."""
+        if not self._closed:
+            async for _ in self:
+                pass
         return self.result
+
+    async def get_final_completion(self) -> ChatCompletion:
+        """Read to the end, then return the answer shaped as ``chat.complete`` returns it."""
+        return (await self.until_done()).to_completion()
 
     async def aclose(self) -> None:
         """Stop the stream (if it is still running) and release its connection."""
         if self._closed:
             return
+        reader = self._reader
+        if reader is not None and not reader.done():
+            import asyncio
+
+            # ``buffered`` reads in a task of its own; a generator cannot be closed while it runs.
+            reader.cancel()
+            await asyncio.wait((reader,))
         if self._iterator is not None:
             await self._iterator.aclose()
         await self._finish()
@@ -452,9 +501,3 @@ class AsyncChatStream(_StreamState):
                 loop.call_soon_threadsafe(lambda: loop.create_task(response.aclose()))
         except Exception:
             pass
-
-
-async def _async_text_stream(stream: AsyncChatStream) -> AsyncIterator[str]:
-    async for chunk in stream:
-        if chunk.content:
-            yield chunk.content
