@@ -38,7 +38,8 @@ class Usage(msgspec.Struct, gc=False):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    prompt_tokens_details: dict[str, Any] | None = None
+    # UNSET when absent, so re-encoding a usage gives back what the server sent (the spec has no null here).
+    prompt_tokens_details: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ContentPart(msgspec.Struct, gc=False, omit_defaults=True):

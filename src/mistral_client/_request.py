@@ -199,14 +199,14 @@ def build_chat_body(
             payload["response_format"], output_type = response_format_for(payload["response_format"])
     payload = {key: value for key, value in payload.items() if value is not None}
     payload["stream"] = stream
+    # Messages may be the Structs an answer holds (``result.message``): check and send them as dicts.
+    payload["messages"] = messages_as_dicts(payload["messages"])
     try:
         msgspec.convert(payload, ChatCompletionRequest)
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
     if not payload["messages"]:
         raise InvalidRequestError(f"{method}(): messages is empty; give at least one message")
-    # Messages may be the Structs an answer holds (``result.message``): check and send them as dicts.
-    payload["messages"] = messages_as_dicts(payload["messages"])
     try:
         msgspec.convert(payload["messages"], _Messages)
     except msgspec.ValidationError as exc:
