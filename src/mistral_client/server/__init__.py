@@ -7,19 +7,23 @@ from __future__ import annotations
 
 from ._app import CHAT_COMPLETION_FIELDS, KNOWN_MODELS, ServerConfig, create_app
 from ._engine import Engine, Finish, Prompt, TemplateEngine
+from ._knobs import KNOBS, Knob
 from ._local import LocalServer
-from ._records import DisconnectRecord, Recorder, RequestRecord
+from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
 
 __all__ = [
     "CHAT_COMPLETION_FIELDS",
+    "KNOBS",
     "KNOWN_MODELS",
     "DisconnectRecord",
     "Engine",
     "Finish",
+    "Knob",
     "LocalServer",
     "Prompt",
     "Recorder",
     "RequestRecord",
+    "ResponseRecord",
     "ServerConfig",
     "TemplateEngine",
     "create_app",

@@ -1,25 +1,13 @@
-"""A Mistral-compatible chat API for tests and demos: routes, light validation, injected faults.
+"""A Mistral-compatible API for tests and demos: routes, validation, authentication, rate limits, faults.
 
-Shapes follow ``shared/PROTOCOL.md`` (what the live service sends). One server serves a whole
-test matrix because faults are chosen per request with headers, all optional:
+Shapes follow ``shared/PROTOCOL.md`` (what the live service sends) and the official OpenAPI
+description. One server serves a whole test matrix because every behaviour knob can be chosen
+per request with an ``x-mock-*`` header (the list is ``KNOBS`` in ``_knobs``); ``ServerConfig``
+holds the defaults, which the ``serve`` command's flags set.
 
-``x-mock-status: CODE``               answer CODE with Mistral's error body instead of a completion
-``x-mock-retry-after: SECONDS``       with x-mock-status: add ``Retry-After`` (sent as given)
-``x-mock-fail-times: K``              with x-mock-status: fail only the first K requests that share
-``x-mock-id: ID``                     ... this id (requests without x-mock-id share one counter)
-``x-mock-tokens: N``                  answer with N content chunks when nothing cuts it short
-``x-mock-first-token-delay: S``       seconds before the first event (overrides the config)
-``x-mock-token-delay: S``             seconds between content chunks (overrides the config)
-``x-mock-stall-after: N``             after N content chunks pause ``x-mock-stall-seconds`` (default 1)
-``x-mock-disconnect-after: N``        after N content chunks close the connection mid-body
-``x-mock-error-event-after: N``       after N content chunks send an ``{"object":"error"}`` event, end
-``x-mock-finish-error-after: N``      after N content chunks finish with ``finish_reason: "error"``
-``x-mock-malformed-after: N``         after N content chunks send an event that is not JSON, go on
-``x-mock-usage-chunk: separate``      usage in its own ``choices: []`` chunk (or ``inline``)
-``x-mock-no-done: 1``                 end the body without ``data: [DONE]``
-``x-mock-html: 1``                    answer 200 with a proxy's HTML error page
-``x-mock-crlf: 1``                    end lines with CRLF
-``x-mock-keepalive: 1``               send a ``: keep-alive`` comment before every event
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/fim/completions``, ``POST /v1/embeddings``,
+``GET /v1/models``, ``GET /v1/models/{id}``. What a chat answer holds (text, tool calls, JSON,
+reasoning, ``n`` choices) is decided in ``_answers``; how it streams, in ``_stream``.
 """
 
 from __future__ import annotations
@@ -28,25 +16,34 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from itertools import chain
 from typing import Any, Literal
 
 import msgspec
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._engine import Engine, Finish, Prompt, TemplateEngine
+from ._answers import Item, ToolCallStyle, answer_items, assemble, called_tools
+from ._embeddings import DIMENSIONS, embedding
+from ._engine import Engine, Prompt, TemplateEngine
+from ._knobs import Knobs, parse_knobs
+from ._limits import RateWindow
 from ._records import Recorder
-from ._stream import ChatStream, ClosingStreamingResponse, StreamFaults, hide_injected_disconnects, stream_body, usage
+from ._requests import (
+    CHAT_COMPLETION_FIELDS,
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    FIMCompletionRequest,
+    chat_rule_violation,
+    schema_problems,
+)
+from ._stream import ChatStream, ClosingStreamingResponse, hide_injected_disconnects, stream_body, usage
 
 __all__ = ["CHAT_COMPLETION_FIELDS", "KNOWN_MODELS", "ServerConfig", "create_app"]
 
@@ -62,36 +59,6 @@ KNOWN_MODELS = (
     "codestral-embed",
 )
 
-# The properties of ChatCompletionRequest in the official spec; anything else is rejected like the
-# live service does (tests/test_server.py checks this list against the spec).
-CHAT_COMPLETION_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "stream",
-        "stop",
-        "random_seed",
-        "metadata",
-        "response_format",
-        "tools",
-        "tool_choice",
-        "presence_penalty",
-        "frequency_penalty",
-        "n",
-        "prediction",
-        "parallel_tool_calls",
-        "reasoning_effort",
-        "prompt_mode",
-        "safe_prompt",
-        "guardrails",
-        "prompt_cache_key",
-        "service_tier",
-    }
-)
-
 
 @dataclass
 class ServerConfig:
@@ -102,40 +69,25 @@ class ServerConfig:
     usage_chunk: Literal["inline", "separate"] = "inline"
     models: tuple[str, ...] = KNOWN_MODELS
     engine: Engine = field(default_factory=TemplateEngine)
-    # Only shape the x-ratelimit-* headers; nothing is refused (x-mock-status: 429 does that).
+    # How tool calls stream: "whole" (Mistral: one delta per call) or "fragmented" (OpenAI/vLLM).
+    tool_call_style: ToolCallStyle = "whole"
+    # The limits the x-ratelimit-* headers show; only ``rate_limit`` refuses anything.
     requests_per_minute: int = 600
     tokens_per_minute: int = 2_000_000
+    rate_limit: int | None = None  # more requests than this in a minute get 429 with Retry-After
+    # Defaults for the x-mock-* knobs ({"x-mock-token-delay": "0.02"}); a request's own headers win.
+    mock_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
             raise ValueError(f"usage_chunk must be 'inline' or 'separate', not {self.usage_chunk!r}")
+        if self.tool_call_style not in ("whole", "fragmented"):
+            raise ValueError(f"tool_call_style must be 'whole' or 'fragmented', not {self.tool_call_style!r}")
+        self.mock_headers = {name.lower(): value for name, value in self.mock_headers.items()}
+        parse_knobs(self.mock_headers, {})  # a bad default fails here, not on every request
 
 
 # --- App -----------------------------------------------------------------------------------------
-
-
-class _RateWindow:
-    """x-ratelimit-* headers that move over a one-minute window like the live ones."""
-
-    def __init__(self, requests_per_minute: int, tokens_per_minute: int) -> None:
-        self._limits = (requests_per_minute, tokens_per_minute)
-        self._spent: deque[tuple[float, int, int]] = deque()  # (monotonic time, requests, tokens)
-
-    def spend(self, *, requests: int = 0, tokens: int = 0) -> None:
-        self._spent.append((time.monotonic(), requests, tokens))
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        while self._spent and self._spent[0][0] < time.monotonic() - 60:
-            self._spent.popleft()
-        request_limit, token_limit = self._limits
-        requests = sum(spent[1] for spent in self._spent)
-        tokens = sum(spent[2] for spent in self._spent)
-        return [
-            (b"x-ratelimit-limit-req-minute", b"%d" % request_limit),
-            (b"x-ratelimit-remaining-req-minute", b"%d" % max(0, request_limit - requests)),
-            (b"x-ratelimit-limit-tokens-minute", b"%d" % token_limit),
-            (b"x-ratelimit-remaining-tokens-minute", b"%d" % max(0, token_limit - tokens)),
-        ]
 
 
 @dataclass
@@ -144,33 +96,34 @@ class _Shared:
 
     config: ServerConfig
     recorder: Recorder
-    window: _RateWindow
+    window: RateWindow
     failures_by_id: dict[str, int] = field(default_factory=dict)
 
 
 def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None = None) -> Starlette:
     config = config or ServerConfig()
-    shared = _Shared(config, recorder or Recorder(), _RateWindow(config.requests_per_minute, config.tokens_per_minute))
+    limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
+    shared = _Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            Route("/v1/models", list_models, methods=["GET"]),
-            Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
-        ],
-        middleware=[Middleware(_observed, shared=shared)],
-    )
+    app = Starlette(routes=ROUTES)
     app.state.shared = shared
+    # Outermost, so that every answer (a 404 for an unknown path too) gets the live API's headers.
+    app.add_middleware(_Observed, shared=shared)
     return app
 
 
-def _observed(app: ASGIApp, shared: _Shared) -> ASGIApp:
-    """Records every request and gives every answer the headers of the live API."""
+class _Observed:
+    """Records every exchange, checks the key and the rate limit, and adds the live API's headers."""
 
-    async def observed_app(scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, app: ASGIApp, shared: _Shared) -> None:
+        self.app = app
+        self.shared = shared
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
+        shared, config = self.shared, self.shared.config
         # The body is read here, once, so the record holds it even when a route rejects the request.
         body = await _read_body(receive)
         headers = {
@@ -179,8 +132,7 @@ def _observed(app: ASGIApp, shared: _Shared) -> ASGIApp:
         }
         client = scope.get("client")
         correlation_id = uuid.uuid4().hex
-        shared.window.spend(requests=1)
-        scope.setdefault("state", {})["record"] = shared.recorder.add_request(
+        record = shared.recorder.add_request(
             scope["method"],
             scope["path"],
             headers,
@@ -188,6 +140,26 @@ def _observed(app: ASGIApp, shared: _Shared) -> ASGIApp:
             (client[0], client[1]) if client else None,
             correlation_id,
         )
+        request_headers = Headers(scope=scope)
+        knobs: Knobs | None = None
+        refusal: Response | None = None
+        try:
+            knobs = parse_knobs(config.mock_headers, request_headers)
+        except ValueError as exc:
+            refusal = error_response(400, str(exc), "invalid_request_error", "3001")
+        limit, mock_id = None, None
+        if knobs is not None:
+            limit, mock_id = _rate_limit(knobs, config)
+            api_key = knobs.api_key if knobs.api_key is not None else config.api_key
+            if api_key and request_headers.get("authorization") != f"Bearer {api_key}":
+                refusal = JSONResponse({"detail": "Unauthorized"}, status_code=401)
+            elif limit is not None and (wait := shared.window.retry_after(limit, mock_id)) is not None:
+                refusal = error_response(
+                    429, "Rate limit exceeded", "rate_limited", "1300", headers={"retry-after": str(wait)}
+                )
+            else:
+                shared.window.spend(requests=1, mock_id=mock_id)
+        scope.setdefault("state", {}).update(record=record, knobs=knobs or Knobs())
         body_pending = True
 
         async def replaying_receive() -> Message:
@@ -197,15 +169,35 @@ def _observed(app: ASGIApp, shared: _Shared) -> ASGIApp:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        response_record = None
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal response_record
             if message["type"] == "http.response.start":
-                extra = [(b"mistral-correlation-id", correlation_id.encode()), *shared.window.headers()]
+                extra = [(b"mistral-correlation-id", correlation_id.encode()), *shared.window.headers(limit, mock_id)]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
+                response_record = shared.recorder.add_response(
+                    record,
+                    message["status"],
+                    [(name.decode("latin-1"), value.decode("latin-1")) for name, value in message["headers"]],
+                )
+            elif message["type"] == "http.response.body" and response_record is not None:
+                shared.recorder.add_body(
+                    response_record, message.get("body", b""), more=message.get("more_body", False)
+                )
             await send(message)
 
-        await app(scope, replaying_receive, send_with_headers)
+        if refusal is not None:
+            await refusal(scope, replaying_receive, send_with_headers)
+        else:
+            await self.app(scope, replaying_receive, send_with_headers)
 
-    return observed_app
+
+def _rate_limit(knobs: Knobs, config: ServerConfig) -> tuple[int | None, str | None]:
+    """The request limit that applies and the x-mock-id it counts (None: all requests)."""
+    if knobs.rate_limit is not None:
+        return knobs.rate_limit, knobs.mock_id
+    return config.rate_limit, None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -232,107 +224,210 @@ def _shared(request: Request) -> _Shared:
     return shared
 
 
+def _knobs(request: Request) -> Knobs:
+    knobs: Knobs = request.state.knobs
+    return knobs
+
+
 # --- Routes --------------------------------------------------------------------------------------
 
 
 async def chat_completions(request: Request) -> Response:
-    shared = _shared(request)
+    begun = await _begin(request, ChatCompletionRequest, "completion_chat")
+    if isinstance(begun, Response):
+        return begun
+    body = begun
+    if (violation := chat_rule_violation(body)) is not None:
+        return error_response(400, violation.message, violation.type, violation.code)
+    shared, knobs = _shared(request), _knobs(request)
     config = shared.config
-    if (denied := _auth_failure(request, config)) is not None:
-        return denied
-    try:
-        knobs = _Knobs.from_headers(request.headers)
-    except ValueError as exc:
-        return _error(400, str(exc), "invalid_request_error", "3001")
-    if (injected := _injected_failure(knobs, shared)) is not None:
-        return injected
-    if knobs.html:
-        return HTMLResponse(_PROXY_ERROR_PAGE)
-
-    try:
-        body = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError as exc:
-        return _validation_error(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ["body", 0],
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": str(exc)},
-                }
-            ]
-        )
-    problems = _request_problems(body)
-    if problems:
-        return _validation_error(problems)
-    model = body["model"]
-    if model not in config.models:
-        return _error(400, f"Invalid model: {model}", "invalid_model", "1500")
-
-    stop = body.get("stop")
-    prompt = Prompt(
-        model=model,
-        messages=body["messages"],
-        max_tokens=body.get("max_tokens"),
-        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-        random_seed=body.get("random_seed"),
-        target_tokens=config.default_tokens if knobs.tokens is None else knobs.tokens,
-    )
+    prompt = _prompt(body, config, knobs)
     prompt_tokens = config.engine.count_prompt_tokens(prompt)
     shared.window.spend(tokens=prompt_tokens)
-    first_token_delay = _first_not_none(knobs.first_token_delay, config.first_token_delay)
+    n = body.get("n") or 1
+    style = knobs.tool_call_style or config.tool_call_style
+    items = answer_items(prompt, config.engine, body, n=n, style=style)
     if not body.get("stream"):
-        if first_token_delay > 0:
-            await asyncio.sleep(first_token_delay)
-        return _completion(prompt, config.engine, prompt_tokens)
+        return await _completion(request, items, prompt_tokens)
+    whole_calls = style == "whole" and bool(called_tools(body))
+    return _streamed(request, items, prompt_tokens, n=n, end_on_last_piece=whole_calls)
 
-    stream = ChatStream(
-        items=chain(config.engine.generate(prompt), [Finish("stop")]),
-        chunk_base={
+
+async def fim_completions(request: Request) -> Response:
+    begun = await _begin(request, FIMCompletionRequest, "completion_fim")
+    if isinstance(begun, Response):
+        return begun
+    body = begun
+    shared, knobs = _shared(request), _knobs(request)
+    config = shared.config
+    # The prompt and the suffix decide the text, as two messages would.
+    messages = [{"role": "user", "content": body["prompt"]}, {"role": "user", "content": body.get("suffix") or ""}]
+    prompt = replace(_prompt({**body, "messages": messages}, config, knobs))
+    if body.get("min_tokens"):
+        prompt = replace(prompt, target_tokens=max(prompt.target_tokens, body["min_tokens"]))
+    prompt_tokens = config.engine.count_prompt_tokens(prompt)
+    shared.window.spend(tokens=prompt_tokens)
+    items = config.engine.generate(prompt)
+    if not body.get("stream"):
+        return await _completion(request, items, prompt_tokens)
+    return _streamed(request, items, prompt_tokens)
+
+
+async def embeddings(request: Request) -> Response:
+    begun = await _begin(request, EmbeddingRequest, "embeddings")
+    if isinstance(begun, Response):
+        return begun
+    body = begun
+    shared = _shared(request)
+    model = body["model"]
+    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    dimension = body.get("output_dimension") or DIMENSIONS.get(model, 1024)
+    dtype, encoding = body.get("output_dtype", "float"), body.get("encoding_format", "float")
+    tokens = sum(len(text.split()) for text in texts)
+    shared.window.spend(tokens=tokens)
+    await _first_token_delay(request)
+    return JSONResponse(
+        {
             "id": uuid.uuid4().hex,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
+            "object": "list",
+            "data": [
+                {"object": "embedding", "embedding": embedding(model, text, dimension, dtype, encoding), "index": i}
+                for i, text in enumerate(texts)
+            ],
             "model": model,
-        },
-        prompt_tokens=prompt_tokens,
-        faults=knobs.stream,
-        first_token_delay=first_token_delay,
-        token_delay=_first_not_none(knobs.token_delay, config.token_delay),
-        separate_usage=(knobs.usage_chunk or config.usage_chunk) == "separate",
-        record=request.state.record,
-        recorder=shared.recorder,
+            "usage": usage(tokens, 0),
+        }
     )
-    return ClosingStreamingResponse(stream_body(stream))
 
 
 async def list_models(request: Request) -> Response:
     config = _shared(request).config
-    if (denied := _auth_failure(request, config)) is not None:
-        return denied
-    return JSONResponse({"object": "list", "data": [_model_card(model) for model in config.models]})
+    return JSONResponse({"object": "list", "data": [model_card(model) for model in config.models]})
 
 
 async def retrieve_model(request: Request) -> Response:
     config = _shared(request).config
     model_id = request.path_params["model_id"]
-    if (denied := _auth_failure(request, config)) is not None:
-        return denied
     if model_id not in config.models:
-        return _error(404, f"Model not found: {model_id}", "not_found", "1501")
-    return JSONResponse(_model_card(model_id))
+        return error_response(404, f"Model not found: {model_id}", "not_found", "1501")
+    return JSONResponse(model_card(model_id))
 
 
-# --- Checks and errors ---------------------------------------------------------------------------
+ROUTES = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/fim/completions", fim_completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+]
 
 
-def _auth_failure(request: Request, config: ServerConfig) -> Response | None:
-    if config.api_key is None or request.headers.get("authorization") == f"Bearer {config.api_key}":
-        return None
-    return JSONResponse({"detail": "Unauthorized"}, status_code=401)
+# --- Steps every completion takes ----------------------------------------------------------------
 
 
-def _injected_failure(knobs: _Knobs, shared: _Shared) -> Response | None:
+async def _begin(request: Request, schema: type[msgspec.Struct], capability: str) -> dict[str, Any] | Response:
+    # ``capability``: a key of the model card's capabilities, or "embeddings" for the embedding models.
+    """The request's body once faults, the schema and the model are dealt with; else the answer."""
+    shared, knobs = _shared(request), _knobs(request)
+    if (injected := _injected_failure(knobs, shared)) is not None:
+        return injected
+    if knobs.html:
+        return HTMLResponse(_PROXY_ERROR_PAGE)
+    raw = await request.body()
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        detail = {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}
+        return JSONResponse({"detail": [{**detail, "ctx": {"error": str(exc)}}]}, status_code=422)
+    if problems := schema_problems(body, schema):
+        return JSONResponse({"detail": problems}, status_code=422)
+    model = body["model"]
+    capable = model.endswith("-embed") if capability == "embeddings" else model_card(model)["capabilities"][capability]
+    if model not in shared.config.models or not capable:
+        return error_response(400, f"Invalid model: {model}", "invalid_model", "1500")
+    request.state.model = model
+    assert isinstance(body, dict)
+    return body
+
+
+def _prompt(body: Mapping[str, Any], config: ServerConfig, knobs: Knobs) -> Prompt:
+    stop = body.get("stop")
+    return Prompt(
+        model=body["model"],
+        messages=body["messages"],
+        max_tokens=body.get("max_tokens"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+        random_seed=body.get("random_seed"),
+        target_tokens=config.default_tokens if knobs.tokens is None else knobs.tokens,
+        tools=tuple(body.get("tools") or ()),
+        response_format=body.get("response_format"),
+        prompt_mode=body.get("prompt_mode"),
+    )
+
+
+async def _first_token_delay(request: Request) -> None:
+    delay = _first_not_none(_knobs(request).first_token_delay, _shared(request).config.first_token_delay)
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _completion(request: Request, items: Iterator[Item], prompt_tokens: int) -> Response:
+    await _first_token_delay(request)
+    choices, completion_tokens = assemble(items)
+    return JSONResponse(
+        {
+            "id": uuid.uuid4().hex,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.state.model,
+            "choices": choices,
+            "usage": usage(prompt_tokens, completion_tokens),
+        }
+    )
+
+
+def _streamed(
+    request: Request, items: Iterator[Item], prompt_tokens: int, *, n: int = 1, end_on_last_piece: bool = False
+) -> Response:
+    shared, knobs = _shared(request), _knobs(request)
+    config = shared.config
+    stream = ChatStream(
+        items=items,
+        chunk_base={
+            "id": uuid.uuid4().hex,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": request.state.model,
+        },
+        prompt_tokens=prompt_tokens,
+        faults=knobs.stream,
+        first_token_delay=_first_not_none(knobs.first_token_delay, config.first_token_delay),
+        token_delay=_first_not_none(knobs.token_delay, config.token_delay),
+        separate_usage=(knobs.usage_chunk or config.usage_chunk) == "separate",
+        record=request.state.record,
+        recorder=shared.recorder,
+        choices=n,
+        end_on_last_piece=end_on_last_piece,
+    )
+    return ClosingStreamingResponse(stream_body(stream))
+
+
+def _first_not_none(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+# --- Errors --------------------------------------------------------------------------------------
+
+
+def error_response(
+    status: int, message: str, kind: str, code: str, *, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The live service's error envelope."""
+    body = {"object": "error", "message": message, "type": kind, "param": None, "code": code}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _injected_failure(knobs: Knobs, shared: _Shared) -> Response | None:
     if knobs.status is None:
         return None
     if knobs.fail_times is not None:
@@ -347,10 +442,10 @@ def _injected_failure(knobs: _Knobs, shared: _Shared) -> Response | None:
         return JSONResponse({"detail": detail}, status_code=422, headers=headers)
     kind, message, code = _ERRORS.get(knobs.status) or (
         ("internal_error" if knobs.status >= 500 else "invalid_request_error"),
-        HTTPStatus(knobs.status).phrase,
+        HTTPStatus(knobs.status).phrase if knobs.status in HTTPStatus._value2member_map_ else "Error",
         str(knobs.status),
     )
-    return _error(knobs.status, message, kind, code, headers)
+    return error_response(knobs.status, message, kind, code, headers=headers)
 
 
 _ERRORS = {
@@ -363,180 +458,16 @@ _ERRORS = {
     504: ("internal_error", "Gateway timeout", "3000"),
 }
 
-
-def _error(status: int, message: str, kind: str, code: str, headers: Mapping[str, str] | None = None) -> Response:
-    body = {"object": "error", "message": message, "type": kind, "param": None, "code": code}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _validation_error(detail: list[dict[str, Any]]) -> Response:
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-def _request_problems(body: Any) -> list[dict[str, Any]]:
-    """Pydantic-style errors for what the engine relies on; a later issue validates the full schema."""
-    if not isinstance(body, dict):
-        return [
-            {
-                "type": "model_attributes_type",
-                "loc": ["body"],
-                "input": body,
-                "msg": "Input should be a valid dictionary or object to extract fields from",
-            }
-        ]
-    problems = [
-        {"type": "missing", "loc": ["body", name], "msg": "Field required", "input": body}
-        for name in ("model", "messages")
-        if name not in body
-    ]
-    for name, value in body.items():
-        if name not in CHAT_COMPLETION_FIELDS:
-            problems.append(
-                {
-                    "type": "extra_forbidden",
-                    "loc": ["body", name],
-                    "msg": "Extra inputs are not permitted",
-                    "input": value,
-                }
-            )
-        elif name in _FIELD_TYPES and not _FIELD_TYPES[name][0](value):
-            kind, msg = _FIELD_TYPES[name][1:]
-            problems.append({"type": kind, "loc": ["body", name], "msg": msg, "input": value})
-    return problems
-
-
-def _is_count(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
-
-
-_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
-    "model": (lambda v: isinstance(v, str), "string_type", "Input should be a valid string"),
-    "messages": (lambda v: isinstance(v, list), "list_type", "Input should be a valid list"),
-    "stream": (lambda v: v is None or isinstance(v, bool), "bool_type", "Input should be a valid boolean"),
-    "max_tokens": (_is_count, "int_type", "Input should be a valid integer, greater than or equal to 0"),
-    "random_seed": (_is_count, "int_type", "Input should be a valid integer, greater than or equal to 0"),
-    "stop": (
-        lambda v: v is None or isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v)),
-        "string_type",
-        "Input should be a valid string or list of strings",
-    ),
-}
-
 _PROXY_ERROR_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 
 
-# --- Knobs ---------------------------------------------------------------------------------------
+# --- Models --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Knobs:
-    """The x-mock-* headers of one request."""
-
-    status: int | None = None
-    retry_after: str | None = None
-    fail_times: int | None = None
-    mock_id: str = ""
-    tokens: int | None = None
-    first_token_delay: float | None = None
-    token_delay: float | None = None
-    usage_chunk: str | None = None  # "inline" or "separate"
-    html: bool = False
-    stream: StreamFaults = field(default_factory=StreamFaults)
-
-    @classmethod
-    def from_headers(cls, headers: Headers) -> _Knobs:
-        """Raises ValueError naming the header when a value does not parse."""
-
-        def count(name: str) -> int | None:
-            value = headers.get(name)
-            if value is None:
-                return None
-            if not (value.strip().isascii() and value.strip().isdigit()):
-                raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
-            return int(value)
-
-        def seconds(name: str) -> float | None:
-            value = headers.get(name)
-            if value is None:
-                return None
-            try:
-                number = float(value)
-            except ValueError:
-                number = -1.0
-            if not number >= 0:  # also catches nan
-                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-            return number
-
-        def flag(name: str) -> bool:
-            return headers.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-        status = count("x-mock-status")
-        if status is not None and not 400 <= status <= 599:
-            raise ValueError(f"x-mock-status must be an error status (400-599), got {status}")
-        usage_chunk = headers.get("x-mock-usage-chunk")
-        if usage_chunk not in (None, "inline", "separate"):
-            raise ValueError(f"x-mock-usage-chunk must be 'inline' or 'separate', got {usage_chunk!r}")
-        return cls(
-            status=status,
-            retry_after=headers.get("x-mock-retry-after"),
-            fail_times=count("x-mock-fail-times"),
-            mock_id=headers.get("x-mock-id", ""),
-            tokens=count("x-mock-tokens"),
-            first_token_delay=seconds("x-mock-first-token-delay"),
-            token_delay=seconds("x-mock-token-delay"),
-            usage_chunk=usage_chunk,
-            html=flag("x-mock-html"),
-            stream=StreamFaults(
-                stall_after=count("x-mock-stall-after"),
-                stall_seconds=_first_not_none(seconds("x-mock-stall-seconds"), 1.0),
-                disconnect_after=count("x-mock-disconnect-after"),
-                error_event_after=count("x-mock-error-event-after"),
-                finish_error_after=count("x-mock-finish-error-after"),
-                malformed_after=count("x-mock-malformed-after"),
-                no_done=flag("x-mock-no-done"),
-                crlf=flag("x-mock-crlf"),
-                keepalive=flag("x-mock-keepalive"),
-            ),
-        )
-
-
-def _first_not_none(value: float | None, default: float) -> float:
-    return default if value is None else value
-
-
-# --- Answers -------------------------------------------------------------------------------------
-
-
-def _completion(prompt: Prompt, engine: Engine, prompt_tokens: int) -> Response:
-    pieces: list[str] = []
-    finish = "stop"
-    for item in engine.generate(prompt):
-        if isinstance(item, Finish):
-            finish = item.reason
-            break
-        pieces.append(item)
-    return JSONResponse(
-        {
-            "id": uuid.uuid4().hex,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": prompt.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": finish,
-                    "message": {"role": "assistant", "content": "".join(pieces), "tool_calls": None},
-                }
-            ],
-            "usage": usage(prompt_tokens, len(pieces)),
-        }
-    )
-
-
-def _model_card(model: str) -> dict[str, Any]:
+def model_card(model: str) -> dict[str, Any]:
     embeds = model.endswith("-embed")
     return {
         "id": model,

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Engine", "Finish", "Prompt", "TemplateEngine"]
+__all__ = ["Engine", "Finish", "Prompt", "TemplateEngine", "prompt_seed"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,13 @@ class Prompt:
     random_seed: int | None = None
     # How long the answer is when nothing cuts it short; a real model is free to ignore it.
     target_tokens: int = 30
+    # Which of ``n`` answers this is: each index gets its own text (0 is the text of a lone answer).
+    choice_index: int = 0
+    # The rest of the request, for engines that use it (the server shapes tool calls, JSON and
+    # reasoning itself, so an engine that only writes text can ignore these).
+    tools: Sequence[Any] = ()
+    response_format: Any = None
+    prompt_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Finish:
     """The last item an engine yields: why the text ended."""
 
     reason: str
+    index: int = 0  # the choice it ends, when the server interleaves ``n`` answers
 
 
 class Engine(Protocol):
@@ -111,7 +119,7 @@ class TemplateEngine:
 
     def _tokens(self, prompt: Prompt, count: int) -> Iterator[str]:
         """``count`` tokens; the last one ends a sentence so a full answer reads as finished."""
-        words = self._words(random.Random(_seed(prompt)))
+        words = self._words(random.Random(prompt_seed(prompt)))
         for index in range(count):
             word = next(words)
             if index == count - 2 and word in _SENTENCE_ENDS:
@@ -133,8 +141,14 @@ class TemplateEngine:
             yield rng.choice(".....!")
 
 
-def _seed(prompt: Prompt) -> int:
-    key = json.dumps([prompt.model, prompt.messages, prompt.random_seed], sort_keys=True, default=str)
+def prompt_seed(prompt: Prompt, salt: str = "") -> int:
+    """A seed from the request: the same model, messages, ``random_seed``, choice and salt give the same one."""
+    parts: list[Any] = [prompt.model, prompt.messages, prompt.random_seed]
+    if prompt.choice_index:
+        parts.append(prompt.choice_index)  # left out for 0, so a lone answer keeps its historical text
+    if salt:
+        parts.append(salt)
+    key = json.dumps(parts, sort_keys=True, default=str)
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from ._app import ServerConfig, create_app
-from ._records import DisconnectRecord, Recorder, RequestRecord
+from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
 
 __all__ = ["LocalServer"]
 
@@ -107,6 +107,11 @@ class LocalServer:
     @property
     def requests(self) -> list[RequestRecord]:
         return self.recorder.requests
+
+    @property
+    def responses(self) -> list[ResponseRecord]:
+        """What the server sent back: status, headers and body bytes (see ``ResponseRecord``)."""
+        return self.recorder.responses
 
     @property
     def disconnects(self) -> list[DisconnectRecord]:

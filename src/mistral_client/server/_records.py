@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DisconnectRecord", "Recorder", "RequestRecord"]
+__all__ = ["MAX_RECORDED_BODY", "DisconnectRecord", "Recorder", "RequestRecord", "ResponseRecord"]
+
+MAX_RECORDED_BODY = 1 << 20  # bytes of each answer kept; a benchmark stream can be far larger
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,19 @@ class DisconnectRecord:
     at: float  # time.monotonic()
 
 
+@dataclass
+class ResponseRecord:
+    """What the server sent for one request: status, headers and the body's bytes."""
+
+    request_index: int
+    correlation_id: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""  # the first MAX_RECORDED_BODY bytes as they went out
+    truncated: bool = False  # more was sent than ``body`` holds
+    complete: bool = False  # the body's last part went out
+
+
 class Recorder:
     """What the server saw, shared between the server's thread and the tests' thread."""
 
@@ -39,6 +54,8 @@ class Recorder:
         self._changed = threading.Condition()
         self._requests: list[RequestRecord] = []
         self._disconnects: list[DisconnectRecord] = []
+        self._responses: list[ResponseRecord] = []
+        self._body_parts: dict[int, tuple[list[bytes], list[int]]] = {}  # request index: (parts, [size])
         self._disconnects_taken = 0
         self._count = 0
 
@@ -57,6 +74,31 @@ class Recorder:
             self._requests.append(record)
             return record
 
+    def add_response(self, request: RequestRecord, status: int, headers: list[tuple[str, str]]) -> ResponseRecord:
+        with self._changed:
+            record = ResponseRecord(request.index, request.correlation_id, status, headers)
+            self._responses.append(record)
+            self._body_parts[request.index] = ([], [0])
+            return record
+
+    def add_body(self, response: ResponseRecord, data: bytes, *, more: bool) -> None:
+        with self._changed:
+            pending = self._body_parts.get(response.request_index)
+            if pending is None:
+                return
+            parts, size = pending
+            if data:
+                room = MAX_RECORDED_BODY - size[0]
+                if room > 0:
+                    parts.append(data[:room])
+                    size[0] += min(room, len(data))
+                response.truncated = response.truncated or len(data) > room
+            if not more:
+                response.body = b"".join(parts)
+                response.complete = True
+                self._body_parts.pop(response.request_index, None)
+                self._changed.notify_all()
+
     def add_disconnect(self, request: RequestRecord, chunks_sent: int) -> None:
         with self._changed:
             self._disconnects.append(
@@ -73,6 +115,16 @@ class Recorder:
     def disconnects(self) -> list[DisconnectRecord]:
         with self._changed:
             return list(self._disconnects)
+
+    @property
+    def responses(self) -> list[ResponseRecord]:
+        """Answers in the order they started; ``body`` is filled in once the answer is complete."""
+        with self._changed:
+            for response in self._responses:
+                pending = self._body_parts.get(response.request_index)
+                if pending is not None:
+                    response.body = b"".join(pending[0])
+            return list(self._responses)
 
     @property
     def connections(self) -> list[tuple[str, int]]:
@@ -93,4 +145,5 @@ class Recorder:
         with self._changed:
             self._requests.clear()
             self._disconnects.clear()
+            self._responses.clear()
             self._disconnects_taken = 0

@@ -12,32 +12,19 @@ import msgspec
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ._answers import Item
 from ._engine import Finish
+from ._knobs import StreamFaults
 from ._records import Recorder, RequestRecord
 
 __all__ = ["ChatStream", "ClosingStreamingResponse", "InjectedDisconnect", "StreamFaults", "stream_body", "usage"]
-
-
-@dataclass(frozen=True)
-class StreamFaults:
-    """Mid-stream misbehaviour; each ``*_after`` counts content chunks already sent."""
-
-    stall_after: int | None = None
-    stall_seconds: float = 1.0
-    disconnect_after: int | None = None
-    error_event_after: int | None = None
-    finish_error_after: int | None = None
-    malformed_after: int | None = None
-    no_done: bool = False
-    crlf: bool = False
-    keepalive: bool = False
 
 
 @dataclass
 class ChatStream:
     """Everything one streamed answer needs."""
 
-    items: Iterator[str | Finish]  # the engine's output; must end with a Finish
+    items: Iterator[Item]  # the answer (see _answers); must end with a Finish
     chunk_base: dict[str, Any]  # id, object, created, model: the same in every chunk
     prompt_tokens: int
     faults: StreamFaults
@@ -46,10 +33,15 @@ class ChatStream:
     separate_usage: bool
     record: RequestRecord
     recorder: Recorder
+    choices: int = 1
+    # Mistral's tool calls: the last delta itself carries the finish reason (and the usage).
+    end_on_last_piece: bool = False
 
-    def chunk(self, delta: dict[str, Any], finish: str | None, number: int, usage_tokens: int | None = None) -> bytes:
+    def chunk(
+        self, delta: dict[str, Any], finish: str | None, number: int, usage_tokens: int | None = None, index: int = 0
+    ) -> bytes:
         """One chunk; ``usage_tokens`` (completion tokens) makes it carry ``usage``."""
-        body = {**self.chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        body = {**self.chunk_base, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
         if usage_tokens is not None:
             body["usage"] = usage(self.prompt_tokens, usage_tokens)
         body["p"] = _PADDINGS[number % len(_PADDINGS)]
@@ -146,10 +138,13 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
     try:
         if stream.first_token_delay > 0:
             await asyncio.sleep(stream.first_token_delay)
-        out.data(stream.chunk({"role": "assistant", "content": ""}, None, 0))
-        item = next(stream.items)
-        finish, finish_sent = "stop", False
-        while True:
+        for index in range(stream.choices):
+            out.data(stream.chunk({"role": "assistant", "content": ""}, None, 0, index=index))
+        item: Item | None = next(stream.items, None)
+        finish, finish_sent, usage_sent = Finish("stop"), False, False
+        # A lone answer can end on its last content chunk; with several, a Finish may be followed by more.
+        can_end_early = stream.choices == 1 and (stream.separate_usage or stream.end_on_last_piece)
+        while item is not None:
             # Faults fire at the point "after N content chunks", before anything else goes out there.
             if faults.malformed_after == sent:
                 out.data(b'{"id": "broken')
@@ -167,29 +162,45 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
                     yield out.take()  # the client must get these bytes before the connection drops
                 raise InjectedDisconnect(f"x-mock-disconnect-after: {sent}")
             if faults.finish_error_after == sent:
-                finish = "error"
+                finish = Finish("error")
                 break
+            if isinstance(item, Finish) and stream.choices == 1:
+                finish = item
+                break
+            following = next(stream.items, None)
             if isinstance(item, Finish):
-                finish = item.reason
-                break
-            following = next(stream.items)
-            # With separate usage the last content chunk carries the finish reason itself, so the
-            # next item is read first to know whether this piece is the last.
-            last_reason = following.reason if stream.separate_usage and isinstance(following, Finish) else None
-            finish_sent = last_reason is not None
+                if following is None:
+                    finish = item
+                    break
+                # One of several choices is done; the others go on.
+                out.data(stream.chunk({"content": ""}, item.reason, sent + 1, index=item.index))
+                item = following
+                continue
+            if following is None:
+                following = Finish("stop")  # an engine that forgot its Finish
+            # The next item was read first to know whether this piece is the last one.
+            ending = following if can_end_early and isinstance(following, Finish) else None
+            last_reason = ending.reason if ending is not None else None
             if sent and stream.token_delay > 0:
                 await asyncio.sleep(stream.token_delay)
-            out.data(stream.chunk({"content": item}, last_reason, sent + 1))
+            delta, index = ({"content": item}, 0) if isinstance(item, str) else (item.delta, item.index)
+            inline_usage = sent + 1 if last_reason is not None and not stream.separate_usage else None
+            out.data(stream.chunk(delta, last_reason, sent + 1, inline_usage, index))
             sent += 1
             if out.full:
                 yield out.take()
+            if ending is not None:
+                finish, finish_sent, usage_sent = ending, True, inline_usage is not None
+                break
             item = following
 
-        if not stream.separate_usage:
-            out.data(stream.chunk({"content": ""}, finish, sent + 1, usage_tokens=sent))
+        if usage_sent:
+            pass
+        elif not stream.separate_usage:
+            out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, usage_tokens=sent, index=finish.index))
         else:
-            if not finish_sent or finish == "error":
-                out.data(stream.chunk({"content": ""}, finish, sent + 1))
+            if not finish_sent:
+                out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, index=finish.index))
             out.data(stream.usage_only_chunk(sent))
         if not faults.no_done:
             out.data(b"[DONE]")

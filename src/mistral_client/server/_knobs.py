@@ -1,0 +1,174 @@
+"""The behaviour knobs: one table, read from ``x-mock-*`` request headers and from server defaults.
+
+One server serves a whole test matrix because every knob can be set per request with a header;
+``ServerConfig.mock_headers`` (the ``serve`` flags) gives defaults that a request's own headers
+override. The table below is the single list of knobs: parsing, the module docs and the ``serve``
+flags all come from it. Nothing here imports the web framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["KNOBS", "Knob", "Knobs", "StreamFaults", "parse_knobs"]
+
+Kind = Literal["count", "seconds", "flag", "text", "usage_chunk", "tool_call_style"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    header: str
+    kind: Kind
+    help: str
+
+    @property
+    def flag(self) -> str:
+        """The ``serve`` option that sets this knob's default: ``x-mock-token-delay`` -> ``--token-delay``."""
+        return "--" + self.header.removeprefix("x-mock-")
+
+
+KNOBS = (
+    Knob("x-mock-status", "count", "answer this HTTP error status (400-599) with Mistral's error body"),
+    Knob("x-mock-retry-after", "text", "with x-mock-status: send this Retry-After value"),
+    Knob("x-mock-fail-times", "count", "with x-mock-status: fail only the first K requests of an x-mock-id"),
+    Knob("x-mock-id", "text", "groups requests for x-mock-fail-times and x-mock-rate-limit"),
+    Knob("x-mock-tokens", "count", "answers are this many tokens long when nothing cuts them short"),
+    Knob("x-mock-first-token-delay", "seconds", "seconds before the first event (or the whole answer)"),
+    Knob("x-mock-token-delay", "seconds", "seconds between streamed chunks; 0 streams as fast as possible"),
+    Knob("x-mock-stall-after", "count", "after N content chunks, pause for x-mock-stall-seconds"),
+    Knob("x-mock-stall-seconds", "seconds", "how long x-mock-stall-after pauses (default 1)"),
+    Knob("x-mock-disconnect-after", "count", "after N content chunks, close the connection mid-body"),
+    Knob("x-mock-error-event-after", "count", 'after N content chunks, send an {"object":"error"} event and end'),
+    Knob("x-mock-finish-error-after", "count", 'after N content chunks, finish with finish_reason "error"'),
+    Knob("x-mock-malformed-after", "count", "after N content chunks, send an event that is not JSON, then go on"),
+    Knob("x-mock-usage-chunk", "usage_chunk", "inline: usage in the last chunk; separate: its own choices:[] chunk"),
+    Knob("x-mock-no-done", "flag", "end the stream without data: [DONE]"),
+    Knob("x-mock-html", "flag", "answer 200 with a proxy's HTML error page"),
+    Knob("x-mock-crlf", "flag", "end stream lines with CRLF"),
+    Knob("x-mock-keepalive", "flag", "send a ': keep-alive' comment before every event"),
+    Knob(
+        "x-mock-tool-call-style",
+        "tool_call_style",
+        "whole: each tool call in one delta (Mistral); fragmented: OpenAI-style pieces",
+    ),
+    Knob("x-mock-api-key", "text", "require 'Authorization: Bearer KEY' (401 otherwise)"),
+    Knob("x-mock-rate-limit", "count", "allow N requests per minute (per x-mock-id), then 429 with Retry-After"),
+)
+_BY_HEADER = {knob.header: knob for knob in KNOBS}
+_FLAG_TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class StreamFaults:
+    """Mid-stream misbehaviour; each ``*_after`` counts content chunks already sent."""
+
+    stall_after: int | None = None
+    stall_seconds: float = 1.0
+    disconnect_after: int | None = None
+    error_event_after: int | None = None
+    finish_error_after: int | None = None
+    malformed_after: int | None = None
+    no_done: bool = False
+    crlf: bool = False
+    keepalive: bool = False
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The knobs of one request (None: not set, the server's configuration decides)."""
+
+    status: int | None = None
+    retry_after: str | None = None
+    fail_times: int | None = None
+    mock_id: str = ""
+    tokens: int | None = None
+    first_token_delay: float | None = None
+    token_delay: float | None = None
+    usage_chunk: Literal["inline", "separate"] | None = None
+    html: bool = False
+    tool_call_style: Literal["whole", "fragmented"] | None = None
+    api_key: str | None = None
+    rate_limit: int | None = None
+    stream: StreamFaults = field(default_factory=StreamFaults)
+
+
+def parse_knobs(defaults: Mapping[str, str], headers: Mapping[str, str]) -> Knobs:
+    """The knobs from ``defaults`` overridden by ``headers``; raises ValueError naming a bad header."""
+    values: dict[str, object] = {}
+    for source in (defaults, headers):
+        for name, knob in _BY_HEADER.items():
+            raw = source.get(name)
+            if raw is not None:
+                values[name] = _parse(knob, raw)
+
+    def count(name: str) -> int | None:
+        value = values.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def seconds(name: str) -> float | None:
+        value = values.get(name)
+        return value if isinstance(value, float) else None
+
+    def text(name: str) -> str | None:
+        value = values.get(name)
+        return value if isinstance(value, str) else None
+
+    def flag(name: str) -> bool:
+        return values.get(name) is True
+
+    status = count("x-mock-status")
+    if status is not None and not 400 <= status <= 599:
+        raise ValueError(f"x-mock-status must be an error status (400-599), got {status}")
+    usage_chunk = text("x-mock-usage-chunk")
+    style = text("x-mock-tool-call-style")
+    stall_seconds = seconds("x-mock-stall-seconds")
+    return Knobs(
+        status=status,
+        retry_after=text("x-mock-retry-after"),
+        fail_times=count("x-mock-fail-times"),
+        mock_id=text("x-mock-id") or "",
+        tokens=count("x-mock-tokens"),
+        first_token_delay=seconds("x-mock-first-token-delay"),
+        token_delay=seconds("x-mock-token-delay"),
+        usage_chunk="separate" if usage_chunk == "separate" else "inline" if usage_chunk else None,
+        html=flag("x-mock-html"),
+        tool_call_style="fragmented" if style == "fragmented" else "whole" if style else None,
+        api_key=text("x-mock-api-key"),
+        rate_limit=count("x-mock-rate-limit"),
+        stream=StreamFaults(
+            stall_after=count("x-mock-stall-after"),
+            stall_seconds=1.0 if stall_seconds is None else stall_seconds,
+            disconnect_after=count("x-mock-disconnect-after"),
+            error_event_after=count("x-mock-error-event-after"),
+            finish_error_after=count("x-mock-finish-error-after"),
+            malformed_after=count("x-mock-malformed-after"),
+            no_done=flag("x-mock-no-done"),
+            crlf=flag("x-mock-crlf"),
+            keepalive=flag("x-mock-keepalive"),
+        ),
+    )
+
+
+def _parse(knob: Knob, raw: str) -> object:
+    value = raw.strip()
+    if knob.kind == "count":
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError(f"{knob.header} must be a whole number >= 0, got {raw!r}")
+        return int(value)
+    if knob.kind == "seconds":
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0 <= number < float("inf"):  # also catches nan
+            raise ValueError(f"{knob.header} must be a number of seconds >= 0, got {raw!r}")
+        return number
+    if knob.kind == "flag":
+        return value.lower() in _FLAG_TRUE
+    if knob.kind == "usage_chunk" and value not in ("inline", "separate"):
+        raise ValueError(f"{knob.header} must be 'inline' or 'separate', got {raw!r}")
+    if knob.kind == "tool_call_style" and value not in ("whole", "fragmented"):
+        raise ValueError(f"{knob.header} must be 'whole' or 'fragmented', got {raw!r}")
+    return raw if knob.kind == "text" else value
