@@ -256,8 +256,13 @@ def test_an_answer_message_can_continue_the_conversation(serve: Any) -> None:
         "role": "assistant",
         "content": "",
         "tool_calls": [
-            {"function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}, "id": "D681PevKs", "index": 0},
-            {"function": {"name": "get_time", "arguments": "{}"}, "id": "a1b2c3d4e", "index": 1},
+            {
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                "id": "D681PevKs",
+                "type": "function",
+                "index": 0,
+            },
+            {"function": {"name": "get_time", "arguments": "{}"}, "id": "a1b2c3d4e", "type": "function", "index": 1},
         ],
         "prefix": False,
     }

@@ -75,7 +75,7 @@ class FunctionCall(msgspec.Struct, gc=False):
     arguments: str | dict[str, Any] = ""
 
 
-class ToolCall(msgspec.Struct, gc=False, omit_defaults=True):
+class ToolCall(msgspec.Struct, gc=False):
     function: FunctionCall = msgspec.field(default_factory=FunctionCall)
     id: str | None = None
     type: str | None = "function"

@@ -246,14 +246,16 @@ def messages_as_dicts(messages: Any) -> Any:
         return messages
     if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
         return messages  # the check that follows names the problem
-    converted = []
-    for message in messages:
-        if isinstance(message, msgspec.Struct):
-            # An answer's message: its unset fields are None on our side, absent on the wire.
-            fields = msgspec.to_builtins(message)
-            message = {key: value for key, value in fields.items() if value is not None}
-        converted.append(message)
-    return converted
+    # An answer's message (a Struct): its unset fields are None on our side, absent on the wire.
+    return [_without_none(msgspec.to_builtins(m)) if isinstance(m, msgspec.Struct) else m for m in messages]
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value]
+    return value
 
 
 def _encode(method: str, payload: dict[str, Any]) -> bytes:
