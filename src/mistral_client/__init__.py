@@ -28,6 +28,7 @@ from ._exceptions import (
     RateLimitError,
     StreamError,
     StreamTimeoutError,
+    SyncClientInAsyncError,
     UnprocessableEntityError,
 )
 from ._messages import Models, assistant, system, tool, user
@@ -95,4 +96,5 @@ __all__ = [
     "StreamError",
     "StreamTimeoutError",
     "StreamConsumedError",
+    "SyncClientInAsyncError",
 ]

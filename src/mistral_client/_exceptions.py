@@ -2,6 +2,7 @@
 
 MistralError                  anything this library raises on purpose
 ├── InvalidRequestError       the call's arguments are wrong; raised before anything is sent
+├── SyncClientInAsyncError    a blocking ``Mistral`` call inside a running event loop; nothing is sent
 ├── APIError                  a call to the API failed
 │   ├── APIStatusError        the API answered with a non-2xx status
 │   │   ├── BadRequestError           400
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MistralError",
     "InvalidRequestError",
+    "SyncClientInAsyncError",
     "APIError",
     "APIStatusError",
     "BadRequestError",
@@ -54,6 +56,14 @@ class MistralError(Exception):
 
 class InvalidRequestError(MistralError, ValueError):
     """The call's arguments are wrong (a bad value, a malformed message); nothing was sent."""
+
+
+class SyncClientInAsyncError(MistralError, RuntimeError):
+    """A blocking ``Mistral`` call was made inside a running asyncio event loop; nothing was sent.
+
+    It would stall every other task of the loop for the whole call.  Use ``AsyncMistral``, or run
+    the call in a worker thread (``await asyncio.to_thread(...)``).
+    """
 
 
 class APIError(MistralError):
