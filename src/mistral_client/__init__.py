@@ -29,6 +29,7 @@ from ._exceptions import (
     StreamError,
     StreamTimeoutError,
     StructuredOutputError,
+    SyncClientInAsyncError,
     ToolArgumentsError,
     UnprocessableEntityError,
 )
@@ -105,4 +106,5 @@ __all__ = [
     "StreamError",
     "StreamTimeoutError",
     "StreamConsumedError",
+    "SyncClientInAsyncError",
 ]

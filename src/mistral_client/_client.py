@@ -7,15 +7,24 @@ send one request: with the key, within the time limits, retried while nothing ha
 from __future__ import annotations
 
 import logging
+import sys
 from time import perf_counter, sleep
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import httpx2
 
-from ._config import DEFAULT_MAX_EVENT_SIZE, Timeout, TimeoutLike, api_root, resolve_api_key, resolve_timeout
-from ._errors import status_error, transport_error
-from ._exceptions import APIConnectionError, APITimeoutError, MistralError
+from ._config import (
+    DEFAULT_MAX_EVENT_SIZE,
+    Timeout,
+    TimeoutLike,
+    api_root,
+    check_key_transport,
+    resolve_api_key,
+    resolve_timeout,
+)
+from ._errors import redact, status_error, transport_error
+from ._exceptions import APIConnectionError, APITimeoutError, MistralError, SyncClientInAsyncError
 from ._retry import RETRY_STATUSES, backoff
 
 if TYPE_CHECKING:
@@ -54,7 +63,36 @@ class _Secret:
         return "'[redacted]'"
 
 
+def _refuse_inside_event_loop() -> None:
+    """A blocking call inside a running event loop stalls every task of that loop: say so instead.
+
+    Only the calling thread counts, so a worker thread (``asyncio.to_thread``) is fine.
+    """
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return  # no event loop can be running without asyncio imported
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if "ipykernel" in sys.modules:
+        return  # a notebook cell runs inside the kernel's loop, and blocking it there is expected
+    raise SyncClientInAsyncError(
+        "Mistral (the sync client) was called inside a running asyncio event loop, where its blocking "
+        "I/O would stall every other task; use AsyncMistral and await its calls, or run this call in a "
+        "thread (await asyncio.to_thread(...)). Nothing was sent."
+    )
+
+
+def _forget_key(response: httpx2.Response) -> None:
+    # The response outlives the call (on an exception, as ``stream.response``): its request must
+    # not carry the key to wherever the response ends up (a log, an error tracker).
+    response.request = redact(response.request) or response.request
+
+
 class _BaseClient:
+    _http: httpx2.Client | httpx2.AsyncClient
+
     def __init__(
         self,
         api_key: str | None,
@@ -62,9 +100,12 @@ class _BaseClient:
         timeout: TimeoutLike,
         max_retries: int,
         max_event_size: int | None,
+        allow_insecure_http: bool,
     ) -> None:
         self.base_url = api_root(base_url)
         key = resolve_api_key(api_key, self.base_url)
+        if key:
+            check_key_transport(self.base_url, allow_insecure_http)
         self._api_key = _Secret(key) if key else None
         self.timeout = resolve_timeout(timeout, Timeout())
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -80,11 +121,19 @@ class _BaseClient:
             headers["Accept-Encoding"] = "identity"
         else:
             headers["Accept"] = "application/json"
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get()}"
         if extra:
             headers.update(extra)
         return headers
+
+    def _build(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: httpx2.Timeout
+    ) -> httpx2.Request:
+        request = self._http.build_request(method, self._url(path), content=body, headers=headers, timeout=timeout)
+        # The key goes on the request object only (whose repr hides headers), never in a dict that
+        # a traceback with locals, a debugger or a logged ``extra_headers`` could show.
+        if self._api_key is not None and "authorization" not in request.headers:  # extra_headers win
+            request.headers["Authorization"] = f"Bearer {self._api_key.get()}"
+        return request
 
     def _attempt_timeout(self, timeout: Timeout, deadline: float | None) -> httpx2.Timeout:
         connect, read = timeout.connect, timeout.read
@@ -118,8 +167,10 @@ class _BaseClient:
         return self.base_url + path
 
     def __repr__(self) -> str:
-        key = "set" if self._api_key is not None else "none"
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key}, max_retries={self.max_retries})"
+        # getattr: a traceback that shows locals may repr a client whose __init__ raised half-way.
+        key = "set" if getattr(self, "_api_key", None) is not None else "none"
+        base_url, retries = getattr(self, "base_url", None), getattr(self, "max_retries", None)
+        return f"{type(self).__name__}(base_url={base_url!r}, api_key={key}, max_retries={retries})"
 
 
 class Mistral(_BaseClient):
@@ -129,6 +180,7 @@ class Mistral(_BaseClient):
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
+    _http: httpx2.Client
 
     def __init__(
         self,
@@ -139,8 +191,9 @@ class Mistral(_BaseClient):
         http_client: httpx2.Client | None = None,
         *,
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+        allow_insecure_http: bool = False,
     ) -> None:
-        super().__init__(api_key, base_url, timeout, max_retries, max_event_size)
+        super().__init__(api_key, base_url, timeout, max_retries, max_event_size, allow_insecure_http)
         from ._chat import Chat
         from ._embeddings import Embeddings
         from ._fim import Fim
@@ -170,18 +223,13 @@ class Mistral(_BaseClient):
         max_retries: int | None = None,
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
+        _refuse_inside_event_loop()
         deadline = started + timeout.total if timeout.total is not None else None
         retries = self.max_retries if max_retries is None else max_retries
         headers = self._headers(stream, extra_headers)
         attempt = 0
         while True:
-            request = self._http.build_request(
-                method,
-                self._url(path),
-                content=body,
-                headers=headers,
-                timeout=self._attempt_timeout(timeout, deadline),
-            )
+            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline))
             logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
             response_headers = None
             try:
@@ -190,6 +238,7 @@ class Mistral(_BaseClient):
                 error: MistralError = transport_error(exc, request)
                 retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
             else:
+                _forget_key(response)
                 if response.is_success:
                     return response
                 try:
@@ -237,6 +286,7 @@ class AsyncMistral(_BaseClient):
     fim: AsyncFim
     embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
+    _http: httpx2.AsyncClient
 
     def __init__(
         self,
@@ -247,8 +297,9 @@ class AsyncMistral(_BaseClient):
         http_client: httpx2.AsyncClient | None = None,
         *,
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+        allow_insecure_http: bool = False,
     ) -> None:
-        super().__init__(api_key, base_url, timeout, max_retries, max_event_size)
+        super().__init__(api_key, base_url, timeout, max_retries, max_event_size, allow_insecure_http)
         from ._chat import AsyncChat
         from ._embeddings import AsyncEmbeddings
         from ._fim import AsyncFim
@@ -285,13 +336,7 @@ class AsyncMistral(_BaseClient):
         headers = self._headers(stream, extra_headers)
         attempt = 0
         while True:
-            request = self._http.build_request(
-                method,
-                self._url(path),
-                content=body,
-                headers=headers,
-                timeout=self._attempt_timeout(timeout, deadline),
-            )
+            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline))
             logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
             response_headers = None
             try:
@@ -300,6 +345,7 @@ class AsyncMistral(_BaseClient):
                 error: MistralError = transport_error(exc, request)
                 retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
             else:
+                _forget_key(response)
                 if response.is_success:
                     return response
                 try:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ._exceptions import MistralError
 
-__all__ = ["DEFAULT_BASE_URL", "Timeout", "api_root", "resolve_api_key", "resolve_timeout"]
+__all__ = ["DEFAULT_BASE_URL", "Timeout", "api_root", "check_key_transport", "resolve_api_key", "resolve_timeout"]
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
 OFFICIAL_HOSTS = frozenset({"api.mistral.ai"})
@@ -68,3 +68,29 @@ def resolve_api_key(api_key: str | None, root: str) -> str | None:
             "(or point base_url / MISTRAL_BASE_URL at a local server, which needs none)"
         )
     return key or None
+
+
+def is_loopback(host: str | None) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: traffic that never leaves the machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+
+
+def check_key_transport(root: str, allow_insecure_http: bool) -> None:
+    """Refuse to send a key in clear text across a network unless the caller said so."""
+    parts = urlsplit(root)
+    if parts.scheme == "https" or allow_insecure_http or is_loopback(parts.hostname):
+        return
+    raise MistralError(
+        f"refusing to send the API key over plain http to {parts.hostname!r}: anyone on the network path "
+        "could read it. Use an https:// base_url, or, on a network you trust, pass "
+        "allow_insecure_http=True to Mistral() / AsyncMistral()"
+    )

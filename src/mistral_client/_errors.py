@@ -52,7 +52,12 @@ def status_error(response: httpx2.Response) -> APIStatusError:
     except msgspec.DecodeError:
         body = response.text[:500] or None
     message, fields = _describe(body)
-    if not message:
+    if 300 <= status < 400:
+        # Redirects are not followed: the API never sends one, and following it would send the
+        # request (and its key) somewhere the caller did not choose.
+        location = response.headers.get("location", "nowhere")
+        message = f"the server redirected to {location}; redirects are not followed: check base_url"
+    elif not message:
         message = response.reason_phrase or "error"
     cls = _BY_STATUS.get(status, InternalServerError if status >= 500 else APIStatusError)
     kwargs: dict[str, Any] = {"response": response, "body": body, **fields}

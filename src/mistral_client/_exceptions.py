@@ -4,6 +4,7 @@ MistralError                  anything this library raises on purpose
 ├── InvalidRequestError       the call's arguments are wrong; raised before anything is sent
 ├── ToolArgumentsError        a tool call's arguments are not a JSON object (``.arguments`` keeps them)
 ├── StructuredOutputError     the answer does not decode into the ``response_format`` type (``.content``)
+├── SyncClientInAsyncError    a blocking ``Mistral`` call inside a running event loop; nothing is sent
 ├── APIError                  a call to the API failed
 │   ├── APIStatusError        the API answered with a non-2xx status
 │   │   ├── BadRequestError           400
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidRequestError",
     "ToolArgumentsError",
     "StructuredOutputError",
+    "SyncClientInAsyncError",
     "APIError",
     "APIStatusError",
     "BadRequestError",
@@ -79,6 +81,14 @@ class StructuredOutputError(MistralError, ValueError):
         super().__init__(message)
         self.content = content
         self.output_type = output_type
+
+
+class SyncClientInAsyncError(MistralError, RuntimeError):
+    """A blocking ``Mistral`` call was made inside a running asyncio event loop; nothing was sent.
+
+    It would stall every other task of the loop for the whole call.  Use ``AsyncMistral``, or run
+    the call in a worker thread (``await asyncio.to_thread(...)``).
+    """
 
 
 class APIError(MistralError):

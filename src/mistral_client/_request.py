@@ -33,7 +33,7 @@ _Content = str | list[dict[str, Any]]
 class ChatCompletionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every field of the API's ``ChatCompletionRequest``; the unset ones are not sent."""
 
-    model: str
+    model: Annotated[str, Meta(min_length=1)]
     messages: Sequence[Mapping[str, Any]]
     temperature: Annotated[float, Meta(ge=0, le=1.5)] | UnsetType | None = UNSET
     top_p: Annotated[float, Meta(gt=0, le=1)] | UnsetType | None = UNSET
