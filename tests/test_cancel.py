@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import HI, MODEL
-from mistral_client import AsyncMistral, Mistral, StreamConsumedError
+from mistral_client import AsyncMistral, ChatCompletionChunk, Mistral, StreamConsumedError, StreamResult
 from mistral_client.server import LocalServer
 
 SLOW = {"x-mock-tokens": "500", "x-mock-token-delay": "0.02"}
@@ -187,3 +187,24 @@ async def test_async_finished_streams_reuse_one_connection(server: LocalServer) 
             async with client.chat.stream(model=MODEL, messages=HI) as stream:
                 assert (await stream.until_done()).finish_reason == "stop"
     assert len(server.connections) == 1
+
+
+def test_a_stream_cancelled_before_its_first_use_is_never_sent(kind: str, server: LocalServer) -> None:
+    if kind == "sync":
+        with Mistral(base_url=server.base_url) as client:
+            stream = client.chat.stream(model=MODEL, messages=HI)
+            stream.cancel()
+            with stream:
+                chunks, result = list(stream), stream.result
+    else:
+
+        async def main() -> tuple[list[ChatCompletionChunk], StreamResult]:
+            async with AsyncMistral(base_url=server.base_url) as client:
+                stream = client.chat.stream(model=MODEL, messages=HI)
+                stream.cancel()
+                async with stream:
+                    return [chunk async for chunk in stream], stream.result
+
+        chunks, result = asyncio.run(main())
+    assert chunks == [] and result.cancelled and result.chunk_count == 0
+    assert server.requests == []

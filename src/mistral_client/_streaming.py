@@ -147,6 +147,14 @@ class _StreamState:
             if self._cancel_requested:
                 self._cut()
 
+    def _cancelled_before_sending(self) -> bool:
+        # A stream cancelled before its first use is never sent: no request, no tokens to pay for.
+        if not self._cancel_requested:
+            return False
+        self._closed = True
+        self.result.cancelled = True
+        return True
+
     def _remaining(self) -> float | None:
         if self._timeout.total is None or self._started is None:
             return None
@@ -186,6 +194,8 @@ class _StreamState:
         return response.headers.get("content-encoding", "identity").lower() in ("", "identity")
 
     def _check_not_consumed(self) -> None:
+        if self._cancel_requested and self._response is None:
+            return  # cancelled before sending: iterating gives nothing, as the caller asked
         if self._closed or self._iterating:
             raise StreamConsumedError(
                 "this stream was already read or closed; a stream is read once: call chat.stream() again "
@@ -263,7 +273,7 @@ class ChatStream(_StreamState):
         self._finish()
 
     def _open(self) -> None:
-        if self._response is not None or self._closed:
+        if self._response is not None or self._closed or self._cancelled_before_sending():
             return
         self._started = started = perf_counter()
         response = self._send(started)
@@ -283,7 +293,8 @@ class ChatStream(_StreamState):
         try:
             self._open()
             response, decoder = self._response, self._decoder
-            assert response is not None and decoder is not None
+            if response is None or decoder is None:
+                return  # cancelled before it was sent
             deliver = decoder.deliver
             reader = response.iter_raw() if self._raw_reader(response) else response.iter_bytes()
             drained = 0
@@ -411,7 +422,7 @@ class AsyncChatStream(_StreamState):
         await self._finish()
 
     async def _open(self) -> None:
-        if self._response is not None or self._closed:
+        if self._response is not None or self._closed or self._cancelled_before_sending():
             return
         self._started = started = perf_counter()
         response = await self._send(started)
@@ -432,7 +443,8 @@ class AsyncChatStream(_StreamState):
         try:
             await self._open()
             response, decoder = self._response, self._decoder
-            assert response is not None and decoder is not None
+            if response is None or decoder is None:
+                return  # cancelled before it was sent
             deliver = decoder.deliver
             reader = response.aiter_raw() if self._raw_reader(response) else response.aiter_bytes()
             drained = 0
