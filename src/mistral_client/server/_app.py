@@ -47,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ._engine import Engine, Finish, Prompt, TemplateEngine
 from ._records import Recorder
 from ._stream import ChatStream, ClosingStreamingResponse, StreamFaults, hide_injected_disconnects, stream_body, usage
+from ._ui import ui_routes as _ui_routes
 
 __all__ = ["CHAT_COMPLETION_FIELDS", "KNOWN_MODELS", "ServerConfig", "create_app"]
 
@@ -105,6 +106,7 @@ class ServerConfig:
     # Only shape the x-ratelimit-* headers; nothing is refused (x-mock-status: 429 does that).
     requests_per_minute: int = 600
     tokens_per_minute: int = 2_000_000
+    ui: bool = False  # also serve the chat page at /ui/ (server/_ui.py)
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
@@ -157,6 +159,7 @@ def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None 
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+            *(_ui_routes(config) if config.ui else []),
         ],
         middleware=[Middleware(_observed, shared=shared)],
     )
