@@ -327,3 +327,15 @@ def test_chunk_event_skips_empty_chunks() -> None:
     assert chunk_event(ChatCompletionChunk(choices=[ChunkChoice(delta=DeltaMessage(content="a\nb"))])) == {
         "content": "a\nb"
     }
+
+
+def test_the_disconnect_benchmark_runs_at_a_tiny_size() -> None:
+    # The 100 ms target is measured there, not asserted here.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "web_disconnect.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "| async | silent |" in done.stdout
