@@ -130,7 +130,7 @@ def test_each_chunk_is_a_json_event_then_done(relay: UvicornThread, server: Loca
     assert all(kind == "message" for kind, _ in events)
     assert "".join(p.get("content", "") for p in payloads) == direct_answer(server.base_url)
     assert payloads[-1]["finish_reason"] == "stop"
-    assert payloads[-1]["usage"]["completion_tokens"] == 30
+    assert payloads[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 30, "total_tokens": 32}
     assert all(payload for payload in payloads)  # chunks that carry nothing (the role chunk) are skipped
 
 

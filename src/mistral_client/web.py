@@ -83,7 +83,7 @@ def chunk_event(chunk: ChatCompletionChunk) -> dict[str, Any] | None:
     if chunk.finish_reason is not None:
         event["finish_reason"] = chunk.finish_reason
     if chunk.usage is not None:
-        event["usage"] = msgspec.to_builtins(chunk.usage)
+        event["usage"] = {name: value for name, value in msgspec.to_builtins(chunk.usage).items() if value is not None}
     return event or None
 
 
