@@ -8,8 +8,12 @@ see what the relay did to its own connection.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -52,10 +56,15 @@ async def _nothing() -> None:
     pass
 
 
+def _broken_event(chunk: Any) -> Any:
+    raise ValueError("a bug in the event function")
+
+
 async def sse_route(request: Request) -> Response:
     stream, done = _stream_for(request)
     keepalive = float(request.query_params.get("keepalive", "15"))
-    return EventStreamResponse(stream, keepalive=keepalive, background=done)
+    event = _broken_event if request.query_params.get("event") == "broken" else chunk_event
+    return EventStreamResponse(stream, keepalive=keepalive, event=event, background=done)
 
 
 async def text_route(request: Request) -> Response:
@@ -186,6 +195,18 @@ def test_a_broken_upstream_connection_is_an_error_event(relay: UvicornThread, se
     assert events[-1][0] == "error"
     assert error["error"] == "StreamError" and "broke" in error["message"]
     assert error["partial"]["content"] == "".join(json.loads(d).get("content", "") for _, d in events[:-1])
+
+
+def test_a_bug_in_the_relay_is_an_error_event_and_a_log_line(
+    relay: UvicornThread, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = {"x-mock-tokens": "1000", "x-mock-token-delay": "0.01"}
+    events = sse_events(get(relay, "/sse", server.base_url, slow, event="broken").content)
+    assert len(events) == 1 and events[0][0] == "error"
+    assert json.loads(events[0][1]) == {"message": "the relay failed (ValueError)", "error": "RelayError"}
+    [logged] = [r for r in caplog.records if r.name == "mistral_client.web"]
+    assert logged.exc_info is not None and "a bug in the event function" in str(logged.exc_info[1])
+    assert server.wait_for_disconnect(timeout=5).chunks_sent < 1000  # the upstream was closed, not left running
 
 
 def test_keep_alive_comments_while_the_model_is_silent(relay: UvicornThread) -> None:
@@ -331,11 +352,23 @@ def test_chunk_event_skips_empty_chunks() -> None:
 
 def test_the_disconnect_benchmark_runs_at_a_tiny_size() -> None:
     # The 100 ms target is measured there, not asserted here.
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = Path(__file__).resolve().parents[1] / "bench" / "web_disconnect.py"
     done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "| async | silent |" in done.stdout
+
+
+def test_without_the_web_extra_the_import_error_says_what_to_install(tmp_path: Path) -> None:
+    # A package that fails to import as if starlette were not installed, ahead of the real one.
+    (tmp_path / "starlette").mkdir()
+    (tmp_path / "starlette" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'starlette'\", name='starlette')\n", encoding="utf-8"
+    )
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(src)])}
+    done = subprocess.run([sys.executable, "-c", "import mistral_client.web"], env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: mistral_client.web needs the 'web' extra (starlette is not installed): "
+        "pip install 'mistral-client[web]'"
+    )

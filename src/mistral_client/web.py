@@ -36,12 +36,19 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from contextlib import aclosing
 from typing import Any
 
-import anyio
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from starlette.background import BackgroundTask
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+
+try:
+    import anyio
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from starlette.background import BackgroundTask
+    from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ModuleNotFoundError(
+        f"mistral_client.web needs the 'web' extra ({exc.name} is not installed): pip install 'mistral-client[web]'",
+        name=exc.name,
+    ) from None
 
 from ._exceptions import APIStatusError, MistralError, StreamError
 from ._models import ChatCompletionChunk
@@ -374,9 +381,10 @@ async def _chunks(stream: AnyChatStream) -> AsyncGenerator[ChatCompletionChunk, 
 
 
 async def _chunk_texts(stream: AnyChatStream) -> AsyncGenerator[str, None]:
-    async for chunk in _chunks(stream):
-        if chunk.content:
-            yield chunk.content
+    async with aclosing(_chunks(stream)) as chunks:
+        async for chunk in chunks:
+            if chunk.content:
+                yield chunk.content
 
 
 async def _close_stream(stream: AnyChatStream) -> None:
