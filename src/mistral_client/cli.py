@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="require 'Authorization: Bearer KEY' on every request (default: no key needed)",
     )
+    serve.add_argument("--ui", action="store_true", help="also serve a chat page at /ui/ that streams from this server")
     return parser
 
 
@@ -323,7 +324,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import ServerConfig, create_app
 
     config = ServerConfig(
-        token_delay=args.token_delay, first_token_delay=args.first_token_delay, api_key=args.api_key or None
+        token_delay=args.token_delay, first_token_delay=args.first_token_delay, api_key=args.api_key or None, ui=args.ui
     )
     host: str = args.host
     # Bound here rather than by uvicorn: a busy port is one clear line, and --port 0 shows the port it got.
@@ -340,6 +341,8 @@ def _serve(args: argparse.Namespace) -> int:
     base_url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     _say(f"serving a Mistral-compatible API at {base_url}/v1 (deterministic text, not a model); Ctrl-C stops it")
     _say(f"use it with: MISTRAL_BASE_URL={base_url}")
+    if config.ui:
+        _say(f"chat page: {base_url}/ui/")
     if config.api_key:
         _say("requests must send the --api-key value (MISTRAL_API_KEY=<that key>)")
     server = uvicorn.Server(

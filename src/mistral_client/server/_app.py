@@ -44,6 +44,7 @@ from ._requests import (
     schema_problems,
 )
 from ._stream import ChatStream, ClosingStreamingResponse, hide_injected_disconnects, stream_body, usage
+from ._ui import ui_routes as _ui_routes
 
 __all__ = ["CHAT_COMPLETION_FIELDS", "KNOWN_MODELS", "ServerConfig", "create_app"]
 
@@ -77,6 +78,7 @@ class ServerConfig:
     rate_limit: int | None = None  # more requests than this in a minute get 429 with Retry-After
     # Defaults for the x-mock-* knobs ({"x-mock-token-delay": "0.02"}); a request's own headers win.
     mock_headers: Mapping[str, str] = field(default_factory=dict)
+    ui: bool = False  # also serve the chat page at /ui/ (server/_ui.py)
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
@@ -105,7 +107,7 @@ def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None 
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = _Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    app = Starlette(routes=ROUTES)
+    app = Starlette(routes=[*ROUTES, *(_ui_routes(config) if config.ui else [])])
     app.state.shared = shared
     # Outermost, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(_Observed, shared=shared)
@@ -148,7 +150,8 @@ class _Observed:
         except ValueError as exc:
             refusal = error_response(400, str(exc), "invalid_request_error", "3001")
         limit, mock_id = None, None
-        if knobs is not None:
+        # The key and the rate limit guard the API; the chat page (/ui/) relays to it with the key.
+        if knobs is not None and scope["path"].startswith("/v1/"):
             limit, mock_id = _rate_limit(knobs, config)
             api_key = knobs.api_key if knobs.api_key is not None else config.api_key
             if api_key and request_headers.get("authorization") != f"Bearer {api_key}":

@@ -1,0 +1,122 @@
+"""The chat page (``serve --ui``): static files under /ui/ and the relay endpoint the page posts to.
+
+The relay streams from this same server's /v1 API through the client, over loopback, exactly as
+an app would relay Mistral's API (``mistral_client.web``): so the page exercises the whole path,
+and a Stop in the browser shows up as a disconnect in this server's records.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from mistral_client import AsyncMistral
+
+    from ._app import ServerConfig
+
+__all__ = ["ui_routes"]
+
+_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "chat.js": "text/javascript; charset=utf-8",
+    "chat.css": "text/css; charset=utf-8",
+}
+# Defence in depth behind the page's own escaping: no inline script, no foreign origin, no framing.
+_PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-cache",
+}
+_ROLES = ("system", "user", "assistant")
+_MAX_MESSAGES = 200
+
+
+def ui_routes(config: ServerConfig) -> list[Route]:
+    """The page's routes; the relay calls the server it runs on with ``config.api_key``."""
+    assets = {name: files("mistral_client.server").joinpath("ui").joinpath(name).read_bytes() for name in _FILES}
+    chat_models = [model for model in config.models if "embed" not in model]
+    clients: dict[str, AsyncMistral] = {}
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params.get("name") or "index.html"
+        if name not in assets:
+            return JSONResponse({"message": f"no such file: {name}"}, status_code=404)
+        return Response(assets[name], media_type=_FILES[name], headers=_PAGE_HEADERS)
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"models": chat_models})
+
+    async def chat(request: Request) -> Response:
+        from mistral_client import AsyncMistral
+        from mistral_client.web import EventStreamResponse
+
+        try:
+            model, messages = _chat_request(await request.body(), chat_models)
+        except ValueError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
+        # The request's x-mock-* headers go on to the API, so a page (or a test) can ask for faults.
+        faults = {name: value for name, value in request.headers.items() if name.startswith("x-mock-")}
+        base_url = _own_base_url(request)
+        client = clients.get(base_url)
+        if client is None:
+            # One client per address, kept for the server's life: making one costs tens of milliseconds
+            # (its TLS context), which every answer's time to first token would otherwise pay.
+            client = clients[base_url] = AsyncMistral(base_url=base_url, api_key=config.api_key or "", max_retries=0)
+        stream = client.chat.stream(model=model, messages=messages, extra_headers=faults, keep_chunks=False)
+        return EventStreamResponse(stream)
+
+    return [
+        Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
+        Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
+        Route("/ui/", asset, methods=["GET"]),
+        Route("/ui/models", models, methods=["GET"]),
+        Route("/ui/chat", chat, methods=["POST"]),
+        Route("/ui/{name}", asset, methods=["GET"]),
+    ]
+
+
+def _chat_request(body: bytes, models: list[str]) -> tuple[str, list[dict[str, str]]]:
+    """``{"model": ..., "messages": [{"role": ..., "content": ...}]}``; ValueError says what is wrong."""
+    try:
+        data: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise ValueError("the body must be JSON: {model, messages}") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object: {model, messages}")
+    model = data.get("model")
+    if model not in models:
+        raise ValueError(f"model must be one of {', '.join(models)}; got {model!r}")
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not 0 < len(messages) <= _MAX_MESSAGES:
+        raise ValueError(f"messages must be a list of 1 to {_MAX_MESSAGES} messages")
+    for number, message in enumerate(messages):
+        if not (
+            isinstance(message, dict)
+            and set(message) == {"role", "content"}
+            and message["role"] in _ROLES
+            and isinstance(message["content"], str)
+        ):
+            raise ValueError(f"messages[{number}] must be {{role: system|user|assistant, content: text}}")
+    if messages[-1]["role"] != "user":
+        raise ValueError("the last message must be the user's")
+    return model, messages
+
+
+def _own_base_url(request: Request) -> str:
+    # The address this connection reached, so the relay works whatever --host and --port were.
+    server = request.scope.get("server")
+    if not server:
+        raise RuntimeError("the ASGI server did not say where it listens")
+    host, port = server
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
