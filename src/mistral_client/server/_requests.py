@@ -215,10 +215,18 @@ class Prediction(_Strict):
     content: str = ""
 
 
-class GuardrailConfig(Struct, omit_defaults=True):  # the spec leaves this one open to extra fields
+# The spec leaves the guardrail objects open to extra fields.
+class ModerationConfig(Struct, omit_defaults=True):
+    model_name: str = ""
+    custom_category_thresholds: dict[str, float | None] | None = None
+    ignore_other_categories: bool = False
+    action: Literal["none", "block"] = "none"
+
+
+class GuardrailConfig(Struct, omit_defaults=True):
     block_on_error: bool = False
-    moderation_llm_v1: dict[str, Any] | None = None
-    moderation_llm_v2: dict[str, Any] | None = None
+    moderation_llm_v1: ModerationConfig | None = None
+    moderation_llm_v2: ModerationConfig | None = None
 
 
 # --- Requests ------------------------------------------------------------------------------------
@@ -359,7 +367,7 @@ def _from_msgspec(message: str, body: Any) -> dict[str, Any]:
         if "of length" in what:
             kind = "too_short" if bound.group(1).startswith(">") else "too_long"
         return _problem(kind, loc, f"Input should be {words} {bound.group(2)}", value)
-    if expected := re.match(r"Expected `([^`|]+)`", what):
+    if expected := re.match(r"Expected `(\w+)", what):
         kind, text = _TYPE_NAMES.get(expected.group(1), ("type_error", what))
         return _problem(kind, loc, text, value)
     if re.match(r"Invalid enum value", what):
