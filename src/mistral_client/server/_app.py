@@ -148,7 +148,8 @@ class _Observed:
         except ValueError as exc:
             refusal = error_response(400, str(exc), "invalid_request_error", "3001")
         limit, mock_id = None, None
-        if knobs is not None:
+        # Only the API's own paths are guarded and counted; a probe of another path is not.
+        if knobs is not None and scope["path"].startswith("/v1/"):
             limit, mock_id = _rate_limit(knobs, config)
             api_key = knobs.api_key if knobs.api_key is not None else config.api_key
             if api_key and request_headers.get("authorization") != f"Bearer {api_key}":
