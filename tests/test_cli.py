@@ -406,6 +406,29 @@ def test_serve_refuses_a_bad_flag_value_in_one_line() -> None:
     assert "--tokens" in done.stderr
 
 
+def test_serve_replays_recordings_offline(tmp_path: Path) -> None:
+    with (
+        LocalServer() as upstream,
+        LocalServer(record_dir=tmp_path, upstream=upstream.base_url) as recorder,
+        Mistral(base_url=recorder.base_url) as client,
+    ):
+        recorded = client.chat.complete(model="mistral-small-latest", messages=[user("hi")])
+    for base_url in serving("--replay", str(tmp_path), "--fast"):
+        with Mistral(base_url=base_url) as client:
+            assert client.chat.complete(model="mistral-small-latest", messages=[user("hi")]).id == recorded.id
+
+
+def test_serve_record_and_replay_flags_are_checked(tmp_path: Path) -> None:
+    for args, words in [
+        (["--record", str(tmp_path)], "--record needs --upstream"),
+        (["--upstream", "http://127.0.0.1:1"], "--upstream goes with --record"),
+        (["--replay", str(tmp_path / "nowhere")], "not a directory"),
+    ]:
+        done = run_cli("serve", "--port", "0", *args)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
+
+
 def test_serve_on_a_busy_port_is_one_error_line(server: LocalServer) -> None:
     done = run_cli("serve", "--host", "127.0.0.1", "--port", str(server.port))
 

@@ -178,6 +178,24 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="as fast as possible, for benchmarks: both delays 0 (overrides the two flags above)",
     )
+    replay = serve.add_argument_group("record and replay")
+    replay.add_argument(
+        "--record",
+        metavar="DIR",
+        help="forward every request to --upstream and write each exchange to DIR (never the Authorization header)",
+    )
+    replay.add_argument("--upstream", metavar="URL", help="the Mistral-compatible server --record forwards to")
+    replay.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="answer from the recordings in DIR, offline; a request never recorded gets a 404 naming the file",
+    )
+    replay.add_argument(
+        "--replay-pace",
+        choices=["recorded", "fast"],
+        default="recorded",
+        help="replay at the recorded pace, or as fast as possible (default: recorded; --fast means fast)",
+    )
     knobs = serve.add_argument_group("answers and faults (each also a per-request x-mock-* header)")
     for knob in KNOBS:
         if knob.flag in _SERVE_CONFIG_FLAGS:
@@ -401,7 +419,12 @@ def _serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     base_url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    _say(f"serving a Mistral-compatible API at {base_url}/v1 (deterministic text, not a model); Ctrl-C stops it")
+    if config.record_dir is not None:
+        _say(f"recording exchanges with {config.upstream} into {config.record_dir}")
+    elif config.replay_dir is not None:
+        _say(f"replaying the recordings in {config.replay_dir} ({config.replay_pace} pace)")
+    what = "recorded answers" if config.record_dir or config.replay_dir else "deterministic text, not a model"
+    _say(f"serving a Mistral-compatible API at {base_url}/v1 ({what}); Ctrl-C stops it")
     _say(f"use it with: MISTRAL_BASE_URL={base_url}")
     if config.api_key:
         _say("requests must send the --api-key value (MISTRAL_API_KEY=<that key>)")
@@ -440,7 +463,17 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         )
         if value is not None
     }
+    if args.record and not args.upstream:
+        raise ValueError("--record needs --upstream URL: the server to record")
+    if args.upstream and not args.record:
+        raise ValueError("--upstream goes with --record DIR: where to write the recordings")
+    if args.record and args.replay:
+        raise ValueError("--record and --replay cannot be used together")
     return ServerConfig(
+        record_dir=args.record,
+        upstream=args.upstream,
+        replay_dir=args.replay,
+        replay_pace="fast" if args.fast else args.replay_pace,
         token_delay=0.0 if args.fast else args.token_delay,
         first_token_delay=0.0 if args.fast else args.first_token_delay,
         api_key=args.api_key or None,

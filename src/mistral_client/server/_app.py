@@ -16,9 +16,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
@@ -35,6 +36,7 @@ from ._engine import Engine, Prompt, TemplateEngine
 from ._knobs import Knobs, parse_knobs
 from ._limits import RateWindow
 from ._records import Recorder
+from ._replay import Recording, Replaying
 from ._requests import (
     CHAT_COMPLETION_FIELDS,
     ChatCompletionRequest,
@@ -77,12 +79,28 @@ class ServerConfig:
     rate_limit: int | None = None  # more requests than this in a minute get 429 with Retry-After
     # Defaults for the x-mock-* knobs ({"x-mock-token-delay": "0.02"}); a request's own headers win.
     mock_headers: Mapping[str, str] = field(default_factory=dict)
+    # Record/replay (see _replay): forward to ``upstream`` and write exchanges to ``record_dir``, or
+    # answer from ``replay_dir`` at the recorded pace ("recorded") or at once ("fast").
+    record_dir: str | Path | None = None
+    upstream: str | None = None
+    replay_dir: str | Path | None = None
+    replay_pace: Literal["recorded", "fast"] = "recorded"
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
             raise ValueError(f"usage_chunk must be 'inline' or 'separate', not {self.usage_chunk!r}")
         if self.tool_call_style not in ("whole", "fragmented"):
             raise ValueError(f"tool_call_style must be 'whole' or 'fragmented', not {self.tool_call_style!r}")
+        if (self.record_dir is None) != (self.upstream is None):
+            raise ValueError("record_dir and upstream go together: recording forwards to the upstream server")
+        if self.record_dir is not None and self.replay_dir is not None:
+            raise ValueError("record or replay, not both")
+        if self.replay_dir is not None and not Path(self.replay_dir).is_dir():
+            raise ValueError(f"replay_dir {str(self.replay_dir)!r} is not a directory of recordings")
+        if self.replay_pace not in ("recorded", "fast"):
+            raise ValueError(f"replay_pace must be 'recorded' or 'fast', not {self.replay_pace!r}")
+        if self.upstream is not None and not self.upstream.startswith(("http://", "https://")):
+            raise ValueError(f"upstream must be an http:// or https:// URL, not {self.upstream!r}")
         self.mock_headers = {name.lower(): value for name, value in self.mock_headers.items()}
         parse_knobs(self.mock_headers, {})  # a bad default fails here, not on every request
 
@@ -105,19 +123,32 @@ def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None 
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = _Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    app = Starlette(routes=ROUTES)
+    routes, passthrough = ROUTES, False
+    if config.replay_dir is not None:
+        routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
+    elif config.record_dir is not None and config.upstream is not None:
+        routes, passthrough = [_anything(Recording(Path(config.record_dir), config.upstream).answer)], True
+    app = Starlette(routes=routes)
     app.state.shared = shared
     # Outermost, so that every answer (a 404 for an unknown path too) gets the live API's headers.
-    app.add_middleware(_Observed, shared=shared)
+    app.add_middleware(_Observed, shared=shared, passthrough=passthrough)
     return app
 
 
-class _Observed:
-    """Records every exchange, checks the key and the rate limit, and adds the live API's headers."""
+def _anything(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
+    return Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 
-    def __init__(self, app: ASGIApp, shared: _Shared) -> None:
+
+class _Observed:
+    """Records every exchange, checks the key and the rate limit, and adds the live API's headers.
+
+    ``passthrough`` (recording and replaying): only records; the answers are someone else's.
+    """
+
+    def __init__(self, app: ASGIApp, shared: _Shared, passthrough: bool = False) -> None:
         self.app = app
         self.shared = shared
+        self.passthrough = passthrough
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,7 +175,7 @@ class _Observed:
         knobs: Knobs | None = None
         refusal: Response | None = None
         try:
-            knobs = parse_knobs(config.mock_headers, request_headers)
+            knobs = None if self.passthrough else parse_knobs(config.mock_headers, request_headers)
         except ValueError as exc:
             refusal = error_response(400, str(exc), "invalid_request_error", "3001")
         limit, mock_id = None, None
@@ -175,8 +206,12 @@ class _Observed:
         async def send_with_headers(message: Message) -> None:
             nonlocal response_record
             if message["type"] == "http.response.start":
-                extra = [(b"mistral-correlation-id", correlation_id.encode()), *shared.window.headers(limit, mock_id)]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                if not self.passthrough:
+                    extra = [
+                        (b"mistral-correlation-id", correlation_id.encode()),
+                        *shared.window.headers(limit, mock_id),
+                    ]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
                 response_record = shared.recorder.add_response(
                     record,
                     message["status"],

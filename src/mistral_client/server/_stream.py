@@ -76,9 +76,11 @@ class ClosingStreamingResponse(StreamingResponse):
     is garbage-collected, so the disconnect is recorded promptly.
     """
 
-    def __init__(self, content: AsyncGenerator[bytes, None]) -> None:
+    def __init__(
+        self, content: AsyncGenerator[bytes, None], *, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         # Set as a header, not media_type, so Starlette adds no "; charset=utf-8": the live API sends none.
-        super().__init__(content, headers={"content-type": "text/event-stream"})
+        super().__init__(content, status_code=status_code, headers=headers or {"content-type": "text/event-stream"})
         self._generator = content
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
