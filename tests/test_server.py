@@ -10,6 +10,7 @@ import itertools
 import json
 import logging
 import re
+import socket
 from collections.abc import Iterator
 
 import httpx2
@@ -376,6 +377,14 @@ def test_requests_are_recorded(client: httpx2.Client, server: LocalServer) -> No
     assert second.index == first.index + 1
     assert first.at <= second.at
     assert server.disconnects == []
+
+
+def test_accepted_connections_get_tcp_nodelay(server: LocalServer) -> None:
+    # asyncio sets TCP_NODELAY only on sockets created as IPPROTO_TCP; without it each answer sent
+    # in two writes (headers, then body) waits for the client's delayed ACK: ~40 ms a request.
+    assert server._server is not None
+    listening = [sock for s in server._server.servers for sock in s.sockets]
+    assert listening and all(sock.proto == socket.IPPROTO_TCP for sock in listening)
 
 
 def test_connections_show_reuse(server: LocalServer) -> None:

@@ -408,7 +408,9 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     host: str = args.host
     # Bound here rather than by uvicorn: a busy port is one clear line, and --port 0 shows the port it got.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out, so asyncio sets TCP_NODELAY (see LocalServer.start).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, args.port))

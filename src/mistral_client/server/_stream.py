@@ -215,6 +215,11 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
                 break
             item = following
 
+        if not usage_sent and sent and stream.token_delay > 0:
+            # The finish comes with the end-of-text token: one token's time after the last one.
+            if out.pending:
+                yield out.take()
+            await asyncio.sleep(stream.token_delay)
         if usage_sent:
             pass
         elif not stream.separate_usage:
