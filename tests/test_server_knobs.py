@@ -4,7 +4,7 @@ and set as a server default (``ServerConfig.mock_headers``, what the ``serve`` f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -119,16 +119,10 @@ def collect(runner: Runner, fields: dict[str, Any], headers: dict[str, str]) -> 
         return exc
 
 
-@pytest.fixture(scope="module")
-def _module_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
-
-
 @pytest.mark.parametrize("header", list(CASES))
-def test_each_knob_by_request_header(kind: str, _module_server: LocalServer, header: str) -> None:
+def test_each_knob_by_request_header(run: Runner, header: str) -> None:
     headers, fields, expect = CASES[header]
-    expect(collect(Runner(kind, _module_server.base_url), fields, headers))
+    expect(collect(run, fields, headers))
 
 
 @pytest.mark.parametrize("header", list(CASES))

@@ -21,18 +21,6 @@ RATE_LIMIT_HEADERS = (
 )
 
 
-@pytest.fixture(scope="module")
-def _module_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(_module_server: LocalServer) -> LocalServer:
-    _module_server.clear_records()
-    return _module_server
-
-
 @pytest.fixture
 def client(server: LocalServer) -> Iterator[httpx2.Client]:
     with httpx2.Client(base_url=server.base_url, timeout=10) as client:

@@ -38,27 +38,10 @@ TOOL_ID = re.compile(r"[a-zA-Z0-9]{9}")
 ASK_WEATHER = [{"role": "user", "content": "Call get_weather: what is the weather in Paris?"}]
 
 
-@pytest.fixture(scope="module")
-def _module_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(_module_server: LocalServer) -> LocalServer:
-    _module_server.clear_records()
-    return _module_server
-
-
 @pytest.fixture
 def client(server: LocalServer) -> Iterator[httpx2.Client]:
     with httpx2.Client(base_url=server.base_url, timeout=10) as client:
         yield client
-
-
-@pytest.fixture
-def run(kind: str, server: LocalServer) -> Runner:
-    return Runner(kind, server.base_url)
 
 
 def tool_chat(stream: bool = True, **fields: Any) -> dict[str, Any]:

@@ -22,15 +22,9 @@ TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "ob
 CALL = {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 
 
-@pytest.fixture(scope="module")
-def _module_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
-
-
 @pytest.fixture
-def client(_module_server: LocalServer) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=_module_server.base_url, timeout=10) as client:
+def client(server: LocalServer) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=server.base_url, timeout=10) as client:
         yield client
 
 
@@ -273,8 +267,8 @@ def test_unknown_and_wrong_kind_models_are_invalid_model(client: httpx2.Client) 
         }
 
 
-def test_the_client_raises_typed_errors_for_both(_module_server: LocalServer) -> None:
-    base_url = _module_server.base_url
+def test_the_client_raises_typed_errors_for_both(server: LocalServer) -> None:
+    base_url = server.base_url
     with Mistral(base_url=base_url) as client:
         with pytest.raises(BadRequestError, match="after role 'tool'") as caught:
             client.chat.complete(

@@ -143,25 +143,28 @@ class ToolConfiguration(_Strict):
     requires_confirmation: list[str] | None = None
 
 
-class WebSearchTool(_Strict, tag_field="type", tag="web_search"):
+class _BuiltInTool(_Strict, tag_field="type"):
     tool_configuration: ToolConfiguration | None = None
 
 
-class WebSearchPremiumTool(_Strict, tag_field="type", tag="web_search_premium"):
-    tool_configuration: ToolConfiguration | None = None
+class WebSearchTool(_BuiltInTool, tag="web_search"):
+    pass
 
 
-class CodeInterpreterTool(_Strict, tag_field="type", tag="code_interpreter"):
-    tool_configuration: ToolConfiguration | None = None
+class WebSearchPremiumTool(_BuiltInTool, tag="web_search_premium"):
+    pass
 
 
-class ImageGenerationTool(_Strict, tag_field="type", tag="image_generation"):
-    tool_configuration: ToolConfiguration | None = None
+class CodeInterpreterTool(_BuiltInTool, tag="code_interpreter"):
+    pass
 
 
-class DocumentLibraryTool(_Strict, tag_field="type", tag="document_library"):
+class ImageGenerationTool(_BuiltInTool, tag="image_generation"):
+    pass
+
+
+class DocumentLibraryTool(_BuiltInTool, kw_only=True, tag="document_library"):
     library_ids: Annotated[list[str], Meta(min_length=1)]
-    tool_configuration: ToolConfiguration | None = None
 
 
 class OAuth2TokenAuth(_Strict, tag_field="type", tag="oauth2-token"):
@@ -172,10 +175,9 @@ class APIKeyAuth(_Strict, tag_field="type", tag="api-key"):
     value: str
 
 
-class CustomConnector(_Strict, tag_field="type", tag="connector"):
+class CustomConnector(_BuiltInTool, kw_only=True, tag="connector"):
     connector_id: str
     authorization: OAuth2TokenAuth | APIKeyAuth | None = None
-    tool_configuration: ToolConfiguration | None = None
 
 
 AnyTool = (
