@@ -422,6 +422,9 @@ def test_embedding_dimensions_and_types(client: httpx2.Client) -> None:
     assert all(0 <= v <= 255 for v in vector(output_dtype="uint8"))
     assert len(vector(output_dtype="binary", output_dimension=64)) == 8
     assert len(base64.b64decode(vector(encoding_format="base64", output_dimension=10))) == 40
+    response = client.post(EMBEDDINGS, json={"model": "mistral-embed", "input": "x", "output_dimension": 10**9})
+    assert (response.status_code, response.json()["type"]) == (400, "invalid_request_error")
+    assert "output_dimension" in response.json()["message"]
     response = client.post(EMBEDDINGS, json={"model": MODEL, "input": "x"})
     assert (response.status_code, response.json()["code"]) == (400, "1500")
     response = client.post(EMBEDDINGS, json={"model": "mistral-embed", "input": "x", "output_dtype": "int4"})

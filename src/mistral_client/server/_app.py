@@ -298,7 +298,7 @@ async def fim_completions(request: Request) -> Response:
     config = shared.config
     # The prompt and the suffix decide the text, as two messages would.
     messages = [{"role": "user", "content": body["prompt"]}, {"role": "user", "content": body.get("suffix") or ""}]
-    prompt = replace(_prompt({**body, "messages": messages}, config, knobs))
+    prompt = _prompt({**body, "messages": messages}, config, knobs)
     if body.get("min_tokens"):
         prompt = replace(prompt, target_tokens=max(prompt.target_tokens, body["min_tokens"]))
     prompt_tokens = config.engine.count_prompt_tokens(prompt)
@@ -318,6 +318,10 @@ async def embeddings(request: Request) -> Response:
     model = body["model"]
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
     dimension = body.get("output_dimension") or DIMENSIONS.get(model, 1024)
+    if dimension > _MAX_DIMENSION:
+        return error_response(
+            400, f"output_dimension must be at most {_MAX_DIMENSION}, got {dimension}", "invalid_request_error", "3001"
+        )
     dtype, encoding = body.get("output_dtype", "float"), body.get("encoding_format", "float")
     tokens = sum(len(text.split()) for text in texts)
     shared.window.spend(tokens=tokens)
@@ -334,6 +338,9 @@ async def embeddings(request: Request) -> Response:
             "usage": usage(tokens, 0),
         }
     )
+
+
+_MAX_DIMENSION = 8192  # far above any real model's, low enough that a typo cannot eat the memory
 
 
 async def list_models(request: Request) -> Response:
@@ -478,10 +485,17 @@ def _injected_failure(knobs: Knobs, shared: _Shared) -> Response | None:
         return JSONResponse({"detail": detail}, status_code=422, headers=headers)
     kind, message, code = _ERRORS.get(knobs.status) or (
         ("internal_error" if knobs.status >= 500 else "invalid_request_error"),
-        HTTPStatus(knobs.status).phrase if knobs.status in HTTPStatus._value2member_map_ else "Error",
+        _phrase(knobs.status),
         str(knobs.status),
     )
     return error_response(knobs.status, message, kind, code, headers=headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # 599, say: a status no standard names
+        return "Error"
 
 
 _ERRORS = {

@@ -220,11 +220,9 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
             if out.pending:
                 yield out.take()
             await asyncio.sleep(stream.token_delay)
-        if usage_sent:
-            pass
-        elif not stream.separate_usage:
+        if not usage_sent and not stream.separate_usage:
             out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, usage_tokens=sent, index=finish.index))
-        else:
+        elif not usage_sent:
             if not finish_sent:
                 out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, index=finish.index))
             out.data(stream.usage_only_chunk(sent))
