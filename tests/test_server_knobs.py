@@ -73,7 +73,7 @@ CASES: dict[str, tuple[dict[str, str], dict[str, Any], Callable[[Outcome], None]
         {},
         raises(RateLimitError, lambda e: e.retry_after == 2),
     ),
-    "x-mock-fail-times": ({"x-mock-status": "503", "x-mock-fail-times": "0"}, {}, plain),
+    "x-mock-fail-times": ({"x-mock-status": "503", "x-mock-fail-times": "0", "x-mock-id": "knob-fail"}, {}, plain),
     "x-mock-id": ({"x-mock-id": "knobs"}, {}, plain),
     "x-mock-tokens": ({"x-mock-tokens": "4"}, {}, four_tokens),
     "x-mock-first-token-delay": ({"x-mock-first-token-delay": "0.01"}, {}, plain),
