@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from mistral_client import Mistral, __version__, user
+from mistral_client import Mistral, RateLimitError, __version__, user
 from mistral_client.server import LocalServer
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -288,11 +288,18 @@ def test_version() -> None:
 
 
 def test_serve_help_documents_every_flag() -> None:
+    from mistral_client.server import KNOBS
+
     done = run_cli("serve", "--help")
 
     assert done.returncode == 0
-    for flag in ("--host", "--port", "--token-delay", "--first-token-delay", "--api-key"):
-        assert flag in done.stdout
+    flags = ["--host", "--port", "--token-delay", "--first-token-delay", "--fast", "--api-key", "--rate-limit"]
+    flags += ["--requests-per-minute", "--tokens-per-minute", *(knob.flag for knob in KNOBS)]
+    help_text = re.sub(r"[\s-]", "", done.stdout)  # argparse wraps long lines, also at dashes
+    for flag in flags:
+        assert re.search(rf"^  {flag}\b", done.stdout, re.M), f"{flag} has no help line"
+    for knob in KNOBS:
+        assert knob.header.replace("-", "") in help_text, knob.header
 
 
 def test_serve_answers_on_its_port() -> None:
@@ -328,6 +335,98 @@ def test_serve_answers_on_its_port() -> None:
         _, stderr = proc.communicate(timeout=TIMEOUT)
     assert f"MISTRAL_BASE_URL={base_url}" in stderr
     assert KEY not in stderr
+
+
+def serving(*args: str) -> Iterator[str]:
+    """Run ``serve`` with ``args`` on a free port; yields its base URL once it answers."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mistral_client", "serve", "--port", str(port), *args],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, f"serve exited early: {proc.communicate()[1]}"
+            try:
+                # A HEAD to an unknown path: answered (404) without counting against a rate limit.
+                httpx2.head(f"{base_url}/ready", timeout=1)
+                break
+            except httpx2.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer within 10 s"
+                time.sleep(0.05)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=TIMEOUT)
+
+
+def test_serve_flags_set_the_server_defaults() -> None:
+    flags = [
+        "--fast",
+        "--tokens",
+        "3",
+        "--rate-limit",
+        "2",
+        "--tool-call-style",
+        "fragmented",
+        "--usage-chunk",
+        "separate",
+    ]
+    for base_url in serving(*flags):
+        with Mistral(base_url=base_url, max_retries=0) as client:
+            result = client.chat.stream_collect(model="mistral-small-latest", messages=[user("hi")])
+            assert result.usage is not None and result.usage.completion_tokens == 3
+            assert result.chunks is not None and result.chunks[-1].choices == []  # usage in its own chunk
+            weather = {"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}
+            with httpx2.stream(
+                "POST",
+                f"{base_url}/v1/chat/completions",
+                json={
+                    "model": "mistral-small-latest",
+                    "messages": [{"role": "user", "content": "x"}],
+                    "tools": [weather],
+                    "tool_choice": "any",
+                    "stream": True,
+                },
+            ) as response:
+                body = response.read()
+            assert b'"arguments":""' in body  # the fragmented style's first delta
+            with pytest.raises(RateLimitError):
+                client.chat.complete(model="mistral-small-latest", messages=[user("hi")])
+
+
+def test_serve_refuses_a_bad_flag_value_in_one_line() -> None:
+    done = run_cli("serve", "--port", "0", "--tokens", "many")
+    assert done.returncode == 2
+    assert "--tokens" in done.stderr
+
+
+def test_serve_replays_recordings_offline(tmp_path: Path) -> None:
+    with (
+        LocalServer() as upstream,
+        LocalServer(record_dir=tmp_path, upstream=upstream.base_url) as recorder,
+        Mistral(base_url=recorder.base_url) as client,
+    ):
+        recorded = client.chat.complete(model="mistral-small-latest", messages=[user("hi")])
+    for base_url in serving("--replay", str(tmp_path), "--fast"):
+        with Mistral(base_url=base_url) as client:
+            assert client.chat.complete(model="mistral-small-latest", messages=[user("hi")]).id == recorded.id
+
+
+def test_serve_record_and_replay_flags_are_checked(tmp_path: Path) -> None:
+    for args, words in [
+        (["--record", str(tmp_path)], "--record needs --upstream"),
+        (["--upstream", "http://127.0.0.1:1"], "--upstream goes with --record"),
+        (["--replay", str(tmp_path / "nowhere")], "not a directory"),
+    ]:
+        done = run_cli("serve", "--port", "0", *args)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
 
 
 def test_serve_on_a_busy_port_is_one_error_line(server: LocalServer) -> None:

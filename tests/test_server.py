@@ -10,8 +10,8 @@ import itertools
 import json
 import logging
 import re
+import socket
 from collections.abc import Iterator
-from typing import Any
 
 import httpx2
 import pytest
@@ -25,11 +25,20 @@ from mistral_client.server import (
     ServerConfig,
 )
 from openapi import spec, validator
-
-MODEL = "mistral-small-latest"
-MESSAGES = [{"role": "user", "content": "Tell me a short story about a server"}]
-CHAT = "/v1/chat/completions"
-DONE = b"[DONE]"
+from servertools import (
+    CHAT,
+    DONE,
+    MESSAGES,
+    MODEL,
+    chat,
+    chunks,
+    content_chunks,
+    events,
+    read_until_broken,
+    stream_events,
+    streamed_text,
+    text_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,56 +57,6 @@ def server(_module_server: LocalServer) -> LocalServer:
 def client(server: LocalServer) -> Iterator[httpx2.Client]:
     with httpx2.Client(base_url=server.base_url, timeout=10) as client:
         yield client
-
-
-def chat(stream: bool = True, **fields: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": MESSAGES, "stream": stream, **fields}
-
-
-def events(body: bytes, eol: bytes = b"\n") -> list[bytes]:
-    """The data of each event, comments left out; fails unless framed as the server promises."""
-    blocks = body.split(eol + eol)
-    assert blocks[-1] == b"", f"body does not end with a blank line: {body[-40:]!r}"
-    data = []
-    for block in blocks[:-1]:
-        if block.startswith(b":"):
-            continue
-        assert block.startswith(b"data: ") and eol not in block, block
-        data.append(block[len(b"data: ") :])
-    return data
-
-
-def stream_events(client: httpx2.Client, body: dict[str, Any], **headers: str) -> list[bytes]:
-    with client.stream("POST", CHAT, json=body, headers=headers) as response:
-        assert response.status_code == 200
-        return events(response.read())
-
-
-def chunks(data: list[bytes]) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in data if item != DONE]
-
-
-def content_chunks(parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chunks whose delta has non-empty content: one per token."""
-    return [c for c in parsed if c["choices"] and c["choices"][0]["delta"].get("content")]
-
-
-def text_of(parsed: list[dict[str, Any]]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content") or "" for c in parsed if c["choices"])
-
-
-def streamed_text(client: httpx2.Client, **fields: Any) -> str:
-    return text_of(chunks(stream_events(client, chat(**fields))))
-
-
-def read_until_broken(response: httpx2.Response) -> tuple[bytes, Exception | None]:
-    received = b""
-    try:
-        for part in response.iter_raw():
-            received += part
-    except httpx2.HTTPError as exc:
-        return received, exc
-    return received, None
 
 
 # --- Streaming ---------------------------------------------------------------------------------
@@ -418,6 +377,14 @@ def test_requests_are_recorded(client: httpx2.Client, server: LocalServer) -> No
     assert second.index == first.index + 1
     assert first.at <= second.at
     assert server.disconnects == []
+
+
+def test_accepted_connections_get_tcp_nodelay(server: LocalServer) -> None:
+    # asyncio sets TCP_NODELAY only on sockets created as IPPROTO_TCP; without it each answer sent
+    # in two writes (headers, then body) waits for the client's delayed ACK: ~40 ms a request.
+    assert server._server is not None
+    listening = [sock for s in server._server.servers for sock in s.sockets]
+    assert listening and all(sock.proto == socket.IPPROTO_TCP for sock in listening)
 
 
 def test_connections_show_reuse(server: LocalServer) -> None:

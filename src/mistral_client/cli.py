@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._exceptions import MistralError
     from ._result import StreamResult
     from ._streaming import ChatStream
+    from .server import ServerConfig
 
 __all__ = ["main"]
 
@@ -99,39 +100,117 @@ def _parser() -> argparse.ArgumentParser:
         help="the API's address (default: MISTRAL_BASE_URL, else https://api.mistral.ai)",
     )
 
+    _add_serve(commands)
+    return parser
+
+
+# serve options that set a ServerConfig field; every other knob flag sets an x-mock-* default.
+_SERVE_CONFIG_FLAGS = {"--token-delay", "--first-token-delay", "--api-key", "--rate-limit"}
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # The knob table is plain data: reading it does not load the web framework.
+    from .server._knobs import KNOBS
+
     serve = commands.add_parser(
         "serve",
         help="run the local Mistral-compatible server in the foreground",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Run the local Mistral-compatible server (deterministic text, not a model) until Ctrl-C.  "
-            "Point a client at it with MISTRAL_BASE_URL."
+            "Run the local Mistral-compatible server (deterministic text, not a model) until Ctrl-C.\n"
+            "Point a client at it with MISTRAL_BASE_URL.  Every behaviour flag below sets a default that\n"
+            "a request can override with the x-mock-* header of the same name (--disconnect-after N is\n"
+            "x-mock-disconnect-after: N), so one server serves a whole test matrix."
+        ),
+        epilog=(
+            "Answers: tools + tool_choice any/required (or a prompt naming a tool) give a tool call;\n"
+            "response_format json_object/json_schema gives JSON; prompt_mode reasoning gives thinking\n"
+            "chunks; n > 1 gives n choices.  Also /v1/fim/completions, /v1/embeddings, /v1/models.\n"
+            "Guide: docs/local-server.md"
         ),
     )
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    serve.add_argument(
+    place = serve.add_argument_group("where")
+    place.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    place.add_argument(
         "--port", type=_port, default=8000, help="the port to listen on; 0 picks a free one (default: 8000)"
     )
-    serve.add_argument(
+    access = serve.add_argument_group("access and limits")
+    access.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' on every request, else 401 (default: no key needed) [x-mock-api-key]",
+    )
+    access.add_argument(
+        "--rate-limit",
+        type=_count,
+        metavar="N",
+        help="allow N requests per minute, then 429 rate_limited with Retry-After (default: none) [x-mock-rate-limit]",
+    )
+    access.add_argument(
+        "--requests-per-minute",
+        type=_count,
+        metavar="N",
+        help="the request limit the x-ratelimit-* headers show, without --rate-limit (default: 600)",
+    )
+    access.add_argument(
+        "--tokens-per-minute",
+        type=_count,
+        metavar="N",
+        help="the token limit the x-ratelimit-* headers show; never enforced (default: 2000000)",
+    )
+    pace = serve.add_argument_group("pacing")
+    pace.add_argument(
         "--token-delay",
         type=_seconds,
         default=DEMO_TOKEN_DELAY,
         metavar="S",
-        help=f"seconds between streamed tokens; 0 for full speed (default: {DEMO_TOKEN_DELAY})",
+        help=f"seconds between streamed chunks; 0 for full speed (default: {DEMO_TOKEN_DELAY}) [x-mock-token-delay]",
     )
-    serve.add_argument(
+    pace.add_argument(
         "--first-token-delay",
         type=_seconds,
         default=DEMO_FIRST_TOKEN_DELAY,
         metavar="S",
-        help=f"seconds before the first token (default: {DEMO_FIRST_TOKEN_DELAY})",
+        help=f"seconds before the first token (default: {DEMO_FIRST_TOKEN_DELAY}) [x-mock-first-token-delay]",
     )
-    serve.add_argument(
-        "--api-key",
-        metavar="KEY",
-        help="require 'Authorization: Bearer KEY' on every request (default: no key needed)",
+    pace.add_argument(
+        "--fast",
+        action="store_true",
+        help="as fast as possible, for benchmarks: both delays 0 (overrides the two flags above)",
     )
+    replay = serve.add_argument_group("record and replay")
+    replay.add_argument(
+        "--record",
+        metavar="DIR",
+        help="forward every request to --upstream and write each exchange to DIR (never the Authorization header)",
+    )
+    replay.add_argument("--upstream", metavar="URL", help="the Mistral-compatible server --record forwards to")
+    replay.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="answer from the recordings in DIR, offline; a request never recorded gets a 404 naming the file",
+    )
+    replay.add_argument(
+        "--replay-pace",
+        choices=["recorded", "fast"],
+        default="recorded",
+        help="replay at the recorded pace, or as fast as possible (default: recorded; --fast means fast)",
+    )
+    knobs = serve.add_argument_group("answers and faults (each also a per-request x-mock-* header)")
+    for knob in KNOBS:
+        if knob.flag in _SERVE_CONFIG_FLAGS:
+            continue
+        help_text = f"{knob.help} [{knob.header}]"
+        if knob.kind == "flag":
+            knobs.add_argument(knob.flag, action="store_true", help=help_text)
+        elif knob.kind in ("usage_chunk", "tool_call_style"):
+            choices = ["inline", "separate"] if knob.kind == "usage_chunk" else ["whole", "fragmented"]
+            knobs.add_argument(knob.flag, choices=choices, help=help_text)
+        else:
+            convert = {"count": _count, "seconds": _seconds}.get(knob.kind, str)
+            metavar = {"count": "N", "seconds": "S"}.get(knob.kind, "VALUE")
+            knobs.add_argument(knob.flag, type=convert, metavar=metavar, help=help_text)
     serve.add_argument("--ui", action="store_true", help="also serve a chat page at /ui/ that streams from this server")
-    return parser
 
 
 def _count(text: str) -> int:
@@ -321,14 +400,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .server import ServerConfig, create_app
+    from .server import create_app
 
-    config = ServerConfig(
-        token_delay=args.token_delay, first_token_delay=args.first_token_delay, api_key=args.api_key or None, ui=args.ui
-    )
+    try:
+        config = _serve_config(args)
+    except ValueError as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
     host: str = args.host
     # Bound here rather than by uvicorn: a busy port is one clear line, and --port 0 shows the port it got.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out, so asyncio sets TCP_NODELAY (see LocalServer.start).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, args.port))
@@ -339,7 +422,12 @@ def _serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     base_url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    _say(f"serving a Mistral-compatible API at {base_url}/v1 (deterministic text, not a model); Ctrl-C stops it")
+    if config.record_dir is not None:
+        _say(f"recording exchanges with {config.upstream} into {config.record_dir}")
+    elif config.replay_dir is not None:
+        _say(f"replaying the recordings in {config.replay_dir} ({config.replay_pace} pace)")
+    what = "recorded answers" if config.record_dir or config.replay_dir else "deterministic text, not a model"
+    _say(f"serving a Mistral-compatible API at {base_url}/v1 ({what}); Ctrl-C stops it")
     _say(f"use it with: MISTRAL_BASE_URL={base_url}")
     if config.ui:
         _say(f"chat page: {base_url}/ui/")
@@ -357,6 +445,48 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return EXIT_OK if server.started else EXIT_FAILED
+
+
+def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    from .server import ServerConfig
+    from .server._knobs import KNOBS
+
+    mock_headers = {}
+    for knob in KNOBS:
+        if knob.flag in _SERVE_CONFIG_FLAGS:
+            continue
+        value = getattr(args, knob.flag[2:].replace("-", "_"))
+        if value is True:
+            mock_headers[knob.header] = "1"
+        elif value is not None and value is not False:
+            mock_headers[knob.header] = str(value)
+    limits = {
+        name: value
+        for name, value in (
+            ("requests_per_minute", args.requests_per_minute),
+            ("tokens_per_minute", args.tokens_per_minute),
+        )
+        if value is not None
+    }
+    if args.record and not args.upstream:
+        raise ValueError("--record needs --upstream URL: the server to record")
+    if args.upstream and not args.record:
+        raise ValueError("--upstream goes with --record DIR: where to write the recordings")
+    if args.record and args.replay:
+        raise ValueError("--record and --replay cannot be used together")
+    return ServerConfig(
+        record_dir=args.record,
+        upstream=args.upstream,
+        replay_dir=args.replay,
+        replay_pace="fast" if args.fast else args.replay_pace,
+        token_delay=0.0 if args.fast else args.token_delay,
+        first_token_delay=0.0 if args.fast else args.first_token_delay,
+        api_key=args.api_key or None,
+        rate_limit=args.rate_limit,
+        mock_headers=mock_headers,
+        ui=args.ui,
+        **limits,
+    )
 
 
 # --- Helpers -------------------------------------------------------------------------------------

@@ -1,15 +1,40 @@
-"""A local Mistral-compatible chat server: deterministic answers, faults on request, records of use.
+"""A local Mistral-compatible server: deterministic answers, faults on request, records of use.
 
-Needs the ``server`` extra (starlette, uvicorn); the client package never imports this one.
+Needs the ``server`` extra (starlette, uvicorn); the client package never imports this one. Names
+are imported on first use, so the command line can read the knob table (``_knobs``) without
+loading the web framework.
 """
 
 from __future__ import annotations
 
-from ._app import CHAT_COMPLETION_FIELDS, KNOWN_MODELS, ServerConfig, create_app
-from ._engine import Engine, Finish, Prompt, TemplateEngine
-from ._knobs import KNOBS, Knob
-from ._local import LocalServer
-from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import KNOWN_MODELS, ServerConfig, create_app
+    from ._engine import Engine, Finish, Prompt, TemplateEngine
+    from ._knobs import KNOBS, Knob
+    from ._local import LocalServer
+    from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
+    from ._requests import CHAT_COMPLETION_FIELDS
+
+_HOMES = {
+    "CHAT_COMPLETION_FIELDS": "_requests",
+    "KNOBS": "_knobs",
+    "KNOWN_MODELS": "_app",
+    "DisconnectRecord": "_records",
+    "Engine": "_engine",
+    "Finish": "_engine",
+    "Knob": "_knobs",
+    "LocalServer": "_local",
+    "Prompt": "_engine",
+    "Recorder": "_records",
+    "RequestRecord": "_records",
+    "ResponseRecord": "_records",
+    "ServerConfig": "_app",
+    "TemplateEngine": "_engine",
+    "create_app": "_app",
+}
 
 __all__ = [
     "CHAT_COMPLETION_FIELDS",
@@ -28,3 +53,16 @@ __all__ = [
     "TemplateEngine",
     "create_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

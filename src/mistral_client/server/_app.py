@@ -16,9 +16,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
@@ -35,6 +36,7 @@ from ._engine import Engine, Prompt, TemplateEngine
 from ._knobs import Knobs, parse_knobs
 from ._limits import RateWindow
 from ._records import Recorder
+from ._replay import Recording, Replaying
 from ._requests import (
     CHAT_COMPLETION_FIELDS,
     ChatCompletionRequest,
@@ -79,12 +81,28 @@ class ServerConfig:
     # Defaults for the x-mock-* knobs ({"x-mock-token-delay": "0.02"}); a request's own headers win.
     mock_headers: Mapping[str, str] = field(default_factory=dict)
     ui: bool = False  # also serve the chat page at /ui/ (server/_ui.py)
+    # Record/replay (see _replay): forward to ``upstream`` and write exchanges to ``record_dir``, or
+    # answer from ``replay_dir`` at the recorded pace ("recorded") or at once ("fast").
+    record_dir: str | Path | None = None
+    upstream: str | None = None
+    replay_dir: str | Path | None = None
+    replay_pace: Literal["recorded", "fast"] = "recorded"
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
             raise ValueError(f"usage_chunk must be 'inline' or 'separate', not {self.usage_chunk!r}")
         if self.tool_call_style not in ("whole", "fragmented"):
             raise ValueError(f"tool_call_style must be 'whole' or 'fragmented', not {self.tool_call_style!r}")
+        if (self.record_dir is None) != (self.upstream is None):
+            raise ValueError("record_dir and upstream go together: recording forwards to the upstream server")
+        if self.record_dir is not None and self.replay_dir is not None:
+            raise ValueError("record or replay, not both")
+        if self.replay_dir is not None and not Path(self.replay_dir).is_dir():
+            raise ValueError(f"replay_dir {str(self.replay_dir)!r} is not a directory of recordings")
+        if self.replay_pace not in ("recorded", "fast"):
+            raise ValueError(f"replay_pace must be 'recorded' or 'fast', not {self.replay_pace!r}")
+        if self.upstream is not None and not self.upstream.startswith(("http://", "https://")):
+            raise ValueError(f"upstream must be an http:// or https:// URL, not {self.upstream!r}")
         self.mock_headers = {name.lower(): value for name, value in self.mock_headers.items()}
         parse_knobs(self.mock_headers, {})  # a bad default fails here, not on every request
 
@@ -107,19 +125,32 @@ def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None 
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = _Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    app = Starlette(routes=[*ROUTES, *(_ui_routes(config) if config.ui else [])])
+    routes, passthrough = [*ROUTES, *(_ui_routes(config) if config.ui else [])], False
+    if config.replay_dir is not None:
+        routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
+    elif config.record_dir is not None and config.upstream is not None:
+        routes, passthrough = [_anything(Recording(Path(config.record_dir), config.upstream).answer)], True
+    app = Starlette(routes=routes)
     app.state.shared = shared
     # Outermost, so that every answer (a 404 for an unknown path too) gets the live API's headers.
-    app.add_middleware(_Observed, shared=shared)
+    app.add_middleware(_Observed, shared=shared, passthrough=passthrough)
     return app
 
 
-class _Observed:
-    """Records every exchange, checks the key and the rate limit, and adds the live API's headers."""
+def _anything(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
+    return Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 
-    def __init__(self, app: ASGIApp, shared: _Shared) -> None:
+
+class _Observed:
+    """Records every exchange, checks the key and the rate limit, and adds the live API's headers.
+
+    ``passthrough`` (recording and replaying): only records; the answers are someone else's.
+    """
+
+    def __init__(self, app: ASGIApp, shared: _Shared, passthrough: bool = False) -> None:
         self.app = app
         self.shared = shared
+        self.passthrough = passthrough
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,11 +177,11 @@ class _Observed:
         knobs: Knobs | None = None
         refusal: Response | None = None
         try:
-            knobs = parse_knobs(config.mock_headers, request_headers)
+            knobs = None if self.passthrough else parse_knobs(config.mock_headers, request_headers)
         except ValueError as exc:
             refusal = error_response(400, str(exc), "invalid_request_error", "3001")
         limit, mock_id = None, None
-        # The key and the rate limit guard the API; the chat page (/ui/) relays to it with the key.
+        # Only the API's own paths are guarded and counted; a probe of another path is not.
         if knobs is not None and scope["path"].startswith("/v1/"):
             limit, mock_id = _rate_limit(knobs, config)
             api_key = knobs.api_key if knobs.api_key is not None else config.api_key
@@ -177,8 +208,12 @@ class _Observed:
         async def send_with_headers(message: Message) -> None:
             nonlocal response_record
             if message["type"] == "http.response.start":
-                extra = [(b"mistral-correlation-id", correlation_id.encode()), *shared.window.headers(limit, mock_id)]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                if not self.passthrough:
+                    extra = [
+                        (b"mistral-correlation-id", correlation_id.encode()),
+                        *shared.window.headers(limit, mock_id),
+                    ]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
                 response_record = shared.recorder.add_response(
                     record,
                     message["status"],
@@ -265,7 +300,7 @@ async def fim_completions(request: Request) -> Response:
     config = shared.config
     # The prompt and the suffix decide the text, as two messages would.
     messages = [{"role": "user", "content": body["prompt"]}, {"role": "user", "content": body.get("suffix") or ""}]
-    prompt = replace(_prompt({**body, "messages": messages}, config, knobs))
+    prompt = _prompt({**body, "messages": messages}, config, knobs)
     if body.get("min_tokens"):
         prompt = replace(prompt, target_tokens=max(prompt.target_tokens, body["min_tokens"]))
     prompt_tokens = config.engine.count_prompt_tokens(prompt)
@@ -285,6 +320,10 @@ async def embeddings(request: Request) -> Response:
     model = body["model"]
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
     dimension = body.get("output_dimension") or DIMENSIONS.get(model, 1024)
+    if dimension > _MAX_DIMENSION:
+        return error_response(
+            400, f"output_dimension must be at most {_MAX_DIMENSION}, got {dimension}", "invalid_request_error", "3001"
+        )
     dtype, encoding = body.get("output_dtype", "float"), body.get("encoding_format", "float")
     tokens = sum(len(text.split()) for text in texts)
     shared.window.spend(tokens=tokens)
@@ -301,6 +340,9 @@ async def embeddings(request: Request) -> Response:
             "usage": usage(tokens, 0),
         }
     )
+
+
+_MAX_DIMENSION = 8192  # far above any real model's, low enough that a typo cannot eat the memory
 
 
 async def list_models(request: Request) -> Response:
@@ -445,10 +487,17 @@ def _injected_failure(knobs: Knobs, shared: _Shared) -> Response | None:
         return JSONResponse({"detail": detail}, status_code=422, headers=headers)
     kind, message, code = _ERRORS.get(knobs.status) or (
         ("internal_error" if knobs.status >= 500 else "invalid_request_error"),
-        HTTPStatus(knobs.status).phrase if knobs.status in HTTPStatus._value2member_map_ else "Error",
+        _phrase(knobs.status),
         str(knobs.status),
     )
     return error_response(knobs.status, message, kind, code, headers=headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # 599, say: a status no standard names
+        return "Error"
 
 
 _ERRORS = {

@@ -42,7 +42,10 @@ class LocalServer:
         if self._thread is not None:
             raise RuntimeError("server already started")
         # Binding here, before uvicorn runs, means the port is known and ours with no window for a race.
-        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say so, and without
+        # it every answer whose headers and body go out in two writes waits ~40 ms for a delayed ACK.
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._requested_port))
         self._port = sock.getsockname()[1]

@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["MAX_RECORDED_BODY", "DisconnectRecord", "Recorder", "RequestRecord", "ResponseRecord"]
 
-MAX_RECORDED_BODY = 1 << 20  # bytes of each answer kept; a benchmark stream can be far larger
+MAX_RECORDED_BODY = 256 << 10  # bytes kept of each answer: a benchmark stream can be gigabytes
 
 
 @dataclass(frozen=True)

@@ -143,25 +143,28 @@ class ToolConfiguration(_Strict):
     requires_confirmation: list[str] | None = None
 
 
-class WebSearchTool(_Strict, tag_field="type", tag="web_search"):
+class _BuiltInTool(_Strict, tag_field="type"):
     tool_configuration: ToolConfiguration | None = None
 
 
-class WebSearchPremiumTool(_Strict, tag_field="type", tag="web_search_premium"):
-    tool_configuration: ToolConfiguration | None = None
+class WebSearchTool(_BuiltInTool, tag="web_search"):
+    pass
 
 
-class CodeInterpreterTool(_Strict, tag_field="type", tag="code_interpreter"):
-    tool_configuration: ToolConfiguration | None = None
+class WebSearchPremiumTool(_BuiltInTool, tag="web_search_premium"):
+    pass
 
 
-class ImageGenerationTool(_Strict, tag_field="type", tag="image_generation"):
-    tool_configuration: ToolConfiguration | None = None
+class CodeInterpreterTool(_BuiltInTool, tag="code_interpreter"):
+    pass
 
 
-class DocumentLibraryTool(_Strict, tag_field="type", tag="document_library"):
+class ImageGenerationTool(_BuiltInTool, tag="image_generation"):
+    pass
+
+
+class DocumentLibraryTool(_BuiltInTool, kw_only=True, tag="document_library"):
     library_ids: Annotated[list[str], Meta(min_length=1)]
-    tool_configuration: ToolConfiguration | None = None
 
 
 class OAuth2TokenAuth(_Strict, tag_field="type", tag="oauth2-token"):
@@ -172,10 +175,9 @@ class APIKeyAuth(_Strict, tag_field="type", tag="api-key"):
     value: str
 
 
-class CustomConnector(_Strict, tag_field="type", tag="connector"):
+class CustomConnector(_BuiltInTool, kw_only=True, tag="connector"):
     connector_id: str
     authorization: OAuth2TokenAuth | APIKeyAuth | None = None
-    tool_configuration: ToolConfiguration | None = None
 
 
 AnyTool = (
@@ -215,10 +217,18 @@ class Prediction(_Strict):
     content: str = ""
 
 
-class GuardrailConfig(Struct, omit_defaults=True):  # the spec leaves this one open to extra fields
+# The spec leaves the guardrail objects open to extra fields.
+class ModerationConfig(Struct, omit_defaults=True):
+    model_name: str = ""
+    custom_category_thresholds: dict[str, float | None] | None = None
+    ignore_other_categories: bool = False
+    action: Literal["none", "block"] = "none"
+
+
+class GuardrailConfig(Struct, omit_defaults=True):
     block_on_error: bool = False
-    moderation_llm_v1: dict[str, Any] | None = None
-    moderation_llm_v2: dict[str, Any] | None = None
+    moderation_llm_v1: ModerationConfig | None = None
+    moderation_llm_v2: ModerationConfig | None = None
 
 
 # --- Requests ------------------------------------------------------------------------------------
@@ -359,7 +369,7 @@ def _from_msgspec(message: str, body: Any) -> dict[str, Any]:
         if "of length" in what:
             kind = "too_short" if bound.group(1).startswith(">") else "too_long"
         return _problem(kind, loc, f"Input should be {words} {bound.group(2)}", value)
-    if expected := re.match(r"Expected `([^`|]+)`", what):
+    if expected := re.match(r"Expected `(\w+)", what):
         kind, text = _TYPE_NAMES.get(expected.group(1), ("type_error", what))
         return _problem(kind, loc, text, value)
     if re.match(r"Invalid enum value", what):

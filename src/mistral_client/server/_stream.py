@@ -76,9 +76,11 @@ class ClosingStreamingResponse(StreamingResponse):
     is garbage-collected, so the disconnect is recorded promptly.
     """
 
-    def __init__(self, content: AsyncGenerator[bytes, None]) -> None:
+    def __init__(
+        self, content: AsyncGenerator[bytes, None], *, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         # Set as a header, not media_type, so Starlette adds no "; charset=utf-8": the live API sends none.
-        super().__init__(content, headers={"content-type": "text/event-stream"})
+        super().__init__(content, status_code=status_code, headers=headers or {"content-type": "text/event-stream"})
         self._generator = content
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,6 +146,18 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
         finish, finish_sent, usage_sent = Finish("stop"), False, False
         # A lone answer can end on its last content chunk; with several, a Finish may be followed by more.
         can_end_early = stream.choices == 1 and (stream.separate_usage or stream.end_on_last_piece)
+        fault_points = {
+            point
+            for point in (
+                faults.stall_after,
+                faults.disconnect_after,
+                faults.error_event_after,
+                faults.finish_error_after,
+                faults.malformed_after,
+            )
+            if point is not None
+        }
+        open_choices = list(range(stream.choices))
         while item is not None:
             # Faults fire at the point "after N content chunks", before anything else goes out there.
             if faults.malformed_after == sent:
@@ -162,7 +176,9 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
                     yield out.take()  # the client must get these bytes before the connection drops
                 raise InjectedDisconnect(f"x-mock-disconnect-after: {sent}")
             if faults.finish_error_after == sent:
-                finish = Finish("error")
+                for index in open_choices[:-1]:
+                    out.data(stream.chunk({"content": ""}, "error", sent + 1, index=index))
+                finish = Finish("error", open_choices[-1] if open_choices else 0)
                 break
             if isinstance(item, Finish) and stream.choices == 1:
                 finish = item
@@ -174,12 +190,17 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
                     break
                 # One of several choices is done; the others go on.
                 out.data(stream.chunk({"content": ""}, item.reason, sent + 1, index=item.index))
+                if item.index in open_choices:
+                    open_choices.remove(item.index)
                 item = following
                 continue
             if following is None:
                 following = Finish("stop")  # an engine that forgot its Finish
             # The next item was read first to know whether this piece is the last one.
-            ending = following if can_end_early and isinstance(following, Finish) else None
+            # A fault due right after this piece needs the stream to go on past it.
+            ending = (
+                following if can_end_early and isinstance(following, Finish) and sent + 1 not in fault_points else None
+            )
             last_reason = ending.reason if ending is not None else None
             if sent and stream.token_delay > 0:
                 await asyncio.sleep(stream.token_delay)
@@ -194,11 +215,14 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
                 break
             item = following
 
-        if usage_sent:
-            pass
-        elif not stream.separate_usage:
+        if not usage_sent and sent and stream.token_delay > 0:
+            # The finish comes with the end-of-text token: one token's time after the last one.
+            if out.pending:
+                yield out.take()
+            await asyncio.sleep(stream.token_delay)
+        if not usage_sent and not stream.separate_usage:
             out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, usage_tokens=sent, index=finish.index))
-        else:
+        elif not usage_sent:
             if not finish_sent:
                 out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, index=finish.index))
             out.data(stream.usage_only_chunk(sent))
