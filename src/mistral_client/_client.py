@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from time import perf_counter, sleep
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -24,7 +25,13 @@ from ._config import (
     resolve_timeout,
 )
 from ._errors import redact, status_error, transport_error
-from ._exceptions import APIConnectionError, APITimeoutError, MistralError, SyncClientInAsyncError
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidRequestError,
+    MistralError,
+    SyncClientInAsyncError,
+)
 from ._retry import RETRY_STATUSES, backoff
 
 if TYPE_CHECKING:
@@ -82,6 +89,17 @@ def _refuse_inside_event_loop() -> None:
     )
 
 
+def _check_extra_headers(extra: object) -> None:
+    # Values are never shown: a caller may pass a credential here.
+    if not isinstance(extra, Mapping):
+        raise InvalidRequestError(f"extra_headers must be a dict of header names to str, got {type(extra).__name__}")
+    for name, value in extra.items():
+        if not isinstance(name, str):
+            raise InvalidRequestError(f"extra_headers: header names must be str, got {type(name).__name__}")
+        if not isinstance(value, str):
+            raise InvalidRequestError(f"extra_headers[{name!r}] must be a str, got {type(value).__name__}")
+
+
 def _forget_key(response: httpx2.Response) -> None:
     # The response outlives the call (on an exception, as ``stream.response``): its request must
     # not carry the key to wherever the response ends up (a log, an error tracker).
@@ -107,7 +125,7 @@ class _BaseClient:
         self._api_key = _Secret(key) if key else None
         self.timeout = resolve_timeout(timeout, Timeout())
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise MistralError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+            raise InvalidRequestError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
         self.max_retries = max_retries
         self.max_event_size = max_event_size
 
@@ -120,6 +138,7 @@ class _BaseClient:
         else:
             headers["Accept"] = "application/json"
         if extra:
+            _check_extra_headers(extra)
             headers.update(extra)
         return headers
 
