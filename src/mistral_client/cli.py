@@ -327,7 +327,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     host: str = args.host
     # Bound here rather than by uvicorn: a busy port is one clear line, and --port 0 shows the port it got.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets whose proto says TCP, and with Nagle
+    # on, every answer's last small write waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, args.port))
