@@ -43,6 +43,11 @@ __all__ = ["AsyncMistral", "Mistral"]
 __version__ = "0.1.0"
 logger = logging.getLogger("mistral_client")
 
+_DEFAULT_HEADERS = {"User-Agent": f"mistral-client/{__version__}"}
+# Streams hold their connection for the whole answer, so httpx2's default of 100 connections would
+# queue the 101st concurrent stream behind the others; idle ones beyond 100 are closed.
+_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
 # Failures where the request cannot have reached the model: safe to send again.  A read timeout is
 # not one of them: the server may be generating, and a retry would pay for the answer twice.
 _RETRYABLE_TRANSPORT = (
@@ -154,13 +159,17 @@ class _BaseClient:
 
     def _attempt_timeout(self, timeout: Timeout, deadline: float | None) -> httpx2.Timeout:
         connect, read = timeout.connect, timeout.read
+        # Waiting for a free pooled connection is queueing behind our own streams, which may each
+        # run for minutes: only the caller's total deadline bounds it, not the connect timeout.
+        pool = None
         if deadline is not None:
             remaining = deadline - perf_counter()
             if remaining <= 0:
                 raise APITimeoutError(f"the total deadline of {timeout.total}s passed before an answer")
             connect = remaining if connect is None else min(connect, remaining)
             read = remaining if read is None else min(read, remaining)
-        return httpx2.Timeout(connect=connect, read=read, write=read, pool=connect)
+            pool = remaining
+        return httpx2.Timeout(connect=connect, read=read, write=read, pool=pool)
 
     def _retry_wait(
         self,
@@ -216,7 +225,7 @@ class Mistral(_BaseClient):
         self._http = (
             http_client
             if http_client is not None
-            else httpx2.Client(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
+            else httpx2.Client(headers=_DEFAULT_HEADERS, limits=_LIMITS, follow_redirects=False)
         )
         self.chat = Chat(self)
         self.models = ModelsAPI(self)
@@ -316,7 +325,7 @@ class AsyncMistral(_BaseClient):
         self._http = (
             http_client
             if http_client is not None
-            else httpx2.AsyncClient(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
+            else httpx2.AsyncClient(headers=_DEFAULT_HEADERS, limits=_LIMITS, follow_redirects=False)
         )
         self.chat = AsyncChat(self)
         self.models = AsyncModelsAPI(self)
