@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+import httpx2
 import pytest
 
 from helpers import HI, MODEL
-from leaks import assert_no_open_sockets, pool_states
+from leaks import assert_no_open_sockets, pool_states, wait_until
 from mistral_client import (
     APIConnectionError,
     APIError,
@@ -298,6 +299,31 @@ def test_total_deadline_bounds_the_retries(kind: str, server: LocalServer) -> No
     assert isinstance(outcome.error, InternalServerError)
     assert len(server.requests) == 1
     assert outcome.elapsed < 2
+
+
+async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout(server: LocalServer) -> None:
+    # Streams hold their connection for the whole answer: a call queued behind them waits as long
+    # as they take, however short the connect timeout (only a total deadline bounds the wait).
+    slow = {"x-mock-tokens": "20", "x-mock-token-delay": "0.03"}  # about 0.6 s each
+    async with (
+        httpx2.AsyncClient(limits=httpx2.Limits(max_connections=1)) as http,
+        AsyncMistral(base_url=server.base_url, http_client=http, timeout=Timeout(connect=0.1)) as client,
+    ):
+
+        async def one(timeout: float | None = None) -> StreamResult:
+            async with client.chat.stream(model=MODEL, messages=HI, extra_headers=slow, timeout=timeout) as stream:
+                return await stream.until_done()
+
+        first, second = await asyncio.gather(one(), one())
+        assert first.finish_reason == second.finish_reason == "stop"
+        assert len(server.connections) == 1  # the second waited for the first's connection
+
+        holder = asyncio.create_task(one())
+        await asyncio.to_thread(wait_until, lambda: len(server.requests) == 3, 5, "the holder's request arrived")
+        with pytest.raises(APITimeoutError, match="waiting for a free connection"):
+            await one(timeout=0.2)
+        assert (await holder).finish_reason == "stop"
+    assert len(server.requests) == 3  # the one that timed out never got a connection
 
 
 def test_200_with_an_html_page(kind: str, server: LocalServer) -> None:

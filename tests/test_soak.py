@@ -27,7 +27,8 @@ def test_concurrent_streams_complete_and_leave_nothing_behind() -> None:
     assert run.errors == []
     assert run.completed == STREAMS
     assert run.wrong_counts == 0  # every stream delivered every chunk
-    assert run.most_connections >= STREAMS // 2  # they ran side by side, not queued one by one
+    # Side by side, not queued: more than httpx2's default pool of 100 connections would allow.
+    assert run.most_connections > 100
     # Streams keep their chunks (the default): a stream, response or result kept alive would keep
     # kilobytes each.  What remains is the noise of tables that resize.
     assert run.memory_peak - run.memory_before > 1_000_000
