@@ -18,6 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -512,3 +513,17 @@ def test_the_size_cap_is_checked_before_the_event_is_buffered(kind: str) -> None
         assert "exceeded 1048576 bytes" in str(outcome.error)
         assert left.wait(5)
         assert_nothing_left_open(outcome, raw.port, _raw_ports(raw), reusable=False)
+
+
+def test_every_exception_is_documented() -> None:
+    import mistral_client
+
+    table = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    exported = [
+        name
+        for name in mistral_client.__all__
+        if isinstance(getattr(mistral_client, name), type) and issubclass(getattr(mistral_client, name), Exception)
+    ]
+    assert len(exported) >= 15
+    missing = [name for name in exported if f"| `{name}` |" not in table]
+    assert missing == [], f"docs/errors.md has no row for {missing}"
