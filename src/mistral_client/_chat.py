@@ -37,9 +37,14 @@ def _check_on_chunk(on_chunk: object) -> None:
 
 def _decode(data: bytes, request: Any) -> ChatCompletion:
     try:
-        return _decode_completion(data)
-    except msgspec.DecodeError as exc:
+        completion = _decode_completion(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(f"the answer is not a chat completion: {exc}", request=request, body=data[:500]) from None
+    if not completion.choices:  # every field has a default, so any JSON object would decode
+        raise APIError(
+            f"the answer is not a chat completion (no choices): {data[:200]!r}", request=request, body=data[:500]
+        )
+    return completion
 
 
 class Chat:
