@@ -252,6 +252,41 @@ def test_connection_refused(kind: str, caplog: pytest.LogCaptureFixture) -> None
     assert outcome.pool_after_call in ([], ["closed"]) and outcome.pool_after_close == []
 
 
+def test_connect_timeout_is_retried(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A listener whose accept queue is full drops new SYNs: connecting hangs, on loopback too (Linux).
+    caplog.set_level(logging.INFO, logger="mistral_client")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            outcome = attempt(kind, f"http://127.0.0.1:{port}", {"timeout": Timeout(connect=0.2), "max_retries": 1})
+        finally:
+            for filler in fillers:
+                filler.close()
+    error = outcome.error
+    assert type(error) is APITimeoutError
+    assert "timed out connecting" in str(error)
+    retries = [r for r in caplog.records if r.name == "mistral_client" and r.getMessage().startswith("retrying")]
+    assert len(retries) == 1  # nothing reached a server: safe to send again
+    assert outcome.elapsed < 10
+    assert outcome.pool_after_close == []
+
+
+def test_a_retry_after_beyond_a_minute_is_not_waited_for(kind: str, server: LocalServer) -> None:
+    # Retrying sooner than the server asked would only be refused again: the caller decides.
+    headers = {"x-mock-status": "429", "x-mock-retry-after": "120"}
+    outcome = attempt(kind, server.base_url, {"max_retries": 3}, extra_headers=headers)
+    assert isinstance(outcome.error, RateLimitError)
+    assert outcome.error.retry_after == 120.0
+    assert len(server.requests) == 1
+    assert outcome.elapsed < 10
+
+
 def test_read_timeout_before_the_headers_is_not_retried(kind: str) -> None:
     # The request went out and no answer came: the server may already be generating, and a second
     # request would pay for the answer twice.
@@ -325,6 +360,63 @@ async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout(server: 
             await one(timeout=0.2)
         assert (await holder).finish_reason == "stop"
     assert len(server.requests) == 3  # the one that timed out never got a connection
+
+
+# --- complete(): the answer's body ---------------------------------------------------------------------
+
+
+def _complete(kind: str, base_url: str, client_kw: dict[str, Any] | None = None) -> BaseException | None:
+    try:
+        if kind == "sync":
+            with Mistral(base_url=base_url, **(client_kw or {})) as client:
+                client.chat.complete(model=MODEL, messages=HI)
+        else:
+
+            async def main() -> None:
+                async with AsyncMistral(base_url=base_url, **(client_kw or {})) as client:
+                    await client.chat.complete(model=MODEL, messages=HI)
+
+            asyncio.run(main())
+    except MistralError as exc:
+        return exc
+    return None
+
+
+def test_complete_body_cut_short(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"id": ')
+        conn.sock.close()
+
+    with RawServer(handler) as raw:
+        error = _complete(kind, raw.base_url, {"max_retries": 2})
+        assert len(raw.connections) == 1  # the answer had started: not retried
+    assert type(error) is APIConnectionError
+    assert "broke reading the answer" in str(error)
+
+
+def test_complete_body_goes_silent(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"id": ')
+        conn.wait_client_close(30)
+
+    with RawServer(handler) as raw:
+        started = perf_counter()
+        error = _complete(kind, raw.base_url, {"timeout": Timeout(read=0.2)})
+        assert perf_counter() - started < 10
+        assert raw.connections[0].closed_by_client.wait(5)
+    assert type(error) is APITimeoutError
+    assert "timed out reading the answer" in str(error)
+
+
+def test_complete_body_that_is_not_a_completion(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send_full(200, b'{"hello": "world"}')
+
+    with RawServer(handler) as raw:
+        error = _complete(kind, raw.base_url)
+    assert type(error) is APIError
+    assert "not a chat completion" in str(error)
+    assert error.body == b'{"hello": "world"}'
 
 
 def test_200_with_an_html_page(kind: str, server: LocalServer) -> None:

@@ -184,6 +184,8 @@ class _BaseClient:
         if not retryable or attempt >= retries:
             raise error
         delay = backoff(attempt, headers)
+        if delay is None:
+            raise error  # the server asked for a longer wait than a retry should make the caller sit through
         if deadline is not None and perf_counter() + delay >= deadline:
             raise error  # the wait would outlast the deadline: the real cause is more useful
         logger.info("retrying in %.2fs after: %s (attempt %d of %d)", delay, error, attempt + 1, retries)
