@@ -189,6 +189,7 @@ def test_status_error_before_the_stream(
     if cls is UnprocessableEntityError:
         assert error.detail and error.detail[0]["msg"] == message
     assert len(server.requests) == (3 if retried else 1)
+    assert outcome.elapsed < 10  # Retry-After: 0, so the retries do not wait
     assert_nothing_left_open(outcome, server.port, client_ports(server), reusable=True)
 
 
