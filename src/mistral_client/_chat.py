@@ -41,9 +41,8 @@ def _decode(data: bytes, request: Any) -> ChatCompletion:
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(f"the answer is not a chat completion: {exc}", request=request, body=data[:500]) from None
     if not completion.choices:  # every field has a default, so any JSON object would decode
-        raise APIError(
-            f"the answer is not a chat completion (no choices): {data[:200]!r}", request=request, body=data[:500]
-        )
+        shown = data[:200].decode("utf-8", "replace")
+        raise APIError(f"the answer is not a chat completion (no choices): {shown}", request=request, body=data[:500])
     return completion
 
 
