@@ -18,13 +18,15 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+import httpx2
 import pytest
 
 from helpers import HI, MODEL
-from leaks import assert_no_open_sockets, pool_states
+from leaks import assert_no_open_sockets, pool_states, wait_until
 from mistral_client import (
     APIConnectionError,
     APIError,
@@ -187,6 +189,7 @@ def test_status_error_before_the_stream(
     if cls is UnprocessableEntityError:
         assert error.detail and error.detail[0]["msg"] == message
     assert len(server.requests) == (3 if retried else 1)
+    assert outcome.elapsed < 10  # Retry-After: 0, so the retries do not wait
     assert_nothing_left_open(outcome, server.port, client_ports(server), reusable=True)
 
 
@@ -250,6 +253,41 @@ def test_connection_refused(kind: str, caplog: pytest.LogCaptureFixture) -> None
     assert outcome.pool_after_call in ([], ["closed"]) and outcome.pool_after_close == []
 
 
+def test_connect_timeout_is_retried(kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A listener whose accept queue is full drops new SYNs: connecting hangs, on loopback too (Linux).
+    caplog.set_level(logging.INFO, logger="mistral_client")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            outcome = attempt(kind, f"http://127.0.0.1:{port}", {"timeout": Timeout(connect=0.2), "max_retries": 1})
+        finally:
+            for filler in fillers:
+                filler.close()
+    error = outcome.error
+    assert type(error) is APITimeoutError
+    assert "timed out connecting" in str(error)
+    retries = [r for r in caplog.records if r.name == "mistral_client" and r.getMessage().startswith("retrying")]
+    assert len(retries) == 1  # nothing reached a server: safe to send again
+    assert outcome.elapsed < 10
+    assert outcome.pool_after_close == []
+
+
+def test_a_retry_after_beyond_a_minute_is_not_waited_for(kind: str, server: LocalServer) -> None:
+    # Retrying sooner than the server asked would only be refused again: the caller decides.
+    headers = {"x-mock-status": "429", "x-mock-retry-after": "120"}
+    outcome = attempt(kind, server.base_url, {"max_retries": 3}, extra_headers=headers)
+    assert isinstance(outcome.error, RateLimitError)
+    assert outcome.error.retry_after == 120.0
+    assert len(server.requests) == 1
+    assert outcome.elapsed < 10
+
+
 def test_read_timeout_before_the_headers_is_not_retried(kind: str) -> None:
     # The request went out and no answer came: the server may already be generating, and a second
     # request would pay for the answer twice.
@@ -298,6 +336,88 @@ def test_total_deadline_bounds_the_retries(kind: str, server: LocalServer) -> No
     assert isinstance(outcome.error, InternalServerError)
     assert len(server.requests) == 1
     assert outcome.elapsed < 2
+
+
+async def test_waiting_for_a_pooled_connection_is_not_a_connect_timeout(server: LocalServer) -> None:
+    # Streams hold their connection for the whole answer: a call queued behind them waits as long
+    # as they take, however short the connect timeout (only a total deadline bounds the wait).
+    slow = {"x-mock-tokens": "20", "x-mock-token-delay": "0.03"}  # about 0.6 s each
+    async with (
+        httpx2.AsyncClient(limits=httpx2.Limits(max_connections=1)) as http,
+        AsyncMistral(base_url=server.base_url, http_client=http, timeout=Timeout(connect=0.1)) as client,
+    ):
+
+        async def one(timeout: float | None = None) -> StreamResult:
+            async with client.chat.stream(model=MODEL, messages=HI, extra_headers=slow, timeout=timeout) as stream:
+                return await stream.until_done()
+
+        first, second = await asyncio.gather(one(), one())
+        assert first.finish_reason == second.finish_reason == "stop"
+        assert len(server.connections) == 1  # the second waited for the first's connection
+
+        holder = asyncio.create_task(one())
+        await asyncio.to_thread(wait_until, lambda: len(server.requests) == 3, 5, "the holder's request arrived")
+        with pytest.raises(APITimeoutError, match="waiting for a free connection"):
+            await one(timeout=0.2)
+        assert (await holder).finish_reason == "stop"
+    assert len(server.requests) == 3  # the one that timed out never got a connection
+
+
+# --- complete(): the answer's body ---------------------------------------------------------------------
+
+
+def _complete(kind: str, base_url: str, client_kw: dict[str, Any] | None = None) -> BaseException | None:
+    try:
+        if kind == "sync":
+            with Mistral(base_url=base_url, **(client_kw or {})) as client:
+                client.chat.complete(model=MODEL, messages=HI)
+        else:
+
+            async def main() -> None:
+                async with AsyncMistral(base_url=base_url, **(client_kw or {})) as client:
+                    await client.chat.complete(model=MODEL, messages=HI)
+
+            asyncio.run(main())
+    except MistralError as exc:
+        return exc
+    return None
+
+
+def test_complete_body_cut_short(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"id": ')
+        conn.sock.close()
+
+    with RawServer(handler) as raw:
+        error = _complete(kind, raw.base_url, {"max_retries": 2})
+        assert len(raw.connections) == 1  # the answer had started: not retried
+    assert type(error) is APIConnectionError
+    assert "broke reading the answer" in str(error)
+
+
+def test_complete_body_goes_silent(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"id": ')
+        conn.wait_client_close(30)
+
+    with RawServer(handler) as raw:
+        started = perf_counter()
+        error = _complete(kind, raw.base_url, {"timeout": Timeout(read=0.2)})
+        assert perf_counter() - started < 10
+        assert raw.connections[0].closed_by_client.wait(5)
+    assert type(error) is APITimeoutError
+    assert "timed out reading the answer" in str(error)
+
+
+def test_complete_body_that_is_not_a_completion(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send_full(200, b'{"hello": "world"}')
+
+    with RawServer(handler) as raw:
+        error = _complete(kind, raw.base_url)
+    assert type(error) is APIError
+    assert "not a chat completion" in str(error)
+    assert error.body == b'{"hello": "world"}'
 
 
 def test_200_with_an_html_page(kind: str, server: LocalServer) -> None:
@@ -486,3 +606,17 @@ def test_the_size_cap_is_checked_before_the_event_is_buffered(kind: str) -> None
         assert "exceeded 1048576 bytes" in str(outcome.error)
         assert left.wait(5)
         assert_nothing_left_open(outcome, raw.port, _raw_ports(raw), reusable=False)
+
+
+def test_every_exception_is_documented() -> None:
+    import mistral_client
+
+    table = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    exported = [
+        name
+        for name in mistral_client.__all__
+        if isinstance(getattr(mistral_client, name), type) and issubclass(getattr(mistral_client, name), Exception)
+    ]
+    assert len(exported) >= 15
+    missing = [name for name in exported if f"| `{name}` |" not in table]
+    assert missing == [], f"docs/errors.md has no row for {missing}"

@@ -47,7 +47,7 @@ def debug_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtu
     """Everything logged at DEBUG by anyone; read it after the test body via the returned list."""
     caplog.set_level(logging.DEBUG)
     for name in ("mistral_client", "httpx2", "httpcore2", "httpx", "httpcore", "hpack", "asyncio"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        caplog.set_level(logging.DEBUG, logger=name)  # restored after the test
     stderr = logging.StreamHandler(sys.__stderr__)  # the process's real stderr (fd 2), which capfd reads
     stderr.setLevel(logging.DEBUG)
     stderr.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))

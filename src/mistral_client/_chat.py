@@ -39,8 +39,11 @@ def _check_on_chunk(on_chunk: object) -> None:
 def decode_completion(data: bytes, request: Any, output_type: Any = None) -> ChatCompletion:
     try:
         completion = _decode_completion(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise APIError(f"the answer is not a chat completion: {exc}", request=request, body=data[:500]) from None
+    if not completion.choices:  # every field has a default, so any JSON object would decode
+        shown = data[:200].decode("utf-8", "replace")
+        raise APIError(f"the answer is not a chat completion (no choices): {shown}", request=request, body=data[:500])
     if output_type is not None:
         for choice in completion.choices:
             choice.message.__dict__["_output_type"] = output_type  # ``.parsed`` decodes on first use

@@ -29,6 +29,8 @@ __all__ = ["ChunkDecoder"]
 
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 _DONE = b"[DONE]"
+# msgspec reports invalid UTF-8 inside a JSON string as UnicodeDecodeError, not DecodeError.
+_BAD_JSON = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 class ChunkDecoder:
@@ -82,12 +84,13 @@ class ChunkDecoder:
                     self._fail_with_event(raw, out)
                     break
                 continue  # named events the chat API does not define (pings...) carry no chunk
-            if raw == _DONE:
+            # "data:  [DONE]" keeps a space; it is still the end (the length test keeps chunks cheap).
+            if raw == _DONE or (len(raw) < 16 and raw.strip() == _DONE):
                 self._end(out)
                 break
             try:
                 chunk = _decode_chunk(raw)
-            except msgspec.DecodeError:
+            except _BAD_JSON:
                 lenient = self._decode_lenient(raw)
                 if lenient is None:
                     self._release(out)
@@ -190,7 +193,7 @@ class ChunkDecoder:
         body: Any
         try:
             body = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
+        except _BAD_JSON:
             body = raw.decode("utf-8", "replace")
         info = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else body
         if isinstance(info, dict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from time import perf_counter, sleep
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -24,7 +25,13 @@ from ._config import (
     resolve_timeout,
 )
 from ._errors import redact, status_error, transport_error
-from ._exceptions import APIConnectionError, APITimeoutError, MistralError, SyncClientInAsyncError
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidRequestError,
+    MistralError,
+    SyncClientInAsyncError,
+)
 from ._retry import RETRY_STATUSES, backoff
 
 if TYPE_CHECKING:
@@ -37,6 +44,11 @@ __all__ = ["AsyncMistral", "Mistral"]
 
 __version__ = "0.1.0"
 logger = logging.getLogger("mistral_client")
+
+_DEFAULT_HEADERS = {"User-Agent": f"mistral-client/{__version__}"}
+# Streams hold their connection for the whole answer, so httpx2's default of 100 connections would
+# queue the 101st concurrent stream behind the others; idle ones beyond 100 are closed.
+_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
 # Failures where the request cannot have reached the model: safe to send again.  A read timeout is
 # not one of them: the server may be generating, and a retry would pay for the answer twice.
@@ -84,6 +96,17 @@ def _refuse_inside_event_loop() -> None:
     )
 
 
+def _check_extra_headers(extra: object) -> None:
+    # Values are never shown: a caller may pass a credential here.
+    if not isinstance(extra, Mapping):
+        raise InvalidRequestError(f"extra_headers must be a dict of header names to str, got {type(extra).__name__}")
+    for name, value in extra.items():
+        if not isinstance(name, str):
+            raise InvalidRequestError(f"extra_headers: header names must be str, got {type(name).__name__}")
+        if not isinstance(value, str):
+            raise InvalidRequestError(f"extra_headers[{name!r}] must be a str, got {type(value).__name__}")
+
+
 def _forget_key(response: httpx2.Response) -> None:
     # The response outlives the call (on an exception, as ``stream.response``): its request must
     # not carry the key to wherever the response ends up (a log, an error tracker).
@@ -109,7 +132,7 @@ class _BaseClient:
         self._api_key = _Secret(key) if key else None
         self.timeout = resolve_timeout(timeout, Timeout())
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise MistralError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+            raise InvalidRequestError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
         self.max_retries = max_retries
         self.max_event_size = max_event_size
 
@@ -122,6 +145,7 @@ class _BaseClient:
         else:
             headers["Accept"] = "application/json"
         if extra:
+            _check_extra_headers(extra)
             headers.update(extra)
         return headers
 
@@ -137,13 +161,17 @@ class _BaseClient:
 
     def _attempt_timeout(self, timeout: Timeout, deadline: float | None) -> httpx2.Timeout:
         connect, read = timeout.connect, timeout.read
+        # Waiting for a free pooled connection is queueing behind our own streams, which may each
+        # run for minutes: only the caller's total deadline bounds it, not the connect timeout.
+        pool = None
         if deadline is not None:
             remaining = deadline - perf_counter()
             if remaining <= 0:
                 raise APITimeoutError(f"the total deadline of {timeout.total}s passed before an answer")
             connect = remaining if connect is None else min(connect, remaining)
             read = remaining if read is None else min(read, remaining)
-        return httpx2.Timeout(connect=connect, read=read, write=read, pool=connect)
+            pool = remaining
+        return httpx2.Timeout(connect=connect, read=read, write=read, pool=pool)
 
     def _retry_wait(
         self,
@@ -158,6 +186,8 @@ class _BaseClient:
         if not retryable or attempt >= retries:
             raise error
         delay = backoff(attempt, headers)
+        if delay is None:
+            raise error  # the server asked for a longer wait than a retry should make the caller sit through
         if deadline is not None and perf_counter() + delay >= deadline:
             raise error  # the wait would outlast the deadline: the real cause is more useful
         logger.info("retrying in %.2fs after: %s (attempt %d of %d)", delay, error, attempt + 1, retries)
@@ -203,7 +233,7 @@ class Mistral(_BaseClient):
         self._http = (
             http_client
             if http_client is not None
-            else httpx2.Client(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
+            else httpx2.Client(headers=_DEFAULT_HEADERS, limits=_LIMITS, follow_redirects=False)
         )
         self.chat = Chat(self)
         self.fim = Fim(self)
@@ -309,7 +339,7 @@ class AsyncMistral(_BaseClient):
         self._http = (
             http_client
             if http_client is not None
-            else httpx2.AsyncClient(headers={"User-Agent": f"mistral-client/{__version__}"}, follow_redirects=False)
+            else httpx2.AsyncClient(headers=_DEFAULT_HEADERS, limits=_LIMITS, follow_redirects=False)
         )
         self.chat = AsyncChat(self)
         self.fim = AsyncFim(self)

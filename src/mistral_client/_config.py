@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ._exceptions import MistralError
+from ._exceptions import InvalidRequestError, MistralError
 
 __all__ = ["DEFAULT_BASE_URL", "Timeout", "api_root", "check_key_transport", "resolve_api_key", "resolve_timeout"]
 
@@ -32,7 +32,7 @@ class Timeout:
         for name in ("connect", "read", "total"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise MistralError(f"Timeout.{name} must be a positive number of seconds or None, got {value!r}")
+                raise InvalidRequestError(f"Timeout.{name} must be a positive number of seconds or None, got {value!r}")
 
 
 TimeoutLike = Timeout | float | int | None
@@ -45,7 +45,7 @@ def resolve_timeout(value: TimeoutLike | Timeout, default: Timeout) -> Timeout:
     if isinstance(value, Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MistralError(f"timeout must be a Timeout, a number of seconds or None, got {type(value).__name__}")
+        raise InvalidRequestError(f"timeout must be a Timeout, a number of seconds or None, got {type(value).__name__}")
     return Timeout(connect=default.connect, read=default.read, total=float(value))
 
 
@@ -54,7 +54,7 @@ def api_root(base_url: str | None) -> str:
     url = (base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MistralError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}")
+        raise InvalidRequestError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}")
     return url if url.endswith("/v1") else url + "/v1"
 
 

@@ -20,7 +20,7 @@ __all__ = ["RETRY_STATUSES", "backoff", "retry_after"]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
-MAX_RETRY_AFTER = 60.0  # a server asking for longer is not waited for
+MAX_RETRY_AFTER = 60.0  # a server asking for longer is not waited for: the error is raised at once
 
 
 def retry_after(headers: httpx2.Headers) -> float | None:
@@ -44,11 +44,15 @@ def retry_after(headers: httpx2.Headers) -> float | None:
         return None
 
 
-def backoff(attempt: int, headers: httpx2.Headers | None) -> float:
-    """Seconds to wait before retry number ``attempt + 1``."""
+def backoff(attempt: int, headers: httpx2.Headers | None) -> float | None:
+    """Seconds to wait before retry number ``attempt + 1``; ``None``: do not retry.
+
+    A server that asks for more than ``MAX_RETRY_AFTER`` gets no early retry (it would only be
+    refused again): the caller gets the error, with ``retry_after``, and decides.
+    """
     advised = retry_after(headers) if headers is not None else None
-    if advised is not None and advised <= MAX_RETRY_AFTER:
-        return advised
+    if advised is not None:
+        return advised if advised <= MAX_RETRY_AFTER else None
     # Exponential with jitter, so that many clients failing together do not retry together.
     delay = min(INITIAL_BACKOFF * 2.0**attempt, MAX_BACKOFF)
     return delay * (1.0 - 0.25 * random.random())
