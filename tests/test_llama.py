@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -264,3 +265,37 @@ def test_a_missing_model_file_is_a_usage_error(tmp_path: Path) -> None:
         assert done.stderr.strip().splitlines() == [
             f"mistral-client: error: --model-path: no such file: {tmp_path / 'nope.gguf'}"
         ]
+
+
+def test_closing_the_engine_cancels_what_it_holds(engine: LlamaEngine) -> None:
+    with LlamaEngine(max_queue=1) as own:
+        prompt = Prompt(model=MODEL, messages=STORY, max_tokens=1500, temperature=0)
+        running, waiting = own.generate(prompt), own.generate(prompt)
+        assert isinstance(next(running), str)  # it has the model
+    # Closing returned without generating 1500 tokens, and stopped both.
+    assert sorted(record.finish_reason for record in own.generations) == ["cancelled", "cancelled"]
+    assert list(waiting) == []
+    with pytest.raises(RuntimeError, match="closed"):
+        own.generate(prompt)
+
+
+def test_serve_with_the_model(engine: LlamaEngine) -> None:
+    env = {name: value for name, value in os.environ.items() if name not in ("MISTRAL_API_KEY", "MISTRAL_BASE_URL")}
+    env["PYTHONPATH"] = str(SRC)
+    command = [sys.executable, "-m", "mistral_client", "serve", "--port", "0", "--engine", "llama", "--queue", "0"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert f"({engine.model_name}, a real model run by llama.cpp)" in first, first
+        base_url = first.split(" at ")[1].split("/v1")[0]
+        with Mistral(base_url=base_url) as client:
+            result = client.chat.stream_collect(model=MODEL, messages=QUESTION, max_tokens=4, random_seed=5)
+        assert result.content
+        assert result.usage is not None and result.usage.prompt_tokens == engine.count_prompt_tokens(
+            Prompt(MODEL, QUESTION)
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -126,7 +126,7 @@ class LlamaEngine:
         self.generations: list[GenerationRecord] = []
         self._jobs: queue.SimpleQueue[_Generation | None] = queue.SimpleQueue()
         self._lock = threading.Condition()
-        self._admitted = 0  # generating or waiting; guarded by _lock
+        self._admitted: set[_Generation] = set()  # generating or waiting; guarded by _lock
         self._typical_seconds = 1.0  # how long an answer takes, for Retry-After
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name=f"LlamaEngine:{path.name}", daemon=True)
@@ -139,14 +139,12 @@ class LlamaEngine:
 
     def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
         """Admits the request now (or raises ``EngineBusy``); the answer comes as it is generated."""
-        tokens = self._prompt_tokens(prompt)
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the engine is closed")
-            if self._admitted > self.max_queue:
+            tokens = self._prompt_tokens(prompt)
+            if len(self._admitted) > self.max_queue:
                 raise EngineBusy(retry_after=self._typical_seconds)
-            self._admitted += 1
             generation = _Generation(self, prompt, tokens)
+            self._admitted.add(generation)
             self._jobs.put(generation)
         return generation
 
@@ -155,22 +153,25 @@ class LlamaEngine:
     @property
     def busy(self) -> bool:
         with self._lock:
-            return self._admitted > 0
+            return bool(self._admitted)
 
     def wait_until_idle(self, timeout: float) -> bool:
         """Wait until nothing is generating or waiting; False on timeout."""
         with self._lock:
-            return self._lock.wait_for(lambda: self._admitted == 0, timeout)
+            return self._lock.wait_for(lambda: not self._admitted, timeout)
 
     # --- Lifecycle ---
 
     def close(self) -> None:
-        """Stop the model thread (after the answer in progress, which is cancelled) and free the model."""
+        """Cancel what is generating or waiting, stop the model thread and free the model."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            admitted = list(self._admitted)
             self._jobs.put(None)
+        for generation in admitted:
+            generation.close()
         self._thread.join()
         self._llama.close()
 
@@ -183,6 +184,12 @@ class LlamaEngine:
     # --- Inside ---
 
     def _prompt_tokens(self, prompt: Prompt) -> list[int]:
+        with self._lock:  # the model is freed on close: nothing may touch it after
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            return self._tokenize(prompt)
+
+    def _tokenize(self, prompt: Prompt) -> list[int]:
         messages = [
             {"role": str(message.get("role", "user")), "content": _message_text(message)}
             for message in prompt.messages
@@ -199,7 +206,7 @@ class LlamaEngine:
             if generation.state != "queued":
                 return False
             generation.state = "withdrawn"
-            self._admitted -= 1
+            self._admitted.discard(generation)
             self._lock.notify_all()
         return True
 
@@ -221,7 +228,7 @@ class LlamaEngine:
                 finish = Finish("error", completion_tokens=0)
             with self._lock:  # before the reader sees the end, so it finds the record
                 generation.state = "done"
-                self._admitted -= 1
+                self._admitted.discard(generation)
                 seconds = time.monotonic() - started
                 self._typical_seconds = 0.7 * self._typical_seconds + 0.3 * seconds
                 self._record(generation, finish.completion_tokens or 0, finish.reason, started)
