@@ -144,6 +144,25 @@ def test_a_disconnect_stops_the_model(model_server: LocalServer, engine: LlamaEn
     assert engine.generations[-1].finish_reason in ("stop", "length")
 
 
+def test_a_disconnect_stops_the_model_behind_a_wrapped_answer(model_server: LocalServer, engine: LlamaEngine) -> None:
+    # In reasoning mode the server wraps the model's text in thinking chunks: it holds a generator
+    # around the engine's answer, not the answer itself, and stops the model through the prompt.
+    with (
+        Mistral(base_url=model_server.base_url) as client,
+        client.chat.stream(
+            model=MODEL, messages=STORY, max_tokens=1500, temperature=0, prompt_mode="reasoning"
+        ) as stream,
+    ):
+        for chunk in stream:
+            if chunk.content:  # the model's text has begun
+                stream.cancel()
+    model_server.wait_for_disconnect(10)
+    assert engine.wait_until_idle(10), "the model went on generating for a client that left"
+    record = engine.generations[-1]
+    assert record.finish_reason == "cancelled"
+    assert 0 < record.completion_tokens < 1500
+
+
 def test_the_queue_is_bounded(model_server: LocalServer, engine: LlamaEngine) -> None:
     with Mistral(base_url=model_server.base_url, max_retries=0) as client:
         long = {"model": MODEL, "messages": STORY, "max_tokens": 1500, "temperature": 0}

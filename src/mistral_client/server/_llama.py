@@ -216,6 +216,12 @@ class LlamaEngine:
             if generation is None:
                 return
             with self._lock:
+                if generation.state == "queued" and generation.stopped:
+                    # Its prompt was cancelled while it waited (close() would have withdrawn it already).
+                    generation.state = "withdrawn"
+                    self._admitted.discard(generation)
+                    self._lock.notify_all()
+                    generation.put(Finish("cancelled", completion_tokens=0))
                 if generation.state == "withdrawn":
                     self._record(generation, 0, "cancelled", time.monotonic())
                     continue
@@ -311,7 +317,8 @@ class _Generation:
 
     @property
     def stopped(self) -> bool:
-        return self._stop.is_set()
+        # Closed, or its prompt cancelled by the server (which may only hold a wrapper around us).
+        return self._stop.is_set() or self.prompt.cancelled.is_set()
 
     def put(self, item: str | Finish) -> None:
         self._pieces.put(item)
