@@ -25,6 +25,8 @@ from mistral_client.server import LocalServer
 SRC = Path(__file__).resolve().parent.parent / "src"
 KEY = "sk-test-cli-5f1e0c9a"  # a key the server requires; it must never show in the CLI's output
 LOCAL_NOTICE = "streaming from the embedded local server (deterministic text, not a model)"
+# The deterministic engine even where the local-model extra is installed (tests/test_llama.py covers that one).
+TEMPLATE = ("--engine", "template")
 ERROR_PREFIX = "mistral-client: error:"
 TIMEOUT = 20
 
@@ -93,7 +95,7 @@ def keyed_server() -> Iterator[LocalServer]:
 
 def test_local_flag_streams_the_answer_to_stdout(server: LocalServer) -> None:
     # A key in the environment does not matter with --local, and is not sent to the stand-in.
-    done = run_cli("chat", "hi", "--local", "--max-tokens", "8", env=cli_env(key=KEY))
+    done = run_cli("chat", "hi", "--local", *TEMPLATE, "--max-tokens", "8", env=cli_env(key=KEY))
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
@@ -107,7 +109,7 @@ def test_local_flag_streams_the_answer_to_stdout(server: LocalServer) -> None:
 
 
 def test_without_a_key_it_uses_the_local_server_and_says_so() -> None:
-    done = run_cli("chat", "hello", "there", "--max-tokens", "5")
+    done = run_cli("chat", "hello", "there", *TEMPLATE, "--max-tokens", "5")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
@@ -115,7 +117,7 @@ def test_without_a_key_it_uses_the_local_server_and_says_so() -> None:
 
 
 def test_stats_go_to_stderr_and_parse() -> None:
-    done = run_cli("chat", "hi", "--local", "--stats", "--max-tokens", "12")
+    done = run_cli("chat", "hi", "--local", *TEMPLATE, "--stats", "--max-tokens", "12")
 
     assert done.returncode == 0, done.stderr
     stats = parse_stats(done.stderr)
@@ -133,7 +135,7 @@ def test_stats_go_to_stderr_and_parse() -> None:
 
 
 def test_max_tokens_cuts_the_answer_short() -> None:
-    done = run_cli("chat", "tell me a long story", "--local", "--max-tokens", "3", "--stats")
+    done = run_cli("chat", "tell me a long story", "--local", *TEMPLATE, "--max-tokens", "3", "--stats")
 
     assert done.returncode == 0, done.stderr
     assert 1 <= len(done.stdout.split()) <= 3
@@ -158,7 +160,7 @@ def test_system_message_and_temperature_are_sent(server: LocalServer) -> None:
 
 def test_streaming_is_incremental() -> None:
     # At the demo pace the answer takes over half a second: its first bytes must come long before the end.
-    proc = popen_cli("chat", "hi", "--local")
+    proc = popen_cli("chat", "hi", "--local", *TEMPLATE)
     try:
         assert proc.stdout is not None
         first = proc.stdout.read(1)
@@ -175,7 +177,7 @@ def test_streaming_is_incremental() -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_ctrl_c_cancels_the_stream_and_exits_130() -> None:
-    proc = popen_cli("chat", "hi", "--local")
+    proc = popen_cli("chat", "hi", "--local", *TEMPLATE)
     try:
         assert proc.stdout is not None
         assert proc.stdout.read(1)

@@ -1,10 +1,11 @@
 """The ``mistral-client`` command: stream a chat answer to the terminal, or run the local server.
 
     mistral-client chat "Tell me a joke" [--model M] [--system TEXT] [--max-tokens N] [--stats]
-    mistral-client serve [--port 8000]          # then: MISTRAL_BASE_URL=http://127.0.0.1:8000
+    mistral-client serve [--port 8000] [--engine llama]   # then: MISTRAL_BASE_URL=http://127.0.0.1:8000
 
 Without ``MISTRAL_API_KEY`` (and no ``--base-url`` / ``MISTRAL_BASE_URL``), or with ``--local``,
-``chat`` streams from the embedded local server, which writes deterministic text, not a model's.
+``chat`` streams from the embedded local server: a small real model (SmolLM2-135M-Instruct through
+llama.cpp) when the ``local-model`` extra is installed, deterministic text otherwise.
 
 Exit codes: 0 success, 1 the request failed, 2 a usage error (or the ``server`` extra is missing),
 130 interrupted with Ctrl-C.  Errors are one ``mistral-client: error: ...`` line on stderr.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ._result import StreamResult
     from ._streaming import ChatStream
     from .server import ServerConfig
+    from .server._llama import LlamaEngine
 
 __all__ = ["main"]
 
@@ -33,6 +35,7 @@ DEFAULT_MODEL = "mistral-small-latest"
 DEMO_TOKEN_DELAY = 0.02
 DEMO_FIRST_TOKEN_DELAY = 0.1
 SERVER_EXTRA_HINT = "pip install 'mistral-client[server]'"
+TEMPLATE_ENGINE = "deterministic text, not a model"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -88,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after the answer, print time to first token, tokens/s, chunks, usage and finish reason to stderr",
     )
+    _engine_flags(chat, default_help="llama when the local-model extra is installed, else template")
     where = chat.add_mutually_exclusive_group()
     where.add_argument(
         "--local",
@@ -117,7 +121,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the local Mistral-compatible server in the foreground",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Run the local Mistral-compatible server (deterministic text, not a model) until Ctrl-C.\n"
+            "Run the local Mistral-compatible server (deterministic text, or a model: --engine llama) until\n"
+            "Ctrl-C.  "
             "Point a client at it with MISTRAL_BASE_URL.  Every behaviour flag below sets a default that\n"
             "a request can override with the x-mock-* header of the same name (--disconnect-after N is\n"
             "x-mock-disconnect-after: N), so one server serves a whole test matrix."
@@ -158,20 +163,29 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="the token limit the x-ratelimit-* headers show; never enforced (default: 2000000)",
     )
+    model = serve.add_argument_group("model")
+    _engine_flags(model, default_help="template; llama when --model-path is given")
+    model.add_argument(
+        "--queue",
+        type=_count,
+        default=4,
+        metavar="N",
+        help="with a model: requests that may wait while one generates; more get 429 with Retry-After (default: 4)",
+    )
     pace = serve.add_argument_group("pacing")
     pace.add_argument(
         "--token-delay",
         type=_seconds,
-        default=DEMO_TOKEN_DELAY,
         metavar="S",
-        help=f"seconds between streamed chunks; 0 for full speed (default: {DEMO_TOKEN_DELAY}) [x-mock-token-delay]",
+        help=f"seconds between streamed chunks; 0 for full speed (default: {DEMO_TOKEN_DELAY}, 0 with a model) "
+        "[x-mock-token-delay]",
     )
     pace.add_argument(
         "--first-token-delay",
         type=_seconds,
-        default=DEMO_FIRST_TOKEN_DELAY,
         metavar="S",
-        help=f"seconds before the first token (default: {DEMO_FIRST_TOKEN_DELAY}) [x-mock-first-token-delay]",
+        help=f"seconds before the first token (default: {DEMO_FIRST_TOKEN_DELAY}, 0 with a model) "
+        "[x-mock-first-token-delay]",
     )
     pace.add_argument(
         "--fast",
@@ -211,6 +225,20 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar = {"count": "N", "seconds": "S"}.get(knob.kind, "VALUE")
             knobs.add_argument(knob.flag, type=convert, metavar=metavar, help=help_text)
     serve.add_argument("--ui", action="store_true", help="also serve a chat page at /ui/ that streams from this server")
+
+
+def _engine_flags(command: argparse.ArgumentParser | argparse._ArgumentGroup, *, default_help: str) -> None:
+    command.add_argument(
+        "--engine",
+        choices=("llama", "template"),
+        help="what writes the local server's answers: a real model run by llama.cpp (needs the local-model "
+        f"extra) or deterministic text (default: {default_help})",
+    )
+    command.add_argument(
+        "--model-path",
+        metavar="GGUF",
+        help="the GGUF chat model for --engine llama (default: SmolLM2-135M-Instruct, from the local-model extra)",
+    )
 
 
 def _count(text: str) -> int:
@@ -260,12 +288,26 @@ def _chat(args: argparse.Namespace) -> int:
         reason = "--local:" if args.local else "no MISTRAL_API_KEY set;"
         if not _server_extra_present():
             return EXIT_USAGE
-        from .server import LocalServer
+        from .server import LocalServer, ServerConfig, TemplateEngine
 
-        _say(f"{reason} streaming from the embedded local server (deterministic text, not a model)")
-        with LocalServer(token_delay=DEMO_TOKEN_DELAY, first_token_delay=DEMO_FIRST_TOKEN_DELAY) as server:
-            # Never send a real key to the stand-in: "" means "no key" to the client.
-            return _stream(args, base_url=server.base_url, api_key="")
+        picked = _local_engine(args, wanted=args.engine or ("llama" if args.model_path or _llama_ready() else None))
+        if isinstance(picked, int):
+            return picked
+        engine, described = picked
+        _say(f"{reason} streaming from the embedded local server ({described})")
+        model = engine is not None  # a model paces itself
+        config = ServerConfig(
+            token_delay=0 if model else DEMO_TOKEN_DELAY,
+            first_token_delay=0 if model else DEMO_FIRST_TOKEN_DELAY,
+            engine=engine or TemplateEngine(),
+        )
+        try:
+            with LocalServer(config=config) as server:
+                # Never send a real key to the stand-in: "" means "no key" to the client.
+                return _stream(args, base_url=server.base_url, api_key="")
+        finally:
+            if engine is not None:
+                engine.close()
     return _stream(args, base_url=args.base_url, api_key=None)
 
 
@@ -396,17 +438,29 @@ def _describe(exc: MistralError, *, secret: str | None) -> str:
 def _serve(args: argparse.Namespace) -> int:
     if not _server_extra_present():
         return EXIT_USAGE
+    picked = _local_engine(args, wanted=args.engine or ("llama" if args.model_path else "template"))
+    if isinstance(picked, int):
+        return picked
+    engine, described = picked
+    try:
+        try:
+            config = _serve_config(args, engine)
+        except ValueError as exc:
+            _say(f"error: {exc}")
+            return EXIT_USAGE
+        return _run_server(args, config, described)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) -> int:
     import socket
 
     import uvicorn
 
     from .server import create_app
 
-    try:
-        config = _serve_config(args)
-    except ValueError as exc:
-        _say(f"error: {exc}")
-        return EXIT_USAGE
     host: str = args.host
     # Bound here rather than by uvicorn: a busy port is one clear line, and --port 0 shows the port it got.
     # IPPROTO_TCP spelled out, so asyncio sets TCP_NODELAY (see LocalServer.start).
@@ -426,7 +480,7 @@ def _serve(args: argparse.Namespace) -> int:
         _say(f"recording exchanges with {config.upstream} into {config.record_dir}")
     elif config.replay_dir is not None:
         _say(f"replaying the recordings in {config.replay_dir} ({config.replay_pace} pace)")
-    what = "recorded answers" if config.record_dir or config.replay_dir else "deterministic text, not a model"
+    what = "recorded answers" if config.record_dir or config.replay_dir else described
     _say(f"serving a Mistral-compatible API at {base_url}/v1 ({what}); Ctrl-C stops it")
     _say(f"use it with: MISTRAL_BASE_URL={base_url}")
     if config.ui:
@@ -447,8 +501,8 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK if server.started else EXIT_FAILED
 
 
-def _serve_config(args: argparse.Namespace) -> ServerConfig:
-    from .server import ServerConfig
+def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -> ServerConfig:
+    from .server import ServerConfig, TemplateEngine
     from .server._knobs import KNOBS
 
     mock_headers = {}
@@ -479,8 +533,12 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         upstream=args.upstream,
         replay_dir=args.replay,
         replay_pace="fast" if args.fast else args.replay_pace,
-        token_delay=0.0 if args.fast else args.token_delay,
-        first_token_delay=0.0 if args.fast else args.first_token_delay,
+        # A model paces itself: the demo delays are for the deterministic engine.
+        token_delay=0.0 if args.fast else _first_set(args.token_delay, 0.0 if engine else DEMO_TOKEN_DELAY),
+        first_token_delay=0.0
+        if args.fast
+        else _first_set(args.first_token_delay, 0.0 if engine else DEMO_FIRST_TOKEN_DELAY),
+        engine=engine or TemplateEngine(),
         api_key=args.api_key or None,
         rate_limit=args.rate_limit,
         mock_headers=mock_headers,
@@ -490,6 +548,41 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
 
 
 # --- Helpers -------------------------------------------------------------------------------------
+
+
+def _llama_ready() -> bool:
+    from .server._llama import local_model_missing
+
+    return local_model_missing() is None
+
+
+def _local_engine(args: argparse.Namespace, *, wanted: str | None) -> tuple[LlamaEngine | None, str] | int:
+    """The engine for the local server (None: the deterministic one) and its description, or an exit code.
+
+    A model asked for but not installed is not an error: the deterministic engine stands in, and says so.
+    """
+    from .server._llama import INSTALL_HINT, LlamaEngine, local_model_missing
+
+    if wanted != "llama":
+        hint = "" if wanted == "template" else f"; for a real model: {INSTALL_HINT}"
+        return None, TEMPLATE_ENGINE + hint
+    if args.model_path is not None and not os.path.isfile(args.model_path):
+        _say(f"error: --model-path: no such file: {args.model_path}")
+        return EXIT_USAGE
+    missing = local_model_missing(args.model_path)
+    if missing is not None:
+        _say(f"no local model: {missing}")
+        return None, TEMPLATE_ENGINE
+    try:
+        engine = LlamaEngine(args.model_path, max_queue=getattr(args, "queue", 4))
+    except (ValueError, RuntimeError, OSError) as exc:
+        _say(f"error: cannot load the model {args.model_path or ''}: {' '.join(str(exc).split())}")
+        return EXIT_USAGE
+    return engine, f"{engine.model_name}, a real model run by llama.cpp"
+
+
+def _first_set(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _server_extra_present() -> bool:

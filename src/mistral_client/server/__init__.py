@@ -3,6 +3,7 @@
 Needs the ``server`` extra (starlette, uvicorn); the client package never imports this one. Names
 are imported on first use, so the command line can read the knob table (``_knobs``) without
 loading the web framework.
+``LlamaEngine`` (a real model) also needs the ``local-model`` extra, imported when one is made.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._app import KNOWN_MODELS, ServerConfig, create_app
-    from ._engine import Engine, Finish, Prompt, TemplateEngine
+    from ._engine import Engine, EngineBusy, Finish, Prompt, TemplateEngine
     from ._knobs import KNOBS, Knob
+    from ._llama import GenerationRecord, LlamaEngine, default_model_path, local_model_missing
     from ._local import LocalServer
     from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
     from ._requests import CHAT_COMPLETION_FIELDS
@@ -24,8 +26,11 @@ _HOMES = {
     "KNOWN_MODELS": "_app",
     "DisconnectRecord": "_records",
     "Engine": "_engine",
+    "EngineBusy": "_engine",
     "Finish": "_engine",
+    "GenerationRecord": "_llama",
     "Knob": "_knobs",
+    "LlamaEngine": "_llama",
     "LocalServer": "_local",
     "Prompt": "_engine",
     "Recorder": "_records",
@@ -34,6 +39,8 @@ _HOMES = {
     "ServerConfig": "_app",
     "TemplateEngine": "_engine",
     "create_app": "_app",
+    "default_model_path": "_llama",
+    "local_model_missing": "_llama",
 }
 
 __all__ = [
@@ -42,8 +49,11 @@ __all__ = [
     "KNOWN_MODELS",
     "DisconnectRecord",
     "Engine",
+    "EngineBusy",
     "Finish",
+    "GenerationRecord",
     "Knob",
+    "LlamaEngine",
     "LocalServer",
     "Prompt",
     "Recorder",
@@ -52,6 +62,8 @@ __all__ = [
     "ServerConfig",
     "TemplateEngine",
     "create_app",
+    "default_model_path",
+    "local_model_missing",
 ]
 
 

@@ -237,6 +237,8 @@ def assemble(items: Iterator[Item]) -> tuple[list[dict[str, Any]], int]:
             tokens += 1
         else:
             choice(item.index).finish = item.reason
+            if item.completion_tokens is not None:  # an engine that counts its own tokens (a real model)
+                tokens += item.completion_tokens - len(choice(item.index).text)
     return [_message(index, c) for index, c in sorted(choices.items())] or [_message(0, _Choice([], [], {}))], tokens
 
 

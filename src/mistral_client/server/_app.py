@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -32,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._answers import Item, ToolCallStyle, answer_items, assemble, called_tools
 from ._embeddings import DIMENSIONS, embedding
-from ._engine import Engine, Prompt, TemplateEngine
+from ._engine import Engine, EngineBusy, Prompt, TemplateEngine
 from ._knobs import Knobs, parse_knobs
 from ._limits import RateWindow
 from ._records import Recorder
@@ -284,11 +286,14 @@ async def chat_completions(request: Request) -> Response:
     shared.window.spend(tokens=prompt_tokens)
     n = body.get("n") or 1
     style = knobs.tool_call_style or config.tool_call_style
-    items = answer_items(prompt, config.engine, body, n=n, style=style)
+    try:
+        items = answer_items(prompt, config.engine, body, n=n, style=style)
+    except EngineBusy as busy:
+        return _engine_busy(busy)
     if not body.get("stream"):
         return await _completion(request, items, prompt_tokens)
     whole_calls = style == "whole" and bool(called_tools(body))
-    return _streamed(request, items, prompt_tokens, n=n, end_on_last_piece=whole_calls)
+    return _streamed(request, items, prompt_tokens, n=n, end_on_last_piece=whole_calls, cancel=prompt.cancelled)
 
 
 async def fim_completions(request: Request) -> Response:
@@ -305,10 +310,13 @@ async def fim_completions(request: Request) -> Response:
         prompt = replace(prompt, target_tokens=max(prompt.target_tokens, body["min_tokens"]))
     prompt_tokens = config.engine.count_prompt_tokens(prompt)
     shared.window.spend(tokens=prompt_tokens)
-    items = config.engine.generate(prompt)
+    try:
+        items = config.engine.generate(prompt)
+    except EngineBusy as busy:
+        return _engine_busy(busy)
     if not body.get("stream"):
         return await _completion(request, items, prompt_tokens)
-    return _streamed(request, items, prompt_tokens)
+    return _streamed(request, items, prompt_tokens, cancel=prompt.cancelled)
 
 
 async def embeddings(request: Request) -> Response:
@@ -403,6 +411,8 @@ def _prompt(body: Mapping[str, Any], config: ServerConfig, knobs: Knobs) -> Prom
         max_tokens=body.get("max_tokens"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         random_seed=body.get("random_seed"),
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
         target_tokens=config.default_tokens if knobs.tokens is None else knobs.tokens,
         tools=tuple(body.get("tools") or ()),
         response_format=body.get("response_format"),
@@ -418,7 +428,10 @@ async def _first_token_delay(request: Request) -> None:
 
 async def _completion(request: Request, items: Iterator[Item], prompt_tokens: int) -> Response:
     await _first_token_delay(request)
-    choices, completion_tokens = assemble(items)
+    if _blocking(_shared(request).config.engine):
+        choices, completion_tokens = await asyncio.to_thread(assemble, items)
+    else:
+        choices, completion_tokens = assemble(items)
     return JSONResponse(
         {
             "id": uuid.uuid4().hex,
@@ -432,7 +445,13 @@ async def _completion(request: Request, items: Iterator[Item], prompt_tokens: in
 
 
 def _streamed(
-    request: Request, items: Iterator[Item], prompt_tokens: int, *, n: int = 1, end_on_last_piece: bool = False
+    request: Request,
+    items: Iterator[Item],
+    prompt_tokens: int,
+    *,
+    n: int = 1,
+    end_on_last_piece: bool = False,
+    cancel: threading.Event | None = None,
 ) -> Response:
     shared, knobs = _shared(request), _knobs(request)
     config = shared.config
@@ -453,8 +472,21 @@ def _streamed(
         recorder=shared.recorder,
         choices=n,
         end_on_last_piece=end_on_last_piece,
+        blocking=_blocking(config.engine),
+        cancel=cancel,
     )
     return ClosingStreamingResponse(stream_body(stream))
+
+
+def _blocking(engine: Engine) -> bool:
+    """A real model computes for milliseconds per token: it must run off the event loop."""
+    return bool(getattr(engine, "blocking", False))
+
+
+def _engine_busy(busy: EngineBusy) -> Response:
+    # The model's queue is full: the live service's rate-limit answer, with when to come back.
+    retry_after = str(max(1, math.ceil(busy.retry_after)))
+    return error_response(429, "Rate limit exceeded", "rate_limited", "1300", headers={"retry-after": retry_after})
 
 
 def _first_not_none(value: float | None, default: float) -> float:

@@ -10,11 +10,12 @@ import hashlib
 import itertools
 import json
 import random
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Engine", "Finish", "Prompt", "TemplateEngine", "prompt_seed"]
+__all__ = ["Engine", "EngineBusy", "Finish", "Prompt", "TemplateEngine", "prompt_seed"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Prompt:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     random_seed: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
     # How long the answer is when nothing cuts it short; a real model is free to ignore it.
     target_tokens: int = 30
     # Which of ``n`` answers this is: each index gets its own text (0 is the text of a lone answer).
@@ -35,6 +38,9 @@ class Prompt:
     tools: Sequence[Any] = ()
     response_format: Any = None
     prompt_mode: str | None = None
+    # Set by the server when nobody wants the answer any more (the client left): an engine that
+    # computes for long (a real model) stops. Shared by the copies made for ``n`` answers.
+    cancelled: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,16 @@ class Finish:
 
     reason: str
     index: int = 0  # the choice it ends, when the server interleaves ``n`` answers
+    # Set by engines whose pieces are not one token each (a real model): the usage to report.
+    completion_tokens: int | None = None
+
+
+class EngineBusy(Exception):
+    """Raised by ``generate`` when the engine cannot take one more request; the server answers 429."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"the engine is busy; retry after {retry_after:g} s")
+        self.retry_after = retry_after
 
 
 class Engine(Protocol):

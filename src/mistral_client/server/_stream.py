@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,26 @@ class ChatStream:
     choices: int = 1
     # Mistral's tool calls: the last delta itself carries the finish reason (and the usage).
     end_on_last_piece: bool = False
+    # A real model computes each piece for milliseconds: it is read from a worker thread, not the
+    # loop, and told to stop (``cancel``, the prompt's) when the stream ends early.
+    blocking: bool = False
+    cancel: threading.Event | None = None
+
+    async def next_item(self) -> Item | None:
+        if self.blocking:
+            return await asyncio.to_thread(next, self.items, None)
+        return next(self.items, None)
+
+    def close_items(self) -> None:
+        """Stops the engine early (a client that left, an injected fault); a no-op once it has finished."""
+        if self.cancel is not None:
+            self.cancel.set()
+        try:
+            close = getattr(self.items, "close", None)
+            if close is not None:
+                close()
+        except ValueError:
+            pass  # a generator still running in the worker thread: the cancel event stops its engine
 
     def chunk(
         self, delta: dict[str, Any], finish: str | None, number: int, usage_tokens: int | None = None, index: int = 0
@@ -134,7 +155,9 @@ class _EventWriter:
 
 async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
     faults = stream.faults
-    out = _EventWriter(crlf=faults.crlf, keepalive=faults.keepalive, batched=stream.token_delay <= 0)
+    # A model paces itself: its pieces go out as they come, however fast.
+    batched = stream.token_delay <= 0 and not stream.blocking
+    out = _EventWriter(crlf=faults.crlf, keepalive=faults.keepalive, batched=batched)
     sent = 0  # content chunks so far
     complete = False  # everything handed over: a client leaving now has missed nothing
     try:
@@ -142,7 +165,7 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
             await asyncio.sleep(stream.first_token_delay)
         for index in range(stream.choices):
             out.data(stream.chunk({"role": "assistant", "content": ""}, None, 0, index=index))
-        item: Item | None = next(stream.items, None)
+        item: Item | None = await stream.next_item()
         finish, finish_sent, usage_sent = Finish("stop"), False, False
         # A lone answer can end on its last content chunk; with several, a Finish may be followed by more.
         can_end_early = stream.choices == 1 and (stream.separate_usage or stream.end_on_last_piece)
@@ -183,7 +206,7 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
             if isinstance(item, Finish) and stream.choices == 1:
                 finish = item
                 break
-            following = next(stream.items, None)
+            following = await stream.next_item()
             if isinstance(item, Finish):
                 if following is None:
                     finish = item
@@ -205,7 +228,7 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
             if sent and stream.token_delay > 0:
                 await asyncio.sleep(stream.token_delay)
             delta, index = ({"content": item}, 0) if isinstance(item, str) else (item.delta, item.index)
-            inline_usage = sent + 1 if last_reason is not None and not stream.separate_usage else None
+            inline_usage = _tokens(ending, sent + 1) if last_reason is not None and not stream.separate_usage else None
             out.data(stream.chunk(delta, last_reason, sent + 1, inline_usage, index))
             sent += 1
             if out.full:
@@ -221,11 +244,15 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
                 yield out.take()
             await asyncio.sleep(stream.token_delay)
         if not usage_sent and not stream.separate_usage:
-            out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, usage_tokens=sent, index=finish.index))
+            out.data(
+                stream.chunk(
+                    {"content": ""}, finish.reason, sent + 1, usage_tokens=_tokens(finish, sent), index=finish.index
+                )
+            )
         elif not usage_sent:
             if not finish_sent:
                 out.data(stream.chunk({"content": ""}, finish.reason, sent + 1, index=finish.index))
-            out.data(stream.usage_only_chunk(sent))
+            out.data(stream.usage_only_chunk(_tokens(finish, sent)))
         if not faults.no_done:
             out.data(b"[DONE]")
         complete = True
@@ -234,3 +261,10 @@ async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
         if not complete:
             stream.recorder.add_disconnect(stream.record, sent)
         raise
+    finally:
+        stream.close_items()
+
+
+def _tokens(finish: Finish | None, pieces: int) -> int:
+    """Completion tokens: the engine's own count when it keeps one (a real model), else one per piece."""
+    return finish.completion_tokens if finish is not None and finish.completion_tokens is not None else pieces
