@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._config import TimeoutLike, resolve_timeout
+from ._config import Timeout, TimeoutLike, resolve_timeout
 from ._exceptions import APIError, InvalidRequestError
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._request import ChatCompletionRequest, build_chat_body
@@ -69,6 +69,16 @@ async def acomplete_request(
     return await client._read(response), response.request
 
 
+def _sender(client: Mistral | AsyncMistral, path: str, body: bytes, limits: Timeout, headers: Headers) -> Any:
+    # The stream calls this when it is first used; for the async client it returns a coroutine.
+    def send(started: float) -> Any:
+        return client._send(
+            "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=headers
+        )
+
+    return send
+
+
 def open_stream(
     client: Mistral,
     path: str,
@@ -80,12 +90,7 @@ def open_stream(
 ) -> ChatStream:
     """A stream of ``path``'s answer; the request is sent when the stream is first used."""
     limits = resolve_timeout(timeout, client.timeout)
-
-    def send(started: float) -> Any:
-        return client._send(
-            "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
-        )
-
+    send = _sender(client, path, body, limits, extra_headers)
     return ChatStream(
         send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
     )
@@ -101,12 +106,7 @@ def aopen_stream(
     output_type: Any = None,
 ) -> AsyncChatStream:
     limits = resolve_timeout(timeout, client.timeout)
-
-    def send(started: float) -> Any:
-        return client._send(
-            "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
-        )
-
+    send = _sender(client, path, body, limits, extra_headers)
     return AsyncChatStream(
         send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
     )
