@@ -79,6 +79,20 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         if self._too_large:
             return []  # the rest of an oversize event would come out as bogus events
+        if (
+            not self._event_size  # no event in progress: nothing pending, no data, no event name
+            and self._head is None
+            and not self._skip_lf
+            and chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and chunk.count(b"\n") == 2
+            and b"\r" not in chunk
+            and (self.max_event_size is None or len(chunk) - 2 <= self.max_event_size)
+        ):
+            # A live stream's usual read: exactly one event of one data line.  The line-by-line
+            # path below gives the same event; this one skips its bookkeeping.
+            self.last_event_id = self._id_buffer
+            return [ServerSentEvent(chunk[6:-2], "message", self.last_event_id, self.retry)]
         if self._head is not None:
             chunk = self._head + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
