@@ -31,6 +31,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, help="where to write benchmarks.md/.png/.json (default: docs/, or nowhere with --quick)"
     )
+    parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the page and chart from a saved run")
     return parser.parse_args(argv)
 
 
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sizes = dataclasses.replace(sizes, clients=tuple(args.clients.split(",")))
     chosen = [SCENARIOS[int(n)] for n in args.only.split(",") if n.strip()] or list(SCENARIOS.values())
     out = args.out if args.out is not None else (None if args.quick else ROOT / "docs")
+    if args.render is not None:
+        results = json.loads(args.render.read_text(encoding="utf-8"))
+        write(results, out or ROOT / "docs")
+        return results
 
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
@@ -74,14 +79,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         step("cold", lambda: scenarios.cold_start(base, sizes))
     step("large", lambda: scenarios.large(sizes))
 
+    if out is not None:
+        write(results, out)
+    else:
+        print(report.markdown(results))
+    return results
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    """Print the tables; write benchmarks.md, .json and (with matplotlib) .png into ``out``."""
     tables = report.markdown(results)
     print(tables)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        drawn = report.chart(results, out / "benchmarks.png")
-        (out / "benchmarks.md").write_text(
-            report.document(results, tables, "benchmarks.png" if drawn else None), encoding="utf-8"
-        )
-        (out / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {out / 'benchmarks.md'}" + (" and the chart" if drawn else ""), file=sys.stderr)
-    return results
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = report.chart(results, out / "benchmarks.png")
+    page = report.document(results, tables, "benchmarks.png" if drawn else None)
+    (out / "benchmarks.md").write_text(page, encoding="utf-8")
+    json_path = out / "benchmarks.json"
+    if not json_path.exists() or json.loads(json_path.read_text(encoding="utf-8")) != results:
+        json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'benchmarks.md'}" + (" and the chart" if drawn else ""), file=sys.stderr)

@@ -228,13 +228,15 @@ def trickle(clients: Clients, base: str, s: Sizes) -> dict[str, Any]:
 
     out = per_chunk(clients, s.trickle, s.reps, s.sdk_reps, headers)
     out["ours-core"] = core(s.trickle, s.reps, one_event_reads=True)
-    out["_reads_per_event"] = _reads_per_event(base, headers(s.trickle[0]))
+    out["_reads_per_event"], out["_us_between_events"] = _reads_per_event(base, headers(s.trickle[0]))
     return out
 
 
-def _reads_per_event(base: str, headers: dict[str, str]) -> float:
-    """How many reads the floor made per event: near 1 means the events did arrive one by one."""
+def _reads_per_event(base: str, headers: dict[str, str]) -> tuple[float, float]:
+    """How many reads the floor made per event (near 1: the events did arrive one by one), and how
+    far apart they came, in µs (the server's pace, longer than its gap on a busy machine)."""
     reads = events = 0
+    start = time.perf_counter()
     with (
         httpx2.Client() as http,
         http.stream("POST", base + "/v1/chat/completions", content=b"{}", headers=headers) as r,
@@ -248,7 +250,7 @@ def _reads_per_event(base: str, headers: dict[str, str]) -> float:
 
         for _ in split_events(counted()):
             events += 1
-    return reads / events
+    return reads / events, (time.perf_counter() - start) / events * 1e6
 
 
 # --- 3: many concurrent streams (each client in a process of its own) ---
