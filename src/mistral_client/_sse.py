@@ -79,6 +79,20 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         if self._too_large:
             return []  # the rest of an oversize event would come out as bogus events
+        if (
+            not self._event_size  # no event in progress: nothing pending, no data, no event name
+            and self._head is None
+            and not self._skip_lf
+            and chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and chunk.count(b"\n") == 2
+            and b"\r" not in chunk
+            and (self.max_event_size is None or len(chunk) - 2 <= self.max_event_size)
+        ):
+            # A live stream's usual read: exactly one event of one data line.  The line-by-line
+            # path below gives the same event; this one skips its bookkeeping.
+            self.last_event_id = self._id_buffer
+            return [ServerSentEvent(chunk[6:-2], "message", self.last_event_id, self.retry)]
         if self._head is not None:
             chunk = self._head + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
@@ -114,30 +128,31 @@ class SSEDecoder:
 
         events: list[ServerSentEvent] = []
         cap = self.max_event_size
+        data = self._data
         for line in lines:
             if not line:
                 self.last_event_id = self._id_buffer
-                if self._data:
-                    raw = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+                if data:
+                    raw = data[0] if len(data) == 1 else b"\n".join(data)
                     event = self._event.decode("utf-8", "replace") if self._event else "message"
                     events.append(ServerSentEvent(raw, event, self.last_event_id, self.retry))
-                    self._data = []
+                    data = self._data = []
                 self._event = b""
                 self._event_size = 0
                 continue
             self._event_size += len(line)
             if cap is not None and self._event_size > cap:
                 self._check_size(events)  # before the blank line that would dispatch it
-            if line.startswith(b"data:"):
-                value = line[5:]
-                self._data.append(value[1:] if value[:1] == b" " else value)
+            if line[:5] == b"data:":
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
             elif line[:1] != b":":
                 self._field(line)
         if tail:
             self._pending.append(tail)
             self._pending_size = len(tail)
             self._event_size += len(tail)
-        self._check_size(events)
+            if cap is not None and self._event_size > cap:
+                self._check_size(events)
         return events
 
     def end(self) -> list[ServerSentEvent]:

@@ -1,0 +1,100 @@
+"""``python -m bench``: run the scenarios, print the tables, write docs/benchmarks.md and the chart.
+
+Scenarios: 1 bulk, 2 trickle, 3 many streams, 4 cold start, 5 time to first chunk, 6 cancellation,
+7 large events.  ``--quick`` runs each at a tiny size (what CI does, to keep the harness working);
+its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import report, scenarios
+from bench.server import ROOT, ServerProcess
+
+SCENARIOS = {1: "bulk", 2: "trickle", 3: "many", 4: "cold", 5: "ttfc", 6: "cancel", 7: "large"}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, measures nothing")
+    parser.add_argument("--only", default="", help="scenario numbers to run, e.g. 1,2 (default: all)")
+    parser.add_argument("--reps", type=int, help="repetitions of scenarios 1 and 2 (median reported)")
+    parser.add_argument("--clients", help="comma-separated clients (default: all installed)")
+    parser.add_argument(
+        "--out", type=Path, help="where to write benchmarks.md/.png/.json (default: docs/, or nowhere with --quick)"
+    )
+    parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the page and chart from a saved run")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    sizes = scenarios.QUICK if args.quick else scenarios.Sizes()
+    if args.reps:
+        sizes = dataclasses.replace(sizes, reps=args.reps)
+    if args.clients:
+        sizes = dataclasses.replace(sizes, clients=tuple(args.clients.split(",")))
+    chosen = [SCENARIOS[int(n)] for n in args.only.split(",") if n.strip()] or list(SCENARIOS.values())
+    out = args.out if args.out is not None else (None if args.quick else ROOT / "docs")
+    if args.render is not None:
+        results = json.loads(args.render.read_text(encoding="utf-8"))
+        write(results, out or ROOT / "docs")
+        return results
+
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "quick": args.quick,
+        "machine": report.machine(),
+        "sizes": dataclasses.asdict(sizes),
+        "scenarios": {},
+    }
+    done = results["scenarios"]
+
+    def step(name: str, fn: Callable[[], Any]) -> None:
+        if name not in chosen:
+            return
+        start = time.perf_counter()
+        print(f"[bench] {name}...", file=sys.stderr, flush=True)
+        done[name] = fn()
+        print(f"[bench] {name} took {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+    with ServerProcess() as base:
+        clients = scenarios.Clients(base, sizes.clients)
+        try:
+            step("bulk", lambda: scenarios.bulk(clients, sizes))
+            step("trickle", lambda: scenarios.trickle(clients, base, sizes))
+            step("ttfc", lambda: scenarios.ttfc(clients, sizes))
+            step("cancel", lambda: scenarios.cancellation(clients, base, sizes))
+        finally:
+            clients.close()
+        step("many", lambda: scenarios.many(base, sizes))
+        step("cold", lambda: scenarios.cold_start(base, sizes))
+    step("large", lambda: scenarios.large(sizes))
+
+    if out is not None:
+        write(results, out)
+    else:
+        print(report.markdown(results))
+    return results
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    """Print the tables; write benchmarks.md, .json and (with matplotlib) .png into ``out``."""
+    tables = report.markdown(results)
+    print(tables)
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = report.chart(results, out / "benchmarks.png")
+    page = report.document(results, tables, "benchmarks.png" if drawn else None)
+    (out / "benchmarks.md").write_text(page, encoding="utf-8")
+    json_path = out / "benchmarks.json"
+    if not json_path.exists() or json.loads(json_path.read_text(encoding="utf-8")) != results:
+        json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'benchmarks.md'}" + (" and the chart" if drawn else ""), file=sys.stderr)
