@@ -206,10 +206,14 @@ class StreamResult:
 
     def add(self, chunk: ChatCompletionChunk) -> None:
         self.chunk_count += 1
-        if self.chunks is not None:
-            self.chunks.append(chunk)
         if not self.id:
             self.id, self.model, self.created = chunk.id, chunk.model, chunk.created
+        chunks = self.chunks
+        if chunks is not None:
+            # Kept chunks share one copy of the id and model every chunk repeats: a third of their weight.
+            if chunk.id == self.id and chunk.model == self.model:
+                chunk.id, chunk.model = self.id, self.model
+            chunks.append(chunk)
         if chunk.usage is not None:
             self.usage = chunk.usage
         for choice in chunk.choices:
