@@ -14,7 +14,7 @@ import jsonschema
 import msgspec
 import pytest
 
-from mistral_client import AsyncMistral, ChatCompletion, Mistral, Models, StreamResult, tool, user
+from mistral_client import AsyncMistral, ChatCompletion, InvalidRequestError, Mistral, Models, StreamResult, tool, user
 from mistral_client.server import LocalServer
 from openapi import validator
 
@@ -213,3 +213,17 @@ def test_embeddings(kind: str, server: LocalServer) -> None:
     assert vectors[0] != vectors[1] and one.vectors[0] == vectors[1]  # deterministic per text
     assert both.usage is not None and both.usage.prompt_tokens > 0
     validator("EmbeddingRequest").validate(server.requests[0].body)
+
+
+def test_fim_refuses_a_callback_that_is_not_callable_before_sending(kind: str, server: LocalServer) -> None:
+    request = {"model": Models.CODESTRAL, "prompt": "def f():\n", "on_chunk": 42}
+
+    def sync(client: Mistral) -> Any:
+        return client.fim.stream_collect(**request)
+
+    async def run_async(client: AsyncMistral) -> Any:
+        return await client.fim.stream_collect(**request)
+
+    with pytest.raises(InvalidRequestError, match="on_chunk must be a callable"):
+        drive(kind, server, sync, run_async)
+    assert server.requests == []

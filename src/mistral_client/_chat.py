@@ -31,7 +31,7 @@ OnChunk = Callable[[ChatCompletionChunk], object]
 AsyncOnChunk = Callable[[ChatCompletionChunk], "object | Awaitable[object]"]
 
 
-def _check_on_chunk(on_chunk: object) -> None:
+def check_on_chunk(on_chunk: object) -> None:
     if on_chunk is not None and not callable(on_chunk):
         raise InvalidRequestError(f"on_chunk must be a callable taking a chunk, got {type(on_chunk).__name__}")
 
@@ -168,7 +168,7 @@ class Chat:
         ``on_chunk`` returning ``False`` stops the stream; an exception it raises closes the stream
         and propagates unchanged.
         """
-        _check_on_chunk(on_chunk)
+        check_on_chunk(on_chunk)
         with self.stream(
             request, model=model, messages=messages, timeout=timeout, extra_headers=extra_headers, **params
         ) as stream:
@@ -225,7 +225,7 @@ class AsyncChat:
         **params: Unpack[ChatParams],
     ) -> StreamResult:
         """Stream, call ``on_chunk`` (sync or async) for each chunk, and return the whole result."""
-        _check_on_chunk(on_chunk)
+        check_on_chunk(on_chunk)
         async with self.stream(
             request, model=model, messages=messages, timeout=timeout, extra_headers=extra_headers, **params
         ) as stream:

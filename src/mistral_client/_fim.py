@@ -11,6 +11,7 @@ from ._chat import (
     acollect,
     acomplete_request,
     aopen_stream,
+    check_on_chunk,
     collect,
     complete_request,
     decode_completion,
@@ -75,6 +76,7 @@ class Fim:
         extra_headers: Headers = None,
         **params: Unpack[FIMParams],
     ) -> StreamResult:
+        check_on_chunk(on_chunk)
         with self.stream(model=model, prompt=prompt, timeout=timeout, extra_headers=extra_headers, **params) as stream:
             collect(stream, on_chunk)
         return stream.result
@@ -121,6 +123,7 @@ class AsyncFim:
         extra_headers: Headers = None,
         **params: Unpack[FIMParams],
     ) -> StreamResult:
+        check_on_chunk(on_chunk)
         async with self.stream(
             model=model, prompt=prompt, timeout=timeout, extra_headers=extra_headers, **params
         ) as stream:
