@@ -333,13 +333,16 @@ class AsyncMistral(_BaseClient):
         from ._chat import AsyncChat
         from ._embeddings import AsyncEmbeddings
         from ._fim import AsyncFim
+        from ._http11 import AsyncTransport
         from ._models_api import AsyncModelsAPI
 
         self._owns_http = http_client is None
         self._http = (
             http_client
             if http_client is not None
-            else httpx2.AsyncClient(headers=_DEFAULT_HEADERS, limits=_LIMITS, follow_redirects=False)
+            else httpx2.AsyncClient(
+                headers=_DEFAULT_HEADERS, follow_redirects=False, transport=AsyncTransport(limits=_LIMITS)
+            )
         )
         self.chat = AsyncChat(self)
         self.fim = AsyncFim(self)

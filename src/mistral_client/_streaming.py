@@ -9,6 +9,7 @@ another thread wakes at once, and the server sees the disconnect and stops gener
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
@@ -25,6 +26,9 @@ from ._exceptions import MistralError, StreamError
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._result import StreamResult
 from ._text_streams import Coalescer, async_buffered, async_text_stream, buffered, text_stream
+
+# A response extension our async transport (``_http11.py``) sets: the body, to read it directly.
+OWN_BODY = "mistral_client.body"
 
 if TYPE_CHECKING:
     import asyncio
@@ -122,13 +126,8 @@ class _StreamState:
             return
         stream = response.extensions.get("network_stream")
         sock = stream.get_extra_info("socket") if stream is not None else None
-        # Under asyncio this is a TransportSocket wrapper, not a socket.socket; both have shutdown().
-        shutdown = getattr(sock, "shutdown", None)
-        if shutdown is not None:
-            try:
-                shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed
+        if sock is not None:
+            shutdown_socket(sock)
 
     def _begin(self, response: httpx2.Response, started: float) -> None:
         error = check_event_stream(response)
@@ -446,7 +445,11 @@ class AsyncChatStream(_StreamState):
             if response is None or decoder is None:
                 return  # cancelled before it was sent
             deliver = decoder.deliver
-            reader = response.aiter_raw() if self._raw_reader(response) else response.aiter_bytes()
+            raw = self._raw_reader(response)
+            # Our transport's body, read without httpx2's two generator layers around it (a layer
+            # costs per chunk); closing the response still goes through httpx2 (``_finish``).
+            body = response.extensions.get(OWN_BODY) if raw else None
+            reader = body if body is not None else response.aiter_raw() if raw else response.aiter_bytes()
             drained = 0
             try:
                 async for data in reader:
@@ -469,6 +472,8 @@ class AsyncChatStream(_StreamState):
                         yield chunk
                     self._check_read(decoder)
             except httpx2.HTTPError as exc:
+                if body is not None and isinstance(exc, httpx2.RequestError):
+                    exc.request = response.request  # as httpx2's reader does; by now without the key
                 if decoder.done:
                     return
                 error = self._transport_failure(exc)
@@ -513,3 +518,28 @@ class AsyncChatStream(_StreamState):
                 loop.call_soon_threadsafe(lambda: loop.create_task(response.aclose()))
         except Exception:
             pass
+
+
+def shutdown_socket(sock: Any) -> None:
+    """``shutdown(SHUT_RDWR)`` on a socket, or on the wrapper an event loop hands out for one.
+
+    asyncio's ``TransportSocket`` has ``shutdown()``; uvloop's refuses it, so there the call goes
+    to a duplicate of the descriptor (a shutdown acts on the socket, whichever descriptor names it).
+    """
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+        return
+    except OSError:
+        return  # already closed
+    except (AttributeError, TypeError):
+        pass
+    try:
+        duplicate = socket.socket(sock.family, sock.type, fileno=os.dup(sock.fileno()))
+    except (AttributeError, OSError, TypeError, ValueError):
+        return
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        duplicate.close()
