@@ -58,13 +58,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     done = results["scenarios"]
 
-    def step(name: str, fn: Callable[[], Any]) -> None:
+    def step(name: str, fn: Callable[[], Any], key: str | None = None) -> None:
         if name not in chosen:
             return
+        key = key or name
         start = time.perf_counter()
-        print(f"[bench] {name}...", file=sys.stderr, flush=True)
-        done[name] = fn()
-        print(f"[bench] {name} took {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        print(f"[bench] {key}...", file=sys.stderr, flush=True)
+        done[key] = fn()
+        print(f"[bench] {key} took {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
     with ServerProcess() as base:
         clients = scenarios.Clients(base, sizes.clients)
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finally:
             clients.close()
         step("many", lambda: scenarios.many(base, sizes))
+        if scenarios.has_uvloop():
+            step("many", lambda: scenarios.many(base, sizes, "uvloop"), key="many_uvloop")
         step("cold", lambda: scenarios.cold_start(base, sizes))
     step("large", lambda: scenarios.large(sizes))
 

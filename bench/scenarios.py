@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import json
 import os
 import resource
@@ -256,22 +257,26 @@ def _reads_per_event(base: str, headers: dict[str, str]) -> tuple[float, float]:
 # --- 3: many concurrent streams (each client in a process of its own) ---
 
 
-def many(base: str, s: Sizes) -> dict[str, Any]:
+def many(base: str, s: Sizes, loop: str = "asyncio") -> dict[str, Any]:
     names = [name for name in available(ASYNC) if _short(name) in s.clients]
     if "ours" in s.clients:
         names.insert(1, "ours-async")  # the default, which keeps every chunk in stream.result.chunks
+    names.append("loop-floor")
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for rep in range(s.many_reps):
         for name in turns(names, rep):
             if rep >= s.many_sdk_reps and name in SDK_OF:
                 continue
-            runs[name].append(
-                _child("bench.many", name, base, str(s.many_streams), str(s.many_chunks), repr(s.many_gap))
-            )
+            args = (name, base, str(s.many_streams), str(s.many_chunks), repr(s.many_gap), loop)
+            runs[name].append(_child("bench.many", *args))
     out = {}
     for name, results in runs.items():
         out[_short(name)] = {key: median([r[key] for r in results]) for key in results[0]}
     return out
+
+
+def has_uvloop() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
 
 
 def _short(name: str) -> str:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("bulk", "trickle", "many", "cold", "ttfc", "cancel", "large")
+SCENARIOS = ("bulk", "trickle", "many", "many_uvloop", "cold", "ttfc", "cancel", "large")
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +33,8 @@ def test_every_scenario_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert set(got) == set(SCENARIOS)
     for scenario in ("bulk", "trickle", "ttfc"):
         assert {"ours", "ours-async", "httpx2", "httpx2+json"} <= set(got[scenario]), scenario
-    assert {"ours", "ours (keep_chunks=True)", "httpx2"} <= set(got["many"])
+    assert {"ours", "ours (keep_chunks=True)", "httpx2", "loop-floor"} <= set(got["many"])
+    assert set(got["many_uvloop"]) == set(got["many"])  # uvloop comes with the bench extra
     assert {"ours", "httpx2"} <= set(got["cold"])
     assert {"ours close", "ours-async aclose", "ours-async task cancel"} <= set(got["cancel"])
     assert all(way["missed"] == 0 for way in got["cancel"].values())  # every close reached the server
