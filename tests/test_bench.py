@@ -64,3 +64,13 @@ def test_sse_decoder_comparison_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "| (a)/(b) SSE only" in done.stdout
+
+
+def test_the_http_layer_measurement_runs_at_a_tiny_size() -> None:
+    from bench.http_layer import decoders, transports
+    from bench.server import ServerProcess
+
+    assert set(decoders(200)) == {"h11", "ChunkedBody"}
+    with ServerProcess() as base:
+        got = transports(base, reps=1, sizes=(("tiny", 3, 20, 0.0),))
+    assert set(got["tiny"]) == {"httpx2", "ours"}

@@ -21,6 +21,7 @@ import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.leaks import open_tcp, wait_until
 from tests.rawserver import RawConnection, RawServer, chunk_json, sse
 
 from mistral_client import AsyncMistral, _http11, user
@@ -239,6 +240,27 @@ async def test_the_async_client_streams_over_its_own_transport() -> None:
                 result = await client.chat.stream_collect(model="m", messages=[user("hi")])
                 assert result.content == "Hello"
     assert len({c.client_port for c in server.connections}) == 1
+
+
+def test_a_client_used_under_two_event_loops_leaves_the_old_connection_behind() -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send_head()
+        conn.send_chunk(sse(chunk_json(content="Hi"), chunk_json(finish="stop"), "[DONE]"))
+        conn.end_body()
+
+    with RawServer(handler) as server:
+        client = AsyncMistral(api_key="k", base_url=server.base_url, allow_insecure_http=True)
+
+        async def ask() -> str:
+            return (await client.chat.stream_collect(model="m", messages=[user("hi")])).content
+
+        # A script calling asyncio.run() twice: the first loop's connection cannot serve the second.
+        assert asyncio.run(ask()) == "Hi"
+        assert asyncio.run(ask()) == "Hi"
+        asyncio.run(client.close())
+        first = server.connections[0].client_port
+        wait_until(lambda: not open_tcp(server.port, [first]), what="the first loop's connection closed")
+    assert len({c.client_port for c in server.connections}) == 2
 
 
 # --- TLS ---

@@ -6,7 +6,7 @@ socket returned; each ``feed`` gives back the payload of the read in one piece.
 Why not let h11 do it: h11 turns every chunk into an event and makes two ``next_event`` calls per
 chunk, about 5 us, and a live server sends every SSE event in a chunk of its own.  For a backend
 relaying hundreds of streams that was a quarter of its CPU per chunk; this decoder does a read in a
-fraction of that (``bench/http11_body.py`` keeps the measurement).  h11 still parses the response
+fraction of that (``python -m bench.http_layer`` keeps the measurement).  h11 still parses the response
 head and is told where the body ended (``_http11.py``).
 """
 

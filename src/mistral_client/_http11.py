@@ -4,7 +4,7 @@ A backend relaying hundreds of streams reads one SSE event per socket read, so w
 costs per read is most of what a chunk costs.  With httpx2's default transport (httpcore2 on anyio)
 a read cost an anyio cancel scope and two ``map_exceptions`` context managers, every chunk went
 through h11 and four generator layers, and every request scanned the whole pool twice behind anyio
-cancellation shields.  ``bench/http_layer.py`` keeps the measurement; here:
+cancellation shields.  ``python -m bench.http_layer`` keeps the measurement; here:
 
 - ``_Socket`` is an asyncio ``Protocol``: a read that has to wait costs one future, and its timeout
   a clock read (one lazy timer per connection, moved only when it fires).
@@ -30,7 +30,7 @@ import h11
 import httpx2
 
 from ._chunked import ChunkedBody, ChunkedBodyError
-from ._streaming import OWN_BODY
+from ._streaming import OWN_BODY, shutdown_socket
 
 __all__ = ["AsyncTransport"]
 
@@ -62,7 +62,8 @@ class AsyncTransport(httpx2.AsyncBaseTransport):
         sockets = self._pool.close()
         # asyncio closes a socket on the loop's next turn (TLS after its close_notify): wait for that,
         # briefly, so that a closed client has really let go of its connections.
-        lost = [s.lost for s in sockets if not s.lost.done()]
+        loop = asyncio.get_running_loop()
+        lost = [s.lost for s in sockets if not s.lost.done() and s.loop is loop]
         if lost:
             await asyncio.wait(lost, timeout=1.0)
 
@@ -130,7 +131,7 @@ class _Pool:
         connection.close()
         self._open -= 1
         socket = connection.socket
-        if socket is not None and not socket.lost.done():
+        if socket is not None and not socket.lost.done() and not socket.loop.is_closed():
             self._closing.add(socket)
             socket.lost.add_done_callback(lambda _: self._closing.discard(socket))
 
@@ -558,7 +559,14 @@ class _Socket(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         if self._transport is not None:
-            self._transport.close()
+            try:
+                self._transport.close()
+            except RuntimeError:
+                # Its event loop is closed (a client used under two asyncio.run() calls), and only that
+                # loop may close the socket: end the connection for the server at least.
+                sock = self._transport.get_extra_info("socket")
+                if sock is not None:
+                    shutdown_socket(sock)
 
     # What httpcore2's streams offer, for ``response.extensions["network_stream"]``
 
