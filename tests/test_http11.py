@@ -263,6 +263,38 @@ def test_a_client_used_under_two_event_loops_leaves_the_old_connection_behind() 
     assert len({c.client_port for c in server.connections}) == 2
 
 
+def test_a_proxy_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    def handler(conn: RawConnection) -> None:
+        conn.send_head()
+        conn.send_chunk(sse(chunk_json(content="via proxy"), chunk_json(finish="stop"), "[DONE]"))
+        conn.end_body()
+
+    with RawServer(handler) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+
+        async def ask() -> str:
+            # The API's address is never dialled: the proxy answers for it.
+            base = "http://127.0.0.1:9"
+            async with AsyncMistral(api_key="k", base_url=base, allow_insecure_http=True) as client:
+                assert not isinstance(client._http._transport, AsyncTransport)
+                return (await client.chat.stream_collect(model="m", messages=[user("hi")])).content
+
+        assert asyncio.run(ask()) == "via proxy"
+    assert proxy.connections[0].request.path == "http://127.0.0.1:9/v1/chat/completions"
+
+
+def test_without_a_proxy_the_async_client_uses_our_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")  # for https only
+    client = AsyncMistral(api_key="k", base_url="http://127.0.0.1:9", allow_insecure_http=True)
+    assert isinstance(client._http._transport, AsyncTransport)
+    client = AsyncMistral(api_key="k", base_url="https://api.example.com")
+    assert not isinstance(client._http._transport, AsyncTransport)
+
+
 # --- TLS ---
 
 

@@ -333,17 +333,19 @@ class AsyncMistral(_BaseClient):
         from ._chat import AsyncChat
         from ._embeddings import AsyncEmbeddings
         from ._fim import AsyncFim
-        from ._http11 import AsyncTransport
+        from ._http11 import AsyncTransport, proxy_in_environment
         from ._models_api import AsyncModelsAPI
 
         self._owns_http = http_client is None
-        self._http = (
-            http_client
-            if http_client is not None
-            else httpx2.AsyncClient(
+        if http_client is not None:
+            self._http = http_client
+        elif proxy_in_environment(self.base_url):
+            # Our transport speaks to servers only; httpx2's own reaches them through the proxy.
+            self._http = httpx2.AsyncClient(headers=_DEFAULT_HEADERS, limits=_LIMITS, follow_redirects=False)
+        else:
+            self._http = httpx2.AsyncClient(
                 headers=_DEFAULT_HEADERS, follow_redirects=False, transport=AsyncTransport(limits=_LIMITS)
             )
-        )
         self.chat = AsyncChat(self)
         self.fim = AsyncFim(self)
         self.embeddings = AsyncEmbeddings(self)

@@ -14,7 +14,8 @@ cancellation shields.  ``python -m bench.http_layer`` keeps the measurement; her
 
 Errors are httpx2's own exceptions, as raised by httpx2's transport, so nothing above this module
 can tell the difference.  The sync client keeps httpx2's transport: blocking sockets have no such
-cost per read.  Proxies from the environment still go through httpx2's own proxy transports.
+cost per read.  With a proxy set in the environment for the API's URL, ``AsyncMistral`` uses
+httpx2's transport too (``proxy_in_environment``), which knows how to talk to proxies.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import httpx2
 from ._chunked import ChunkedBody, ChunkedBodyError
 from ._streaming import OWN_BODY, shutdown_socket
 
-__all__ = ["AsyncTransport"]
+__all__ = ["AsyncTransport", "proxy_in_environment"]
 
 _MAX_HEAD = 100 * 1024  # the response head, as httpcore2 allows
 _HIGH_WATER = 256 * 1024  # unread bytes buffered before we stop reading the socket
@@ -40,6 +41,19 @@ _SWEEP_EVERY = 1.0  # seconds between two looks at every idle connection
 _INCOMPLETE = "peer closed connection without sending complete message body (incomplete chunked read)"
 
 Origin = tuple[bytes, bytes, int]
+
+
+def proxy_in_environment(url: str) -> bool:
+    """True if ``HTTPS_PROXY``/``HTTP_PROXY`` (for ``url``'s scheme) or ``ALL_PROXY`` is set.
+
+    ``NO_PROXY`` is left to httpx2 on purpose: its matching rules are its own, and a host we wrongly
+    thought bypassed would be dialled directly where only the proxy gets through.
+    """
+    import urllib.parse
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    return bool(proxies.get(urllib.parse.urlsplit(url).scheme) or proxies.get("all"))
 
 
 class AsyncTransport(httpx2.AsyncBaseTransport):
