@@ -295,6 +295,44 @@ def test_without_a_proxy_the_async_client_uses_our_transport(monkeypatch: pytest
     assert not isinstance(client._http._transport, AsyncTransport)
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_cancel_from_another_thread_wakes_a_waiting_read_on_either_loop(loop: str) -> None:
+    # The cut is a shutdown() of the socket: asyncio's socket wrapper allows it, uvloop's refuses it and
+    # gets a duplicate descriptor instead.  Without it the read below would wait for the server (5 s).
+    run = pytest.importorskip("uvloop").run if loop == "uvloop" else asyncio.run
+
+    def handler(conn: RawConnection) -> None:
+        conn.send_head()
+        conn.send_chunk(sse(chunk_json(content="first")))
+        conn.wait_client_close(5)
+
+    with RawServer(handler) as server:
+
+        async def read() -> tuple[list[str], bool, float]:
+            client = AsyncMistral(api_key="k", base_url=server.base_url, allow_insecure_http=True)
+            async with client, client.chat.stream(model="m", messages=[user("hi")]) as stream:
+                got = []
+                cancelled_at: list[float] = []
+
+                def cancel_while_it_waits() -> None:
+                    # The pause puts the cancel where it matters: the reader is waiting on the socket (the
+                    # server sends nothing more).  Too short a pause could only make this test pass
+                    # without testing the cut; it cannot make it fail.
+                    time.sleep(0.3)
+                    cancelled_at.append(time.monotonic())
+                    stream.cancel()
+
+                async for chunk in stream:
+                    got.append(chunk.content)
+                    threading.Thread(target=cancel_while_it_waits).start()
+                return got, stream.cancelled, time.monotonic() - cancelled_at[0]
+
+        got, cancelled, waited = run(read())
+        assert server.connections[0].closed_by_client.wait(5)
+    assert got == ["first"] and cancelled
+    assert waited < 2
+
+
 # --- TLS ---
 
 
