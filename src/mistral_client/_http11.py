@@ -427,7 +427,7 @@ def _tls_context() -> ssl.SSLContext:
     # than importing the whole client, and a client of a local http:// server never needs it.
     global _TLS
     if _TLS is None:
-        context = httpx2.create_ssl_context()  # certifi's CAs, SSL_CERT_FILE / SSL_CERT_DIR honoured
+        context = httpx2.create_ssl_context()  # what httpx2's transport trusts; SSL_CERT_FILE/_DIR honoured
         context.set_alpn_protocols(["http/1.1"])
         _TLS = context
     return _TLS
@@ -437,7 +437,7 @@ class _Socket(asyncio.Protocol):
     """One TCP or TLS connection, read with ``await read(timeout)``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = self._loop = loop
+        self.loop = loop
         self.closed = False
         self.lost: asyncio.Future[None] = loop.create_future()  # done once asyncio let go of the socket
         self._transport: asyncio.Transport | None = None
@@ -446,7 +446,7 @@ class _Socket(asyncio.Protocol):
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
         self._eof = False
-        self._lost: BaseException | None = None
+        self._error: BaseException | None = None
         self._drained: asyncio.Future[None] | None = None
         # The timeout of a waiting read: one timer per connection, moved only when it fires, so a
         # read costs a clock read instead of scheduling and cancelling a timer.
@@ -480,7 +480,7 @@ class _Socket(asyncio.Protocol):
         self._eof = self.closed = True
         if not self.lost.done():
             self.lost.set_result(None)
-        self._lost = exc
+        self._error = exc
         self._wake()
         if self._timer is not None:
             self._timer.cancel()
@@ -490,7 +490,7 @@ class _Socket(asyncio.Protocol):
             drained.set_result(None)
 
     def pause_writing(self) -> None:
-        self._drained = self._loop.create_future()
+        self._drained = self.loop.create_future()
 
     def resume_writing(self) -> None:
         drained, self._drained = self._drained, None
@@ -509,10 +509,10 @@ class _Socket(asyncio.Protocol):
         received = self._received
         if not received:
             if self._eof:
-                if self._lost is not None:
-                    raise httpx2.ReadError(str(self._lost) or type(self._lost).__name__)
+                if self._error is not None:
+                    raise httpx2.ReadError(str(self._error) or type(self._error).__name__)
                 return b""
-            waiter = self._waiter = self._loop.create_future()
+            waiter = self._waiter = self.loop.create_future()
             if timeout is not None:
                 self._arm(timeout)
             try:
@@ -531,12 +531,12 @@ class _Socket(asyncio.Protocol):
         return data
 
     def _arm(self, timeout: float) -> None:
-        self._deadline = deadline = self._loop.time() + timeout
+        self._deadline = deadline = self.loop.time() + timeout
         if self._timer is None or deadline < self._timer_at:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -548,7 +548,7 @@ class _Socket(asyncio.Protocol):
             waiter.set_exception(httpx2.ReadTimeout("timed out waiting for data from the server"))
         else:
             self._timer_at = self._deadline
-            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            self._timer = self.loop.call_at(self._deadline, self._on_timer)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         transport = self._transport
@@ -561,8 +561,8 @@ class _Socket(asyncio.Protocol):
                 await asyncio.wait_for(asyncio.shield(drained), timeout)
             except (TimeoutError, asyncio.TimeoutError) as exc:
                 raise httpx2.WriteTimeout("timed out sending the request") from exc
-            if self._lost is not None:
-                raise httpx2.WriteError(str(self._lost) or type(self._lost).__name__)
+            if self._error is not None:
+                raise httpx2.WriteError(str(self._error) or type(self._error).__name__)
 
     def readable(self) -> bool:
         return bool(self._received) or self._eof
