@@ -91,7 +91,11 @@ def tool(content: ContentParam, *, tool_call_id: str, name: str | None = None) -
 
 
 class Models:
-    """Model aliases that always point at the newest release of each family."""
+    """Mistral's public model families: ``-latest`` aliases point at the newest release of each.
+
+    The one list of model names: the local server answers to these (and to their dated releases,
+    ``mistral-small-2506``) and lists them in ``/v1/models``.
+    """
 
     LARGE = "mistral-large-latest"
     MEDIUM = "mistral-medium-latest"
@@ -99,6 +103,14 @@ class Models:
     MINISTRAL_3B = "ministral-3b-latest"
     MINISTRAL_8B = "ministral-8b-latest"
     MINISTRAL_14B = "ministral-14b-latest"
+    MAGISTRAL_MEDIUM = "magistral-medium-latest"
+    MAGISTRAL_SMALL = "magistral-small-latest"
     CODESTRAL = "codestral-latest"
+    DEVSTRAL_MEDIUM = "devstral-medium-latest"
+    DEVSTRAL_SMALL = "devstral-small-latest"
+    PIXTRAL_LARGE = "pixtral-large-latest"
+    VOXTRAL_SMALL = "voxtral-small-latest"
+    VOXTRAL_MINI = "voxtral-mini-latest"
+    NEMO = "open-mistral-nemo"
     EMBED = "mistral-embed"
     CODESTRAL_EMBED = "codestral-embed"

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from ._messages import Models
+
 if TYPE_CHECKING:
     from ._exceptions import MistralError
     from ._result import StreamResult
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 PROG = "mistral-client"
-DEFAULT_MODEL = "mistral-small-latest"
+DEFAULT_MODEL = Models.SMALL
 # The embedded server's pace: close enough to a real model's that streaming is visible.
 DEMO_TOKEN_DELAY = 0.02
 DEMO_FIRST_TOKEN_DELAY = 0.1
@@ -171,6 +173,20 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=4,
         metavar="N",
         help="with a model: requests that may wait while one generates; more get 429 with Retry-After (default: 4)",
+    )
+    served = serve.add_argument_group("model ids")
+    served.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME",
+        help="answer to this model id (and its dated releases: mistral-small-latest also answers "
+        "mistral-small-2506); repeat for more; /v1/models lists exactly these (default: Mistral's public models)",
+    )
+    served.add_argument(
+        "--any-model",
+        action="store_true",
+        help="answer to any model id; a known family keeps its capabilities (mistral-embed still cannot chat)",
     )
     pace = serve.add_argument_group("pacing")
     pace.add_argument(
@@ -502,7 +518,7 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
 
 
 def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -> ServerConfig:
-    from .server import ServerConfig, TemplateEngine
+    from .server import KNOWN_MODELS, ServerConfig, TemplateEngine
     from .server._knobs import KNOBS
 
     mock_headers = {}
@@ -539,6 +555,8 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         if args.fast
         else _first_set(args.first_token_delay, 0.0 if engine else DEMO_FIRST_TOKEN_DELAY),
         engine=engine or TemplateEngine(),
+        models=tuple(args.models or KNOWN_MODELS),
+        any_model=args.any_model,
         api_key=args.api_key or None,
         rate_limit=args.rate_limit,
         mock_headers=mock_headers,

@@ -12,7 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._app import KNOWN_MODELS, ServerConfig, create_app
+    from ._app import ServerConfig, create_app
+    from ._catalog import KNOWN_MODELS
     from ._engine import Engine, EngineBusy, Finish, Prompt, TemplateEngine
     from ._knobs import KNOBS, Knob
     from ._llama import GenerationRecord, LlamaEngine, default_model_path, local_model_missing
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "CHAT_COMPLETION_FIELDS": "_requests",
     "KNOBS": "_knobs",
-    "KNOWN_MODELS": "_app",
+    "KNOWN_MODELS": "_catalog",
     "DisconnectRecord": "_records",
     "Engine": "_engine",
     "EngineBusy": "_engine",

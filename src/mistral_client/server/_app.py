@@ -33,7 +33,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._answers import Item, ToolCallStyle, answer_items, assemble, called_tools
-from ._embeddings import DIMENSIONS, embedding
+from ._catalog import KNOWN_MODELS, Capability, accepts, can, embedding_dimension, model_card
+from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt, TemplateEngine
 from ._knobs import Knobs, parse_knobs
 from ._limits import RateWindow
@@ -52,18 +53,6 @@ from ._ui import ui_routes as _ui_routes
 
 __all__ = ["CHAT_COMPLETION_FIELDS", "KNOWN_MODELS", "ServerConfig", "create_app"]
 
-KNOWN_MODELS = (
-    "mistral-large-latest",
-    "mistral-medium-latest",
-    "mistral-small-latest",
-    "ministral-3b-latest",
-    "ministral-8b-latest",
-    "ministral-14b-latest",
-    "codestral-latest",
-    "mistral-embed",
-    "codestral-embed",
-)
-
 
 @dataclass
 class ServerConfig:
@@ -72,7 +61,10 @@ class ServerConfig:
     token_delay: float = 0.0
     default_tokens: int = 30
     usage_chunk: Literal["inline", "separate"] = "inline"
+    # The model ids /v1/models lists; the server also answers to their dated releases
+    # (mistral-small-2506 for mistral-small-latest). ``any_model``: it answers to every id.
     models: tuple[str, ...] = KNOWN_MODELS
+    any_model: bool = False
     engine: Engine = field(default_factory=TemplateEngine)
     # How tool calls stream: "whole" (Mistral: one delta per call) or "fragmented" (OpenAI/vLLM).
     tool_call_style: ToolCallStyle = "whole"
@@ -105,6 +97,9 @@ class ServerConfig:
             raise ValueError(f"replay_pace must be 'recorded' or 'fast', not {self.replay_pace!r}")
         if self.upstream is not None and not self.upstream.startswith(("http://", "https://")):
             raise ValueError(f"upstream must be an http:// or https:// URL, not {self.upstream!r}")
+        self.models = tuple(self.models)
+        if not self.models or not all(isinstance(model, str) and model.strip() for model in self.models):
+            raise ValueError(f"models must be one or more model ids, not {self.models!r}")
         self.mock_headers = {name.lower(): value for name, value in self.mock_headers.items()}
         parse_knobs(self.mock_headers, {})  # a bad default fails here, not on every request
 
@@ -279,6 +274,8 @@ async def chat_completions(request: Request) -> Response:
     body = begun
     if (violation := chat_rule_violation(body)) is not None:
         return error_response(400, violation.message, violation.type, violation.code)
+    if "prompt_mode" not in body and can(body["model"], "reasoning"):
+        body = {**body, "prompt_mode": "reasoning"}  # magistral thinks unless told not to (prompt_mode: null)
     shared, knobs = _shared(request), _knobs(request)
     config = shared.config
     prompt = _prompt(body, config, knobs)
@@ -327,12 +324,14 @@ async def embeddings(request: Request) -> Response:
     shared = _shared(request)
     model = body["model"]
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
-    dimension = body.get("output_dimension") or DIMENSIONS.get(model, 1024)
+    dimension = body.get("output_dimension") or embedding_dimension(model)
     if dimension > _MAX_DIMENSION:
         return error_response(
             400, f"output_dimension must be at most {_MAX_DIMENSION}, got {dimension}", "invalid_request_error", "3001"
         )
-    dtype, encoding = body.get("output_dtype", "float"), body.get("encoding_format", "float")
+    # encoding_format "base64" is accepted, as the spec's request allows, but the answer stays numbers:
+    # the spec's response (and the SDKs built from it) has no room for a string (docs/local-server.md).
+    dtype = body.get("output_dtype", "float")
     tokens = sum(len(text.split()) for text in texts)
     shared.window.spend(tokens=tokens)
     await _first_token_delay(request)
@@ -341,7 +340,7 @@ async def embeddings(request: Request) -> Response:
             "id": uuid.uuid4().hex,
             "object": "list",
             "data": [
-                {"object": "embedding", "embedding": embedding(model, text, dimension, dtype, encoding), "index": i}
+                {"object": "embedding", "embedding": embedding(model, text, dimension, dtype), "index": i}
                 for i, text in enumerate(texts)
             ],
             "model": model,
@@ -361,7 +360,7 @@ async def list_models(request: Request) -> Response:
 async def retrieve_model(request: Request) -> Response:
     config = _shared(request).config
     model_id = request.path_params["model_id"]
-    if model_id not in config.models:
+    if not accepts(model_id, config.models, any_model=config.any_model):
         return error_response(404, f"Model not found: {model_id}", "not_found", "1501")
     return JSONResponse(model_card(model_id))
 
@@ -378,8 +377,7 @@ ROUTES = [
 # --- Steps every completion takes ----------------------------------------------------------------
 
 
-async def _begin(request: Request, schema: type[msgspec.Struct], capability: str) -> dict[str, Any] | Response:
-    # ``capability``: a key of the model card's capabilities, or "embeddings" for the embedding models.
+async def _begin(request: Request, schema: type[msgspec.Struct], capability: Capability) -> dict[str, Any] | Response:
     """The request's body once faults, the schema and the model are dealt with; else the answer."""
     shared, knobs = _shared(request), _knobs(request)
     if (injected := _injected_failure(knobs, shared)) is not None:
@@ -394,9 +392,8 @@ async def _begin(request: Request, schema: type[msgspec.Struct], capability: str
         return JSONResponse({"detail": [{**detail, "ctx": {"error": str(exc)}}]}, status_code=422)
     if problems := schema_problems(body, schema):
         return JSONResponse({"detail": problems}, status_code=422)
-    model = body["model"]
-    capable = model.endswith("-embed") if capability == "embeddings" else model_card(model)["capabilities"][capability]
-    if model not in shared.config.models or not capable:
+    model, config = body["model"], shared.config
+    if not accepts(model, config.models, any_model=config.any_model) or not can(model, capability):
         return error_response(400, f"Invalid model: {model}", "invalid_model", "1500")
     request.state.model = model
     assert isinstance(body, dict)
@@ -546,31 +543,3 @@ _PROXY_ERROR_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
-
-
-# --- Models --------------------------------------------------------------------------------------
-
-
-def model_card(model: str) -> dict[str, Any]:
-    embeds = model.endswith("-embed")
-    return {
-        "id": model,
-        "object": "model",
-        "created": 1_767_225_600,
-        "owned_by": "mistralai",
-        "capabilities": {
-            "completion_chat": not embeds,
-            "function_calling": not embeds,
-            "completion_fim": model.startswith("codestral") and not embeds,
-            "fine_tuning": False,
-            "vision": model.startswith(("mistral-large", "mistral-medium", "mistral-small")),
-            "classification": False,
-        },
-        "name": model,
-        "description": f"Local stand-in for {model}",
-        "max_context_length": 8192 if embeds else 131072,
-        "aliases": [],
-        "deprecation": None,
-        "default_model_temperature": None if embeds else 0.3,
-        "type": "base",
-    }

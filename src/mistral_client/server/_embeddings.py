@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import random
-import struct
 from typing import Any
 
-__all__ = ["DIMENSIONS", "embedding"]
-
-DIMENSIONS = {"mistral-embed": 1024, "codestral-embed": 1536}
+__all__ = ["embedding"]
 
 
-def embedding(model: str, text: str, dimension: int, dtype: str, encoding: str) -> list[float] | list[int] | str:
-    """The vector for ``text`` in ``dtype`` (float, int8, uint8, binary, ubinary), base64 when asked."""
+def embedding(model: str, text: str, dimension: int, dtype: str) -> list[float] | list[int]:
+    """The vector for ``text`` in ``dtype`` (float, int8, uint8, binary, ubinary).
+
+    Always JSON numbers, whatever ``encoding_format`` asked: the spec's ``EmbeddingResponseData``
+    (and the official SDKs' models, built from it) allow an array of numbers and nothing else.
+    """
     key = hashlib.sha256(f"{model}\0{text}".encode()).digest()
     rng = random.Random(int.from_bytes(key[:8], "big"))
     values = [rng.gauss(0.0, 1.0) for _ in range(dimension)]
@@ -24,19 +24,14 @@ def embedding(model: str, text: str, dimension: int, dtype: str, encoding: str) 
     vector: list[Any]
     if dtype == "float":
         vector = unit
-        packed = struct.pack(f"<{len(vector)}f", *vector)
     elif dtype in ("int8", "uint8"):
         # Unit vector components are small: scale so that a typical one uses the range.
         scale = 127 * math.sqrt(dimension) / 4
         signed = [max(-128, min(127, round(v * scale))) for v in unit]
         vector = signed if dtype == "int8" else [v + 128 for v in signed]
-        packed = struct.pack(f"<{len(vector)}{'b' if dtype == 'int8' else 'B'}", *vector)
     else:
         # One bit per dimension (set when positive), eight to a byte.
         bits = [1 if v > 0 else 0 for v in unit] + [0] * (-dimension % 8)
         octets = [int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8)]
         vector = octets if dtype == "ubinary" else [o - 256 if o > 127 else o for o in octets]
-        packed = bytes(octets)
-    if encoding == "base64":
-        return base64.b64encode(packed).decode("ascii")
     return vector
