@@ -27,6 +27,7 @@ from typing import Any, Literal
 import msgspec
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -127,7 +128,7 @@ def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None 
         routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
     elif config.record_dir is not None and config.upstream is not None:
         routes, passthrough = [_anything(Recording(Path(config.record_dir), config.upstream).answer)], True
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _routing_error, Exception: _server_error})
     app.state.shared = shared
     # Outermost, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(_Observed, shared=shared, passthrough=passthrough)
@@ -520,6 +521,25 @@ def _injected_failure(knobs: Knobs, shared: _Shared) -> Response | None:
         str(knobs.status),
     )
     return error_response(knobs.status, message, kind, code, headers=headers)
+
+
+async def _routing_error(request: Request, exc: Exception) -> Response:
+    """An unknown path (404) or method (405, with ``Allow``) in the API's JSON error envelope."""
+    assert isinstance(exc, HTTPException)
+    what = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        return error_response(404, f"Not found: {what}", "not_found", "3004", headers=exc.headers)
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"Method not allowed: {what} (allowed: {allowed})"
+        return error_response(405, message, "invalid_request_error", "3001", headers=exc.headers)
+    kind = "internal_error" if exc.status_code >= 500 else "invalid_request_error"
+    return error_response(exc.status_code, exc.detail, kind, str(exc.status_code), headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # A bug in a route: still the API's JSON envelope (the traceback goes to uvicorn's log).
+    return error_response(500, "Internal server error", "internal_error", "3000")
 
 
 def _phrase(status: int) -> str:
