@@ -115,8 +115,9 @@ _SERVE_CONFIG_FLAGS = {"--token-delay", "--first-token-delay", "--api-key", "--r
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # The knob table is plain data: reading it does not load the web framework.
+    # The knob table and the limits are plain data: reading them does not load the web framework.
     from .server._knobs import KNOBS
+    from .server._limits import DEFAULT_MAX_BODY_SIZE
 
     serve = commands.add_parser(
         "serve",
@@ -174,7 +175,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="with a model: requests that may wait while one generates; more get 429 with Retry-After (default: 4)",
     )
-    served = serve.add_argument_group("model ids")
+    served = serve.add_argument_group("model ids and request size")
     served.add_argument(
         "--model",
         action="append",
@@ -187,6 +188,12 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--any-model",
         action="store_true",
         help="answer to any model id; a known family keeps its capabilities (mistral-embed still cannot chat)",
+    )
+    served.add_argument(
+        "--max-body-size",
+        type=_byte_count,
+        metavar="BYTES",
+        help=f"refuse larger request bodies with 413 (default: {DEFAULT_MAX_BODY_SIZE}, 10 MiB)",
     )
     pace = serve.add_argument_group("pacing")
     pace.add_argument(
@@ -264,6 +271,13 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _byte_count(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes >= 1, got {text!r}")
     return value
 
 
@@ -520,6 +534,7 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
 def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -> ServerConfig:
     from .server import KNOWN_MODELS, ServerConfig, TemplateEngine
     from .server._knobs import KNOBS
+    from .server._limits import DEFAULT_MAX_BODY_SIZE
 
     mock_headers = {}
     for knob in KNOBS:
@@ -557,6 +572,7 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         engine=engine or TemplateEngine(),
         models=tuple(args.models or KNOWN_MODELS),
         any_model=args.any_model,
+        max_body_size=args.max_body_size or DEFAULT_MAX_BODY_SIZE,
         api_key=args.api_key or None,
         rate_limit=args.rate_limit,
         mock_headers=mock_headers,

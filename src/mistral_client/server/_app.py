@@ -38,7 +38,7 @@ from ._catalog import KNOWN_MODELS, Capability, accepts, can, embedding_dimensio
 from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt, TemplateEngine
 from ._knobs import Knobs, parse_knobs
-from ._limits import RateWindow
+from ._limits import DEFAULT_MAX_BODY_SIZE, RateWindow
 from ._records import Recorder
 from ._replay import Recording, Replaying
 from ._requests import (
@@ -66,6 +66,7 @@ class ServerConfig:
     # (mistral-small-2506 for mistral-small-latest). ``any_model``: it answers to every id.
     models: tuple[str, ...] = KNOWN_MODELS
     any_model: bool = False
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE  # bytes; a larger request body gets 413
     engine: Engine = field(default_factory=TemplateEngine)
     # How tool calls stream: "whole" (Mistral: one delta per call) or "fragmented" (OpenAI/vLLM).
     tool_call_style: ToolCallStyle = "whole"
@@ -98,6 +99,8 @@ class ServerConfig:
             raise ValueError(f"replay_pace must be 'recorded' or 'fast', not {self.replay_pace!r}")
         if self.upstream is not None and not self.upstream.startswith(("http://", "https://")):
             raise ValueError(f"upstream must be an http:// or https:// URL, not {self.upstream!r}")
+        if isinstance(self.max_body_size, bool) or not isinstance(self.max_body_size, int) or self.max_body_size < 1:
+            raise ValueError(f"max_body_size must be a number of bytes >= 1, not {self.max_body_size!r}")
         self.models = tuple(self.models)
         if not self.models or not all(isinstance(model, str) and model.strip() for model in self.models):
             raise ValueError(f"models must be one or more model ids, not {self.models!r}")
@@ -156,7 +159,7 @@ class _Observed:
             return
         shared, config = self.shared, self.shared.config
         # The body is read here, once, so the record holds it even when a route rejects the request.
-        body = await _read_body(receive)
+        body, oversize = await _read_body(scope, receive, config.max_body_size)
         headers = {
             name.decode("latin-1"): "[redacted]" if name == b"authorization" else value.decode("latin-1")
             for name, value in scope["headers"]
@@ -178,6 +181,8 @@ class _Observed:
             knobs = None if self.passthrough else parse_knobs(config.mock_headers, request_headers)
         except ValueError as exc:
             refusal = error_response(400, str(exc), "invalid_request_error", "3001")
+        if oversize is not None:
+            refusal, knobs = oversize, None  # refused before the key, the limits or any knob count
         limit, mock_id = None, None
         # Only the API's own paths are guarded and counted; a probe of another path is not.
         if knobs is not None and scope["path"].startswith("/v1/"):
@@ -236,16 +241,34 @@ def _rate_limit(knobs: Knobs, config: ServerConfig) -> tuple[int | None, str | N
     return config.rate_limit, None
 
 
-async def _read_body(receive: Receive) -> bytes:
-    parts = []
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, Response | None]:
+    """The request's body, or a 413 once it is known to be larger than ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused before a byte is read; a body sent in
+    chunks, as soon as it passes the limit. Either way the rest is never held: uvicorn reads and
+    drops it after the answer, so the client, which sends its whole body first, gets the 413.
+    """
+    declared = Headers(scope=scope).get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return b"", _too_large(f"{int(declared)} bytes", limit)
+    parts, size = [], 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        parts.append(message.get("body", b""))
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            return b"", _too_large(f"more than {limit} bytes", limit)
+        parts.append(part)
         if not message.get("more_body", False):
             break
-    return b"".join(parts)
+    return b"".join(parts), None
+
+
+def _too_large(size: str, limit: int) -> Response:
+    message = f"Request body too large: {size}; this server takes at most {limit} (serve --max-body-size)"
+    return error_response(413, message, "invalid_request_error", "3001")
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""Requests and tokens over a sliding minute: the x-ratelimit-* headers, and refusals past a limit."""
+"""Requests and tokens over a sliding minute (the x-ratelimit-* headers, refusals past a limit); the body cap."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import math
 import time
 from collections import deque
 
-__all__ = ["RateWindow"]
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "RateWindow"]
 
 _MINUTE = 60.0
+# The largest request body served; a larger one gets 413 before anything else looks at it. The live
+# API's cap is not published: 10 MiB holds the longest context (256k tokens, about 1 MB of text)
+# several times over, and a few images sent inline as base64 data URLs.
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 
 class RateWindow:
