@@ -135,6 +135,27 @@ def test_embeddings_validate(client: httpx2.Client) -> None:
         validator("EmbeddingResponse").validate(response.json())
 
 
+EMBEDDING_OPTIONS = list(
+    itertools.product(
+        ["mistral-embed", "codestral-embed-2505"],
+        ["float", "int8", "uint8", "binary", "ubinary"],
+        ["float", "base64"],
+    )
+)
+
+
+@pytest.mark.parametrize(("model", "dtype", "encoding"), EMBEDDING_OPTIONS)
+def test_embeddings_validate_for_every_option_the_request_allows(
+    client: httpx2.Client, model: str, dtype: str, encoding: str
+) -> None:
+    fields = {"output_dtype": dtype, "encoding_format": encoding}
+    request = {"model": model, "input": ["hello", "world"], **fields}
+    validator("EmbeddingRequest").validate(request)
+    response = client.post(EMBEDDINGS, json=request)
+    assert response.status_code == 200, response.text
+    validator("EmbeddingResponse").validate(response.json())
+
+
 def test_models_validate(client: httpx2.Client) -> None:
     body = client.get("/v1/models").json()
     validator("ModelList").validate(body)
