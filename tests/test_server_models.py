@@ -91,6 +91,7 @@ def test_public_families_and_their_releases_are_served(client: httpx2.Client, mo
         ("mistral-small-latest-2506", CHAT),
         ("gpt-4o", CHAT),
         ("open-mistral-7b", CHAT),  # retired
+        ("mistral-tiny", CHAT),
         ("mistral-embed", CHAT),  # embedding models do not chat...
         ("mistral-embed-2312", CHAT),
         ("mistral-small-latest", EMBEDDINGS),  # ...nor chat models embed
@@ -121,7 +122,8 @@ def capabilities(client: httpx2.Client, model: str) -> dict[str, bool]:
 def test_model_cards_say_what_each_family_does(client: httpx2.Client) -> None:
     true = {name for name, value in capabilities(client, "magistral-medium-latest").items() if value}
     assert true == {"completion_chat", "function_calling", "reasoning", "vision"}
-    assert capabilities(client, "pixtral-large-latest")["vision"]
+    for model in ("pixtral-large-latest", "ministral-8b-latest", "mistral-large-latest", "mistral-small-2506"):
+        assert capabilities(client, model)["vision"], model
     assert capabilities(client, "codestral-latest")["completion_fim"]
     assert not capabilities(client, "devstral-small-latest")["completion_fim"]
     assert capabilities(client, "voxtral-small-latest")["audio"]
