@@ -6,8 +6,9 @@ per request with an ``x-mock-*`` header (the list is ``KNOBS`` in ``_knobs``); `
 holds the defaults, which the ``serve`` command's flags set.
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/fim/completions``, ``POST /v1/embeddings``,
-``GET /v1/models``, ``GET /v1/models/{id}``. What a chat answer holds (text, tool calls, JSON,
-reasoning, ``n`` choices) is decided in ``_answers``; how it streams, in ``_stream``.
+``GET /v1/models``, ``GET /v1/models/{id}``. Which model ids it answers to, and what each may do,
+is ``_catalog``'s; what a chat answer holds (text, tool calls, JSON, reasoning, ``n`` choices) is
+decided in ``_answers``; how it streams, in ``_stream``.
 """
 
 from __future__ import annotations
