@@ -254,6 +254,7 @@ def test_listening_beyond_loopback_without_a_key_warns() -> None:
     with serving("--host", "0.0.0.0", "--fast") as served:
         assert "warning: listening on 0.0.0.0" in served.stderr
         assert "--api-key" in served.stderr.split("warning:", 1)[1].splitlines()[0]
+        assert "--allowed-host NAME" in served.stderr  # how other machines' Host names get in
     with serving("--host", "0.0.0.0", "--api-key", KEY, "--fast") as served:
         assert "warning" not in served.stderr
     with serving("--fast") as served:
@@ -343,3 +344,21 @@ def test_the_guard_answers_httpx2_clients_too() -> None:
         assert http.post(CHAT, content=BODY, headers={**JSON, **bearer(KEY), "origin": EVIL}).status_code == 403
         assert http.get("/v1/models", headers={**bearer(KEY), "host": "evil.example"}).status_code == 400
         assert http.post(CHAT, content=BODY, headers={**JSON, **bearer(KEY)}).status_code == 200
+
+
+def test_the_guards_refusals_come_before_the_request_is_read() -> None:
+    with LocalServer(rate_limit=1) as server:
+        port, own = server.port, {"Host": f"127.0.0.1:{server.port}"}
+        refused = [
+            raw_request(port, "POST", CHAT, {**own, "Content-Type": "text/plain"}, BODY),
+            raw_request(port, "POST", CHAT, {**own, **JSON, "Origin": EVIL}, BODY),
+            raw_request(port, "POST", CHAT, {"Host": "evil.example", **JSON}, BODY),
+        ]
+        assert [answer.status for answer in refused] == [415, 403, 400]
+        for answer in refused:
+            assert "mistral-correlation-id" not in answer.headers
+        assert server.requests == [] and server.responses == []
+        # None of them counted against the limit of one request a minute.
+        answered = raw_request(port, "POST", CHAT, {**own, **JSON}, BODY)
+        assert answered.status == 200 and answered.headers["mistral-correlation-id"]
+        assert [record.path for record in server.requests] == [CHAT]

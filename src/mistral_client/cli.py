@@ -129,9 +129,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "loosen --api-key or --rate-limit, and with --api-key its x-mock-* headers count only if it\n"
             "carries the key.\n\n"
             "It answers only requests that name it by a Host it knows (localhost, 127.0.0.1, [::1], the\n"
-            "--host address, --allowed-host names); a POST must be application/json from no web page but\n"
-            "its own (or a --cors-origin).  On an address other than loopback without --api-key it warns,\n"
-            "and refuses to run a model (--engine llama) or --record unless --allow-open is given."
+            "--host address, --allowed-host names).  A POST must be application/json, and come from no\n"
+            "web page but the server's own (or a --cors-origin's).  On an address other than loopback\n"
+            "without --api-key it warns, and refuses to run a model (--engine llama) or --record unless\n"
+            "--allow-open is given."
         ),
         epilog=(
             "Answers: tools + tool_choice any/required (or a prompt naming a tool) give a tool call;\n"
@@ -556,6 +557,10 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
         )
     if host in ("0.0.0.0", "::") and not config.allowed_hosts:
         _say("other machines must reach it by a name given with --allowed-host NAME (a Host header not allowed: 400)")
+    bound = sock.getsockname()[0]
+    if bound != host and host not in ("0.0.0.0", "::"):
+        # --host was a name: the chat page's relay reaches the address it resolved to, by that address.
+        config.allowed_hosts = (*config.allowed_hosts, bound)
     app = create_app(config, host=host)
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="info", timeout_graceful_shutdown=2)
