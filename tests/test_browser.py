@@ -19,6 +19,7 @@ import pytest
 from helpers import MODEL
 from mistral_client import Mistral, user
 from mistral_client.server import Finish, LocalServer, Prompt
+from serveproc import serving
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -226,3 +227,66 @@ def test_markdown_is_rendered_and_model_html_is_not(browser: Any) -> None:
             assert tab.errors == []
         finally:
             tab.close()
+
+
+KEY_ITEM = "mistral-client.api-key"
+
+
+def test_the_page_asks_for_the_servers_key_keeps_it_for_the_tab_and_asks_again_when_refused(browser: Any) -> None:
+    key = "sk-browser-key-5e1d08"
+    with serving("--ui", "--api-key", key, "--fast") as served:
+        context = browser.new_context(viewport={"width": 900, "height": 700})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            page.goto(f"{served.base_url}/ui/")
+            page.wait_for_selector("#key-dialog[open]")
+            assert page.is_visible("#key") and page.is_hidden("#key-error")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "chat-key.png"))
+
+            page.fill("#key", "not-the-key")
+            page.click("#key-send")
+            page.wait_for_selector("#key-error:not([hidden])")  # refused: asked again, saying why
+            assert "refused" in page.inner_text("#key-error")
+            assert page.evaluate(f"sessionStorage.getItem('{KEY_ITEM}')") is None
+            page.screenshot(path=str(ARTIFACTS / "chat-key-refused.png"))
+
+            page.fill("#key", key)
+            page.click("#key-send")
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.evaluate(f"sessionStorage.getItem('{KEY_ITEM}')") == key
+            assert page.evaluate("localStorage.length") == 0  # nothing outlives the tab
+            page.fill("#prompt", "Say hello")
+            page.click("#send")
+            page.wait_for_selector("body[data-state='done']")
+            assert page.locator(".message.assistant").last.inner_text()
+
+            page.reload()  # the tab keeps the key: no second prompt
+            page.wait_for_selector("body[data-ready='1']")
+            assert not page.evaluate("document.getElementById('key-dialog').open")
+
+            # A key the server stops accepting mid-session: the question waits for a new key, then goes.
+            page.evaluate(f"sessionStorage.setItem('{KEY_ITEM}', 'stale')")
+            page.fill("#prompt", "Say hello again")
+            page.click("#send")
+            page.wait_for_selector("#key-dialog[open] #key-error:not([hidden])")
+            page.fill("#key", key)
+            page.click("#key-send")
+            page.wait_for_selector("body[data-state='done']")
+            assert page.locator(".message.user").all_inner_texts() == ["Say hello again"]
+            assert page.locator(".message.assistant").last.inner_text()
+            assert page.is_hidden("#error")
+        finally:
+            context.close()
+        assert errors == [], "the page raised script errors"
+        # Another tab (a new browsing context) starts without the key.
+        other = browser.new_context()
+        try:
+            fresh = other.new_page()
+            fresh.goto(f"{served.base_url}/ui/")
+            fresh.wait_for_selector("#key-dialog[open]")
+        finally:
+            other.close()

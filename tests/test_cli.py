@@ -297,6 +297,7 @@ def test_serve_help_documents_every_flag() -> None:
     assert done.returncode == 0
     flags = ["--host", "--port", "--token-delay", "--first-token-delay", "--fast", "--api-key", "--rate-limit"]
     flags += ["--requests-per-minute", "--tokens-per-minute", *(knob.flag for knob in KNOBS)]
+    flags += ["--allowed-host", "--cors-origin", "--allow-open", "--ui"]
     help_text = re.sub(r"[\s-]", "", done.stdout)  # argparse wraps long lines, also at dashes
     for flag in flags:
         assert re.search(rf"^  {flag}\b", done.stdout, re.M), f"{flag} has no help line"

@@ -12,6 +12,7 @@ from mistral_client import APIError, Mistral, user
 from mistral_client.server import Finish, LocalServer, Prompt, ServerConfig
 from servertools import CHAT, chat
 
+JSON = {"content-type": "application/json"}  # the guard refuses a POST of anything else (415)
 ENVELOPE = {"object", "message", "type", "param", "code"}
 
 
@@ -52,7 +53,8 @@ def test_an_unknown_path_is_a_json_404(client: httpx2.Client, path: str) -> None
     ],
 )
 def test_a_wrong_method_is_a_json_405_with_allow(client: httpx2.Client, method: str, path: str, allowed: str) -> None:
-    response = client.request(method, path)
+    # A JSON body: the guard refuses a POST of anything else (415) before routing.
+    response = client.request(method, path, json={})
     body = error_body(response, 405)
     assert sorted(response.headers["allow"].split(", ")) == sorted(allowed.split(", "))
     assert body["message"] == f"Method not allowed: {method} {path} (allowed: {response.headers['allow']})"
@@ -98,15 +100,15 @@ def big_chat(size: int) -> bytes:
 def test_a_body_over_the_cap_is_a_json_413(capped: LocalServer) -> None:
     capped.clear_records()
     with httpx2.Client(base_url=capped.base_url, timeout=10) as client:
-        assert client.post(CHAT, content=big_chat(CAP), headers={"content-type": "application/json"}).status_code == 200
-        response = client.post(CHAT, content=big_chat(CAP + 1), headers={"content-type": "application/json"})
+        assert client.post(CHAT, content=big_chat(CAP), headers=JSON).status_code == 200
+        response = client.post(CHAT, content=big_chat(CAP + 1), headers=JSON)
         body = error_body(response, 413)
         assert body["message"] == f"Request body too large: {CAP + 1} bytes; this server takes at most {CAP} " + (
             "(serve --max-body-size)"
         )
         assert body["type"] == "invalid_request_error"
         # The connection is still good: the server read and dropped the rest of the body.
-        assert client.post(CHAT, content=big_chat(100), headers={"content-type": "application/json"}).status_code == 200
+        assert client.post(CHAT, content=big_chat(100), headers=JSON).status_code == 200
     assert [r.status for r in capped.responses] == [200, 413, 200]
     assert capped.requests[1].body is None and len(capped.connections) == 1
 
@@ -118,7 +120,7 @@ def test_a_chunked_body_is_refused_once_it_passes_the_cap(capped: LocalServer) -
             yield data[start : start + 500]
 
     with httpx2.Client(base_url=capped.base_url, timeout=10) as client:
-        response = client.post(CHAT, content=pieces(), headers={"content-type": "application/json"})
+        response = client.post(CHAT, content=pieces(), headers=JSON)
     assert "content-length" not in response.request.headers
     assert error_body(response, 413)["message"] == (
         f"Request body too large: more than {CAP} bytes; this server takes at most {CAP} (serve --max-body-size)"
@@ -139,7 +141,7 @@ def raw_answer(server: LocalServer, head: bytes, body: bytes) -> bytes:
 
 def test_an_oversized_body_is_never_waited_for(capped: LocalServer) -> None:
     # Content-Length says too much: 413 before a byte of the body is sent.
-    declared = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    declared = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     status = raw_answer(capped, declared + b"Content-Length: 1000000000\r\n\r\n", b"")
     assert status == b"HTTP/1.1 413 Request Entity Too Large"
     # Chunked: 413 as soon as the cap is passed, though the body has not ended.
@@ -156,12 +158,12 @@ def test_the_cap_comes_before_the_key_and_the_rate_limit() -> None:
             assert caught.value.status_code == 413 and "too large" in str(caught.value)
             client.chat.complete(model="mistral-small-latest", messages=[user("hi")])  # the 413 did not count
         with httpx2.Client(base_url=server.base_url) as http:  # no key
-            error_body(http.post(CHAT, content=big_chat(CAP + 1)), 413)
+            error_body(http.post(CHAT, content=big_chat(CAP + 1), headers=JSON), 413)
 
 
 def test_the_default_cap_is_ten_mebibytes(client: httpx2.Client) -> None:
     assert ServerConfig().max_body_size == 10 * 1024 * 1024
-    response = client.post(CHAT, content=big_chat(25_000_000), headers={"content-type": "application/json"})
+    response = client.post(CHAT, content=big_chat(25_000_000), headers=JSON)
     assert "25000000 bytes" in str(error_body(response, 413)["message"])
 
 
@@ -176,7 +178,7 @@ def test_serve_max_body_size_flag() -> None:
 
     for base_url in serving("--fast", "--max-body-size", str(CAP)):
         with httpx2.Client(base_url=base_url, timeout=10) as client:
-            assert client.post(CHAT, content=big_chat(CAP)).status_code == 200
-            error_body(client.post(CHAT, content=big_chat(CAP + 1)), 413)
+            assert client.post(CHAT, content=big_chat(CAP), headers=JSON).status_code == 200
+            error_body(client.post(CHAT, content=big_chat(CAP + 1), headers=JSON), 413)
     done = run_cli("serve", "--port", "0", "--max-body-size", "0")
     assert done.returncode == 2 and "--max-body-size" in done.stderr

@@ -109,7 +109,10 @@ def test_serve_ui_serves_the_page_and_relays_with_the_servers_key() -> None:
                 assert time.monotonic() < deadline, "serve --ui did not answer within 10 s"
                 time.sleep(0.05)
         assert page.status_code == 200 and "chat.js" in page.text
-        found = events(httpx2.post(page_url + "chat", json=HELLO, timeout=10).content)
+        # The page's own calls need the key like the API (the page asks for it: test_browser).
+        assert httpx2.post(page_url + "chat", json=HELLO, timeout=10).status_code == 401
+        keyed = {"authorization": f"Bearer {key}"}
+        found = events(httpx2.post(page_url + "chat", json=HELLO, headers=keyed, timeout=10).content)
         assert found[-1] == ("message", "[DONE]")  # the relay sent the key its own API requires
         assert httpx2.get(page_url.replace("/ui/", "/v1/models")).status_code == 401
     finally:

@@ -128,7 +128,14 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Ctrl-C.  "
             "Point a client at it with MISTRAL_BASE_URL.  Every behaviour flag below sets a default that\n"
             "a request can override with the x-mock-* header of the same name (--disconnect-after N is\n"
-            "x-mock-disconnect-after: N), so one server serves a whole test matrix."
+            "x-mock-disconnect-after: N), so one server serves a whole test matrix.  A request can never\n"
+            "loosen --api-key or --rate-limit, and with --api-key its x-mock-* headers count only if it\n"
+            "carries the key.\n\n"
+            "It answers only requests that name it by a Host it knows (localhost, 127.0.0.1, [::1], the\n"
+            "--host address, --allowed-host names).  A POST must be application/json, and come from no\n"
+            "web page but the server's own (or a --cors-origin's).  On an address other than loopback\n"
+            "without --api-key it warns, and refuses to run a model (--engine llama) or --record unless\n"
+            "--allow-open is given."
         ),
         epilog=(
             "Answers: tools + tool_choice any/required (or a prompt naming a tool) give a tool call;\n"
@@ -138,21 +145,50 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     place = serve.add_argument_group("where")
-    place.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    place.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default: 127.0.0.1, this machine only; another address without "
+        "--api-key warns, and refuses --engine llama and --record unless --allow-open)",
+    )
     place.add_argument(
         "--port", type=_port, default=8000, help="the port to listen on; 0 picks a free one (default: 8000)"
+    )
+    place.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (any port); repeatable.  Without it only "
+        "localhost, 127.0.0.1, [::1] and the --host address are answered, others get 400",
     )
     access = serve.add_argument_group("access and limits")
     access.add_argument(
         "--api-key",
         metavar="KEY",
-        help="require 'Authorization: Bearer KEY' on every request, else 401 (default: no key needed) [x-mock-api-key]",
+        help="require 'Authorization: Bearer KEY' on every API request and the chat page's, else 401; "
+        "x-mock-* headers of a request without it are ignored (default: no key needed; with --record: the "
+        "upstream's key) [x-mock-api-key adds a second key, never replaces this one]",
     )
     access.add_argument(
         "--rate-limit",
         type=_count,
         metavar="N",
-        help="allow N requests per minute, then 429 rate_limited with Retry-After (default: none) [x-mock-rate-limit]",
+        help="allow N requests per minute, then 429 rate_limited with Retry-After (default: none) "
+        "[x-mock-rate-limit adds a limit per x-mock-id, never lifts this one]",
+    )
+    access.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN (https://app.example) call the server: preflights are answered and "
+        "Access-Control-Allow-Origin sent; repeatable (default: none, and a POST from another page is refused)",
+    )
+    access.add_argument(
+        "--allow-open",
+        action="store_true",
+        help="run a model (--engine llama) or --record on an address other than loopback without --api-key",
     )
     access.add_argument(
         "--requests-per-minute",
@@ -247,7 +283,12 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             convert = {"count": _count, "seconds": _seconds}.get(knob.kind, str)
             metavar = {"count": "N", "seconds": "S"}.get(knob.kind, "VALUE")
             knobs.add_argument(knob.flag, type=convert, metavar=metavar, help=help_text)
-    serve.add_argument("--ui", action="store_true", help="also serve a chat page at /ui/ that streams from this server")
+    serve.add_argument(
+        "--ui",
+        action="store_true",
+        help="also serve a chat page at /ui/ that streams from this server; with --api-key the page asks for "
+        "the key, without one it answers this machine only",
+    )
 
 
 def _engine_flags(command: argparse.ArgumentParser | argparse._ArgumentGroup, *, default_help: str) -> None:
@@ -468,7 +509,12 @@ def _describe(exc: MistralError, *, secret: str | None) -> str:
 def _serve(args: argparse.Namespace) -> int:
     if not _server_extra_present():
         return EXIT_USAGE
-    picked = _local_engine(args, wanted=args.engine or ("llama" if args.model_path else "template"))
+    wanted = args.engine or ("llama" if args.model_path else "template")
+    refusal = _open_refusal(args, wanted)
+    if refusal is not None:
+        _say(f"error: {refusal}")
+        return EXIT_USAGE
+    picked = _local_engine(args, wanted=wanted)
     if isinstance(picked, int):
         return picked
     engine, described = picked
@@ -484,12 +530,29 @@ def _serve(args: argparse.Namespace) -> int:
             engine.close()
 
 
+def _open_refusal(args: argparse.Namespace, wanted: str) -> str | None:
+    """Why serve will not start open to the network (None: it will): a model, or a recorder, for anyone."""
+    from .server._guard import is_loopback
+
+    if is_loopback(args.host) or args.api_key or args.allow_open:
+        return None
+    if args.record:
+        what = f"record on {args.host} without --api-key: anyone who reaches it could have {args.upstream} answer "
+        what += f"through it, into {args.record}"
+    elif wanted == "llama":
+        what = f"run a model on {args.host} without --api-key: anyone who reaches it could use this machine's CPU"
+    else:
+        return None
+    return f"refusing to {what}. Add --api-key KEY, listen on 127.0.0.1, or pass --allow-open to accept it"
+
+
 def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) -> int:
     import socket
 
     import uvicorn
 
     from .server import create_app
+    from .server._guard import is_loopback
 
     host: str = args.host
     # Bound here rather than by uvicorn: a busy port is one clear line, and --port 0 shows the port it got.
@@ -517,10 +580,20 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
         _say(f"chat page: {base_url}/ui/")
     if config.api_key:
         _say("requests must send the --api-key value (MISTRAL_API_KEY=<that key>)")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config), host=host, port=port, lifespan="off", log_level="info", timeout_graceful_shutdown=2
+    elif not is_loopback(host):
+        _say(
+            f"warning: listening on {host} without --api-key: anyone who can reach this port can use the server; "
+            "add --api-key KEY to require a key"
         )
+    if host in ("0.0.0.0", "::") and not config.allowed_hosts:
+        _say("other machines must reach it by a name given with --allowed-host NAME (a Host header not allowed: 400)")
+    bound = sock.getsockname()[0]
+    if bound != host and host not in ("0.0.0.0", "::"):
+        # --host was a name: the chat page's relay reaches the address it resolved to, by that address.
+        config.allowed_hosts = (*config.allowed_hosts, bound)
+    app = create_app(config, host=host)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="info", timeout_graceful_shutdown=2)
     )
     try:
         server.run(sockets=[sock])
@@ -577,6 +650,8 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         rate_limit=args.rate_limit,
         mock_headers=mock_headers,
         ui=args.ui,
+        allowed_hosts=tuple(args.allowed_host),
+        cors_origins=tuple(args.cors_origin),
         **limits,
     )
 

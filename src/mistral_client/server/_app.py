@@ -14,8 +14,10 @@ decided in ``_answers``; how it streams, in ``_stream``.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import math
+import re
 import threading
 import time
 import uuid
@@ -38,6 +40,7 @@ from ._answers import Item, ToolCallStyle, answer_items, assemble, called_tools
 from ._catalog import KNOWN_MODELS, Capability, accepts, can, embedding_dimension, model_card
 from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt, TemplateEngine
+from ._guard import Guard, host_name
 from ._knobs import Knobs, parse_knobs
 from ._limits import DEFAULT_MAX_BODY_SIZE, RateWindow
 from ._records import Recorder
@@ -51,6 +54,7 @@ from ._requests import (
     schema_problems,
 )
 from ._stream import ChatStream, ClosingStreamingResponse, hide_injected_disconnects, stream_body, usage
+from ._ui import UI_API_PATHS
 from ._ui import ui_routes as _ui_routes
 
 __all__ = ["CHAT_COMPLETION_FIELDS", "KNOWN_MODELS", "ServerConfig", "create_app"]
@@ -84,6 +88,10 @@ class ServerConfig:
     upstream: str | None = None
     replay_dir: str | Path | None = None
     replay_pace: Literal["recorded", "fast"] = "recorded"
+    # Who may talk to the server (see _guard): Host names answered besides localhost, 127.0.0.1, [::1]
+    # and the address it listens on; origins whose web pages may call it (CORS).
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
@@ -107,6 +115,22 @@ class ServerConfig:
             raise ValueError(f"models must be one or more model ids, not {self.models!r}")
         self.mock_headers = {name.lower(): value for name, value in self.mock_headers.items()}
         parse_knobs(self.mock_headers, {})  # a bad default fails here, not on every request
+        self.allowed_hosts = tuple(self.allowed_hosts)
+        self.cors_origins = tuple(self.cors_origins)
+        for name in self.allowed_hosts:
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(
+                    f"allowed_hosts (--allowed-host): {name!r} is not a host name or address (no scheme, path or *)"
+                )
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"cors_origins (--cors-origin): {origin!r} is not an origin: scheme://host[:port], no path or *"
+                )
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 
 
 # --- App -----------------------------------------------------------------------------------------
@@ -122,7 +146,10 @@ class _Shared:
     failures_by_id: dict[str, int] = field(default_factory=dict)
 
 
-def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None = None) -> Starlette:
+def create_app(
+    config: ServerConfig | None = None, *, recorder: Recorder | None = None, host: str | None = None
+) -> Starlette:
+    """The server as an ASGI app; ``host``: the address it listens on, a Host name it answers to."""
     config = config or ServerConfig()
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = _Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
@@ -134,8 +161,16 @@ def create_app(config: ServerConfig | None = None, *, recorder: Recorder | None 
         routes, passthrough = [_anything(Recording(Path(config.record_dir), config.upstream).answer)], True
     app = Starlette(routes=routes, exception_handlers={HTTPException: _routing_error, Exception: _server_error})
     app.state.shared = shared
-    # Outermost, so that every answer (a 404 for an unknown path too) gets the live API's headers.
+    # Outside the routes, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(_Observed, shared=shared, passthrough=passthrough)
+    # Outermost: a request from the wrong Host or a foreign page is refused before its body is read.
+    listening = [host_name(host)] if host and host not in ("0.0.0.0", "::") else []
+    app.add_middleware(
+        Guard,
+        error=error_response,
+        allowed_hosts=[*listening, *map(host_name, config.allowed_hosts)],
+        cors_origins=config.cors_origins,
+    )
     return app
 
 
@@ -146,7 +181,8 @@ def _anything(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
 class _Observed:
     """Records every exchange, checks the key and the rate limit, and adds the live API's headers.
 
-    ``passthrough`` (recording and replaying): only records; the answers are someone else's.
+    ``passthrough`` (recording and replaying): only records and checks the key; the answers are
+    someone else's.
     """
 
     def __init__(self, app: ASGIApp, shared: _Shared, passthrough: bool = False) -> None:
@@ -158,9 +194,9 @@ class _Observed:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        shared, config = self.shared, self.shared.config
+        shared = self.shared
         # The body is read here, once, so the record holds it even when a route rejects the request.
-        body, oversize = await _read_body(scope, receive, config.max_body_size)
+        body, oversize = await _read_body(scope, receive, shared.config.max_body_size)
         headers = {
             name.decode("latin-1"): "[redacted]" if name == b"authorization" else value.decode("latin-1")
             for name, value in scope["headers"]
@@ -175,29 +211,14 @@ class _Observed:
             (client[0], client[1]) if client else None,
             correlation_id,
         )
-        request_headers = Headers(scope=scope)
-        knobs: Knobs | None = None
-        refusal: Response | None = None
-        try:
-            knobs = None if self.passthrough else parse_knobs(config.mock_headers, request_headers)
-        except ValueError as exc:
-            refusal = error_response(400, str(exc), "invalid_request_error", "3001")
+        refusal: Response | None
+        limits: list[_Limit]
         if oversize is not None:
-            refusal, knobs = oversize, None  # refused before the key, the limits or any knob count
-        limit, mock_id = None, None
-        # Only the API's own paths are guarded and counted; a probe of another path is not.
-        if knobs is not None and scope["path"].startswith("/v1/"):
-            limit, mock_id = _rate_limit(knobs, config)
-            api_key = knobs.api_key if knobs.api_key is not None else config.api_key
-            if api_key and request_headers.get("authorization") != f"Bearer {api_key}":
-                refusal = JSONResponse({"detail": "Unauthorized"}, status_code=401)
-            elif limit is not None and (wait := shared.window.retry_after(limit, mock_id)) is not None:
-                refusal = error_response(
-                    429, "Rate limit exceeded", "rate_limited", "1300", headers={"retry-after": str(wait)}
-                )
-            else:
-                shared.window.spend(requests=1, mock_id=mock_id)
-        scope.setdefault("state", {}).update(record=record, knobs=knobs or Knobs())
+            # Refused before the key, the rate limits or any knob counts.
+            knobs, refusal, limits = Knobs(), oversize, []
+        else:
+            knobs, refusal, limits = self._admit(scope)
+        scope.setdefault("state", {}).update(record=record, knobs=knobs)
         body_pending = True
 
         async def replaying_receive() -> Message:
@@ -215,7 +236,7 @@ class _Observed:
                 if not self.passthrough:
                     extra = [
                         (b"mistral-correlation-id", correlation_id.encode()),
-                        *shared.window.headers(limit, mock_id),
+                        *shared.window.headers(*_tightest(shared.window, limits)),
                     ]
                     message = {**message, "headers": [*message.get("headers", []), *extra]}
                 response_record = shared.recorder.add_response(
@@ -234,12 +255,66 @@ class _Observed:
         else:
             await self.app(scope, replaying_receive, send_with_headers)
 
+    def _admit(self, scope: Scope) -> tuple[Knobs, Response | None, list[_Limit]]:
+        """The request's knobs, the refusal it gets (None: none), and the rate limits it counted against.
 
-def _rate_limit(knobs: Knobs, config: ServerConfig) -> tuple[int | None, str | None]:
-    """The request limit that applies and the x-mock-id it counts (None: all requests)."""
-    if knobs.rate_limit is not None:
-        return knobs.rate_limit, knobs.mock_id
-    return config.rate_limit, None
+        The operator's settings are the ceiling. The key comes first: a request without it gets the
+        operator's knob defaults only, whatever its x-mock-* headers say. A request's own knobs
+        may only add refusals: ``x-mock-api-key`` is a second key to match, and ``x-mock-rate-limit``
+        a second limit (per ``x-mock-id``) on top of ``rate_limit``.
+        """
+        config, window = self.shared.config, self.shared.window
+        headers = Headers(scope=scope)
+        path: str = scope["path"]
+        # Passthrough forwards (or replays) any path; otherwise the API and the chat page's own calls.
+        guarded = self.passthrough or path.startswith("/v1/") or path in UI_API_PATHS
+        keyed = not config.api_key or _bears(headers, config.api_key)
+        if guarded and not keyed:
+            return Knobs(), _unauthorized(), []
+        if self.passthrough:
+            return Knobs(), None, []
+        try:
+            knobs = parse_knobs(config.mock_headers, headers if keyed else {})
+        except ValueError as exc:
+            return Knobs(), error_response(400, str(exc), "invalid_request_error", "3001"), []
+        # Only the API's own paths are counted (the chat page's relay calls them); a probe elsewhere is not.
+        if not path.startswith("/v1/"):
+            return knobs, None, []
+        if knobs.api_key is not None and not _bears(headers, knobs.api_key):
+            return knobs, _unauthorized(), []
+        limits: list[_Limit] = []
+        if config.rate_limit is not None:
+            limits.append((config.rate_limit, None))
+        if knobs.rate_limit is not None:
+            limits.append((knobs.rate_limit, knobs.mock_id))
+        for limit, mock_id in limits:
+            if (wait := window.retry_after(limit, mock_id)) is not None:
+                headers_429 = {"retry-after": str(wait)}
+                return (
+                    knobs,
+                    error_response(429, "Rate limit exceeded", "rate_limited", "1300", headers=headers_429),
+                    limits,
+                )
+        window.spend(requests=1, mock_id=knobs.mock_id if knobs.rate_limit is not None else None)
+        return knobs, None, limits
+
+
+_Limit = tuple[int, str | None]  # requests a minute, and the x-mock-id counted (None: every request)
+
+
+def _tightest(window: RateWindow, limits: list[_Limit]) -> tuple[int | None, str | None]:
+    """The limit the x-ratelimit-* headers show: the one with the fewest requests left."""
+    if not limits:
+        return None, None
+    return min(limits, key=lambda limit: window.remaining(*limit))
+
+
+def _bears(headers: Headers, key: str) -> bool:
+    return hmac.compare_digest(headers.get("authorization", "").encode(), f"Bearer {key}".encode())
+
+
+def _unauthorized() -> Response:
+    return JSONResponse({"detail": "Unauthorized"}, status_code=401)
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, Response | None]:

@@ -4,6 +4,11 @@ One server serves a whole test matrix because every knob can be set per request 
 ``ServerConfig.mock_headers`` (the ``serve`` flags) gives defaults that a request's own headers
 override. The table below is the single list of knobs: parsing, the module docs and the ``serve``
 flags all come from it. Nothing here imports the web framework.
+
+A request's knobs may make its own answer slower, shorter, longer or failing, never loosen what
+the operator set: ``x-mock-api-key`` and ``x-mock-rate-limit`` only add a check on top of the
+server's key and rate limit (``_app._Observed``), and with a server key they count only for
+requests that carry it.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ KNOBS = (
         "tool_call_style",
         "whole: each tool call in one delta (Mistral); fragmented: OpenAI-style pieces",
     ),
-    Knob("x-mock-api-key", "text", "require 'Authorization: Bearer KEY' (401 otherwise)"),
-    Knob("x-mock-rate-limit", "count", "allow N requests per minute (per x-mock-id), then 429 with Retry-After"),
+    Knob("x-mock-api-key", "text", "also require 'Authorization: Bearer KEY' (401 otherwise)"),
+    Knob("x-mock-rate-limit", "count", "also limit to N requests a minute per x-mock-id, then 429 with Retry-After"),
 )
 _BY_HEADER = {knob.header: knob for knob in KNOBS}
 _FLAG_TRUE = ("1", "true", "yes", "on")

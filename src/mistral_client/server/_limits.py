@@ -46,26 +46,34 @@ class RateWindow:
         oldest = times[len(times) - limit]
         return max(1, math.ceil(oldest + _MINUTE - now))
 
+    def remaining(self, limit: int, mock_id: str | None = None) -> int:
+        """Requests that still fit under ``limit`` this minute (counting only ``mock_id``'s when given)."""
+        self._forget(time.monotonic())
+        return max(0, limit - self._requests(mock_id))
+
     def headers(self, request_limit: int | None = None, mock_id: str | None = None) -> list[tuple[bytes, bytes]]:
         self._forget(time.monotonic())
         default_request_limit, token_limit = self.limits
         if request_limit is None:
             request_limit = default_request_limit
-        if mock_id is not None:
-            requests = len(self._requests_by_id.get(mock_id, ()))
-        else:
-            requests = sum(spent[1] for spent in self._spent)
         tokens = sum(spent[2] for spent in self._spent)
         return [
             (b"x-ratelimit-limit-req-minute", b"%d" % request_limit),
-            (b"x-ratelimit-remaining-req-minute", b"%d" % max(0, request_limit - requests)),
+            (b"x-ratelimit-remaining-req-minute", b"%d" % max(0, request_limit - self._requests(mock_id))),
             (b"x-ratelimit-limit-tokens-minute", b"%d" % token_limit),
             (b"x-ratelimit-remaining-tokens-minute", b"%d" % max(0, token_limit - tokens)),
         ]
 
+    def _requests(self, mock_id: str | None) -> int:
+        if mock_id is not None:
+            return len(self._requests_by_id.get(mock_id, ()))
+        return sum(spent[1] for spent in self._spent)
+
     def _forget(self, now: float) -> None:
         while self._spent and self._spent[0][0] < now - _MINUTE:
             self._spent.popleft()
-        for times in self._requests_by_id.values():
+        for mock_id, times in list(self._requests_by_id.items()):
             while times and times[0] < now - _MINUTE:
                 times.popleft()
+            if not times:  # every x-mock-id a client ever made up would otherwise stay forever
+                del self._requests_by_id[mock_id]

@@ -29,7 +29,8 @@ class LocalServer:
             raise TypeError("pass either config or ServerConfig fields, not both")
         self.config = config if config is not None else ServerConfig(**config_fields)
         self.recorder = Recorder()
-        self.app = create_app(self.config, recorder=self.recorder)
+        # Answers Host names for loopback and for ``host``; ServerConfig(allowed_hosts=...) adds others.
+        self.app = create_app(self.config, recorder=self.recorder, host=host)
         self._host = host
         self._requested_port = port
         self._port: int | None = None

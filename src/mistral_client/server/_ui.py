@@ -3,10 +3,15 @@
 The relay streams from this same server's /v1 API through the client, over loopback, exactly as
 an app would relay Mistral's API (``mistral_client.web``): so the page exercises the whole path,
 and a Stop in the browser shows up as a disconnect in this server's records.
+
+With an API key, /ui/models and /ui/chat need it like the API does (the server's middleware checks
+it; the page asks for it once). Without one, the page answers this machine only: the relay runs the
+server's model for whoever can reach the page, so a page open to the network must have a key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +25,9 @@ if TYPE_CHECKING:
 
     from ._app import ServerConfig
 
-__all__ = ["ui_routes"]
+__all__ = ["UI_API_PATHS", "ui_routes"]
+
+UI_API_PATHS = ("/ui/models", "/ui/chat")  # what the page calls: they need the key when there is one
 
 _FILES = {
     "index.html": "text/html; charset=utf-8",
@@ -74,14 +81,39 @@ def ui_routes(config: ServerConfig) -> list[Route]:
         stream = client.chat.stream(model=model, messages=messages, extra_headers=faults, keep_chunks=False)
         return EventStreamResponse(stream)
 
+    async def to_page(request: Request) -> Response:
+        return RedirectResponse("/ui/")
+
+    def guarded(endpoint: Endpoint) -> Endpoint:
+        return endpoint if config.api_key else _this_machine_only(endpoint)
+
     return [
-        Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
-        Route("/ui", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
-        Route("/ui/", asset, methods=["GET"]),
-        Route("/ui/models", models, methods=["GET"]),
-        Route("/ui/chat", chat, methods=["POST"]),
-        Route("/ui/{name}", asset, methods=["GET"]),
+        Route("/", guarded(to_page), methods=["GET"]),
+        Route("/ui", guarded(to_page), methods=["GET"]),
+        Route("/ui/", guarded(asset), methods=["GET"]),
+        Route("/ui/models", guarded(models), methods=["GET"]),
+        Route("/ui/chat", guarded(chat), methods=["POST"]),
+        Route("/ui/{name}", guarded(asset), methods=["GET"]),
     ]
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _this_machine_only(endpoint: Endpoint) -> Endpoint:
+    async def answer(request: Request) -> Response:
+        from ._app import error_response  # the app imports this module: here, not at the top
+        from ._guard import is_loopback
+
+        if request.client is None or not is_loopback(request.client.host):
+            message = (
+                "The chat page of a server without --api-key answers this machine only: "
+                "start serve with --api-key KEY to share it"
+            )
+            return error_response(403, message, "invalid_request_error", "3001")
+        return await endpoint(request)
+
+    return answer
 
 
 def _chat_request(body: bytes, models: list[str]) -> tuple[str, list[dict[str, str]]]:

@@ -1,5 +1,8 @@
 // The chat page: posts the conversation to /ui/chat and reads the answer as server-sent events
 // from the fetch body (EventSource can only GET, and cannot be aborted mid-answer as cleanly).
+// A server started with --api-key answers the page's calls with 401 until they carry its key: the
+// page then asks for it, keeps it in sessionStorage (this tab only, gone when the tab closes) and
+// asks again whenever the server refuses it.
 // The model's text is untrusted: it is HTML-escaped first, then a small markdown subset is applied
 // to the escaped text, so no tag or attribute from the model can reach the DOM.
 "use strict";
@@ -115,6 +118,60 @@ async function* readEvents(body) {
   }
 }
 
+// --- The server's key ------------------------------------------------------------------------
+
+const KEY_ITEM = "mistral-client.api-key";
+let keyWaiters = []; // resolve functions of the calls waiting for a key
+
+function authorization() {
+  const key = sessionStorage.getItem(KEY_ITEM);
+  return key ? { authorization: "Bearer " + key } : {};
+}
+
+// Resolves once the user has entered a key; ``refused``: the last one was refused (say so).
+function askForKey(refused) {
+  sessionStorage.removeItem(KEY_ITEM);
+  $("key-error").textContent = refused ? "The server refused that key: enter the --api-key value again." : "";
+  $("key-error").hidden = !refused;
+  $("key").value = "";
+  document.body.dataset.key = "asked";
+  if (!$("key-dialog").open) $("key-dialog").showModal();
+  $("key").focus();
+  return new Promise((resolve) => keyWaiters.push(resolve));
+}
+
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = $("key").value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_ITEM, key);
+  $("key-dialog").close();
+  document.body.dataset.key = "given";
+  const waiting = keyWaiters;
+  keyWaiters = [];
+  for (const resolve of waiting) resolve();
+});
+// Escape would close the dialog and leave the page without a key: it stays until one is given.
+$("key-dialog").addEventListener("cancel", (event) => event.preventDefault());
+
+class KeyRefused extends Error {}
+
+// fetch, with the key when there is one; a 401 is KeyRefused.
+async function call(url, options = {}) {
+  const hadKey = Boolean(sessionStorage.getItem(KEY_ITEM));
+  const response = await fetch(url, { ...options, headers: { ...options.headers, ...authorization() } });
+  if (response.status === 401) throw new KeyRefused(hadKey ? "refused" : "");
+  return response;
+}
+
+async function failure(response) {
+  let message = response.status + " " + response.statusText;
+  try {
+    message = (await response.json()).message || message;
+  } catch (ignored) {}
+  return new Error(message);
+}
+
 // --- The page --------------------------------------------------------------------------------
 
 function setState(state) {
@@ -169,8 +226,9 @@ class Stats {
 async function ask(prompt) {
   $("error").hidden = true;
   conversation.push({ role: "user", content: prompt });
-  addMessage("user", prompt);
+  const question = addMessage("user", prompt);
   const answer = addMessage("assistant", "");
+  let refused = null; // a KeyRefused: ask for the key, then ask the question again
   let text = "";
   let usage = null;
   let ended = false;
@@ -184,19 +242,13 @@ async function ask(prompt) {
   controller = new AbortController();
   setState("streaming");
   try {
-    const response = await fetch("chat", {
+    const response = await call("chat", {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify({ model: $("model").value, messages: conversation }),
       signal: controller.signal,
     });
-    if (!response.ok) {
-      let message = response.status + " " + response.statusText;
-      try {
-        message = (await response.json()).message || message;
-      } catch (ignored) {}
-      throw new Error(message);
-    }
+    if (!response.ok) throw await failure(response);
     for await (const event of readEvents(response.body)) {
       if (event.type === "error") {
         const error = JSON.parse(event.data);
@@ -223,7 +275,12 @@ async function ask(prompt) {
     setState("done");
   } catch (error) {
     paint();
-    if (error.name === "AbortError") {
+    if (error instanceof KeyRefused) {
+      refused = error;
+      question.remove();
+      answer.remove();
+      setState("idle");
+    } else if (error.name === "AbortError") {
       answer.classList.add("stopped");
       setState("stopped");
     } else {
@@ -236,16 +293,28 @@ async function ask(prompt) {
     if (text) conversation.push({ role: "assistant", content: text });
     else conversation.pop();
   }
+  if (refused) {
+    await askForKey(Boolean(refused.message));
+    await ask(prompt);
+  }
 }
 
 async function loadModels() {
   const select = $("model");
-  try {
-    const response = await fetch("models");
-    const { models } = await response.json();
-    for (const model of models) select.add(new Option(model, model, false, model === "mistral-small-latest"));
-  } catch (error) {
-    showError("could not load the models: " + error.message);
+  for (;;) {
+    try {
+      const response = await call("models");
+      if (!response.ok) throw await failure(response);
+      const { models } = await response.json();
+      for (const model of models) select.add(new Option(model, model, false, model === "mistral-small-latest"));
+      return;
+    } catch (error) {
+      if (!(error instanceof KeyRefused)) {
+        showError("could not load the models: " + error.message);
+        return;
+      }
+      await askForKey(Boolean(error.message));
+    }
   }
 }
 
