@@ -62,6 +62,42 @@ WRONG_CALLS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("timeout negative", {"timeout": -1}, InvalidRequestError, "Timeout.total"),
     ("extra_headers a str", {"extra_headers": "x-a: b"}, InvalidRequestError, "extra_headers"),
     ("extra_headers value an int", {"extra_headers": {"x-a": 1}}, InvalidRequestError, "extra_headers['x-a']"),
+    # Header values are refused before h11 or an ASCII encoder sees (and quotes) them.
+    ("header value, newline", {"extra_headers": {"x-a": "v\n"}}, InvalidRequestError, "['x-a']: the value"),
+    ("header value, CRLF", {"extra_headers": {"x-a": "v\r\nX-Evil: 1"}}, InvalidRequestError, "a line break at"),
+    ("header value, non-ASCII", {"extra_headers": {"x-a": "caf\u00e9"}}, InvalidRequestError, "a non-ASCII char"),
+    ("header value, NUL", {"extra_headers": {"x-a": "a\x00b"}}, InvalidRequestError, "a control character"),
+    ("header value, DEL", {"extra_headers": {"x-a": "a\x7fb"}}, InvalidRequestError, "a control character"),
+    ("header value, surrogate", {"extra_headers": {"x-a": "\ud800"}}, InvalidRequestError, "a non-ASCII char"),
+    ("header value, padded", {"extra_headers": {"x-a": " v"}}, InvalidRequestError, "starts or ends with a space"),
+    ("header name, space", {"extra_headers": {"x a": "v"}}, InvalidRequestError, "name 'x'... has a space at"),
+    ("header name, colon", {"extra_headers": {"x-a: v": ""}}, InvalidRequestError, "name 'x-a'... has ':' at"),
+    ("header name, newline", {"extra_headers": {"\nx": "v"}}, InvalidRequestError, "a header name has a line"),
+    ("header name, empty", {"extra_headers": {"": "v"}}, InvalidRequestError, "a header name is empty"),
+    ("header name, non-ASCII", {"extra_headers": {"x-\u00e9": "v"}}, InvalidRequestError, "a non-ASCII char"),
+    # Text that has no UTF-8 form (a lone surrogate) is refused naming the field, not a UnicodeEncodeError.
+    ("surrogate in content", {"messages": [user("\ud800")]}, InvalidRequestError, "messages[0].content, at pos"),
+    (
+        "surrogate in a content part",
+        {"messages": [*HI, {"role": "user", "content": [{"type": "text", "text": "ok \udfff"}]}]},
+        InvalidRequestError,
+        "messages[1].content[0].text, at position 3,",
+    ),
+    (
+        "surrogate in tool arguments",
+        {"messages": [*HI, {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "\ud83d"}}]}]},
+        InvalidRequestError,
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    ("surrogate in the model", {"model": "mistral\udc80"}, InvalidRequestError, "model, at position 7,"),
+    ("surrogate in stop", {"stop": ["END", "\ud800"]}, InvalidRequestError, "stop[1]"),
+    (
+        "surrogate in a tool name",
+        {"tools": [{"type": "function", "function": {"name": "f\ud800", "parameters": {}}}]},
+        InvalidRequestError,
+        "tools[0].function.name",
+    ),
+    ("surrogate in a metadata key", {"metadata": {"k\ud800": "v"}}, InvalidRequestError, "a key of metadata has"),
 ]
 
 
@@ -78,6 +114,45 @@ def test_wrong_call_fails_before_sending(
 ) -> None:
     with pytest.raises(exc) as info:
         run.stream(**kwargs) if method == "stream" else run.complete(**kwargs)
+    assert words in str(info.value)
+    assert server.requests == []
+
+
+FIM_AND_EMBEDDINGS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "fim.complete",
+        {"model": "codestral-latest", "prompt": "def f():\ud800"},
+        "fim.complete(): prompt, at position 8,",
+    ),
+    ("fim.stream", {"model": "codestral-latest", "prompt": "x", "suffix": "\udc00"}, "fim.stream(): suffix"),
+    ("embeddings.create", {"model": "mistral-embed", "input": ["ok", "\ud800"]}, "embeddings.create(): input[1]"),
+    ("fim.complete", {"model": "codestral-latest", "prompt": "x", "extra_headers": {"x-a": "\n"}}, "['x-a']"),
+    ("embeddings.create", {"model": "mistral-embed", "input": "x", "extra_headers": {"x-a": "\n"}}, "['x-a']"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "words"), FIM_AND_EMBEDDINGS, ids=[case[2] for case in FIM_AND_EMBEDDINGS]
+)
+def test_fim_and_embeddings_refuse_what_cannot_be_sent(
+    kind: str, server: LocalServer, method: str, kwargs: dict[str, Any], words: str
+) -> None:
+    api, name = method.split(".")
+    if kind == "sync":
+        with Mistral(base_url=server.base_url) as client, pytest.raises(InvalidRequestError) as info:
+            result = getattr(getattr(client, api), name)(**kwargs)
+            if name == "stream":
+                result.__enter__()
+    else:
+
+        async def main() -> pytest.ExceptionInfo[InvalidRequestError]:
+            async with AsyncMistral(base_url=server.base_url) as client:
+                with pytest.raises(InvalidRequestError) as info:
+                    result = getattr(getattr(client, api), name)(**kwargs)
+                    await (result.__aenter__() if name == "stream" else result)
+                return info
+
+        info = asyncio.run(main())
     assert words in str(info.value)
     assert server.requests == []
 
@@ -108,6 +183,10 @@ def test_wrong_positional_request(
         ({"timeout": 0}, "Timeout.total"),
         ({"base_url": "ftp://example.com"}, "base_url"),
         ({"base_url": "localhost:8000"}, "base_url"),
+        ({"base_url": "http://127.0.0.1:1/\ud800"}, "base_url"),
+        ({"base_url": "http://exa\ud800mple.com"}, "base_url"),
+        ({"base_url": "http://127.0.0.1:1/a\x00b"}, "base_url"),
+        ({"api_key": b"sk-key"}, "api_key must be a str, got bytes"),
     ],
 )
 def test_wrong_client_options(kind: str, client_kw: dict[str, Any], words: str) -> None:

@@ -20,10 +20,12 @@ import pytest
 
 from helpers import HI, MODEL
 from mistral_client import (
+    APIConnectionError,
     APIError,
     APIStatusError,
     AsyncMistral,
     AuthenticationError,
+    InvalidRequestError,
     Mistral,
     MistralError,
     Timeout,
@@ -373,3 +375,180 @@ def test_the_key_is_sent_to_loopback_over_http(locked: LocalServer) -> None:
     with Mistral(api_key=SECRET, base_url=locked.base_url.replace("127.0.0.1", "localhost")) as client:
         client.chat.complete(model=MODEL, messages=HI)
     assert len(locked.requests) == 1
+
+
+# --- malformed keys ------------------------------------------------------------------------------------
+
+# A key that cannot go into a header as given: refused when the client is built, naming the problem
+# and the length, never the key (before, h11 quoted the whole "Bearer ..." header in a "connection
+# failed", and a non-ASCII key raised a UnicodeEncodeError carrying the header as its .object).
+MALFORMED_KEYS: list[tuple[str, str, str]] = [
+    ("newline inside", f"{SECRET[:20]}\n{SECRET[20:]}", "a line break at position 20"),
+    ("CRLF injection", f"{SECRET}\r\nX-Evil: 1", f"a line break at position {len(SECRET)}"),
+    ("carriage return", f"{SECRET}\rX", "a line break"),
+    ("space inside", f"{SECRET[:8]} {SECRET[8:]}", "a space at position 8"),
+    ("tab inside", f"{SECRET[:8]}\t{SECRET[8:]}", "a tab at position 8"),
+    ("non-ASCII", f"{SECRET[:8]}\u00e9{SECRET[8:]}", "a non-ASCII character at position 8"),
+    ("non-breaking space", f"{SECRET}\u00a0x", "a non-ASCII character"),
+    ("undecodable byte", f"{SECRET}\udce9", "a non-ASCII character"),  # how os.environ shows a Latin-1 byte
+    ("NUL", f"{SECRET}\x00", "a control character"),
+    ("escape", f"\x1b[31m{SECRET}", "a control character at position 0"),
+    ("DEL", f"{SECRET}\x7f", "a control character"),
+]
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+@pytest.mark.parametrize(("name", "key", "problem"), MALFORMED_KEYS, ids=[case[0] for case in MALFORMED_KEYS])
+def test_a_malformed_key_is_refused_without_showing_it(
+    kind: str,
+    source: str,
+    name: str,
+    key: str,
+    problem: str,
+    debug_logs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cls = Mistral if kind == "sync" else AsyncMistral
+    if source == "environment":
+        if "\x00" in key:
+            pytest.skip("an environment variable cannot hold a NUL")
+        monkeypatch.setenv("MISTRAL_API_KEY", key)
+    with pytest.raises(InvalidRequestError) as info:
+        cls(api_key=key if source == "argument" else None)  # the official host: https, a key is needed
+    message = str(info.value)
+    assert problem in message
+    assert f"({len(key.strip())} characters)" in message
+    assert ("passed as api_key" if source == "argument" else "in MISTRAL_API_KEY") in message
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    # with_locals=False: the constructor's own argument is the key, whatever the library does.
+    assert_clean(*exception_texts(info.value, with_locals=False), *debug_logs)
+
+
+def test_the_issue_example_is_a_bad_key_not_a_connection_failure(locked: LocalServer) -> None:
+    locked.clear_records()
+    with pytest.raises(InvalidRequestError, match=r"the API key passed as api_key \(14 characters\) contains a line"):
+        Mistral(api_key="abc\r\nX-Evil: 1", base_url=locked.base_url)
+    assert locked.requests == []
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+@pytest.mark.parametrize("padded", [f"{SECRET}\n", f"{SECRET}\r\n", f"  {SECRET}\t\n"])
+def test_whitespace_around_the_key_is_removed_and_said(
+    kind: str,
+    source: str,
+    padded: str,
+    locked: LocalServer,
+    debug_logs: list[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A key read from a file keeps its newline; the server accepts only the exact key.
+    locked.clear_records()
+    if source == "environment":
+        monkeypatch.setenv("MISTRAL_API_KEY", padded)
+    client_kw = {"api_key": padded if source == "argument" else None, "base_url": locked.base_url}
+    if kind == "sync":
+        with Mistral(**client_kw) as client:
+            content = client.chat.complete(model=MODEL, messages=HI).choices[0].message.content
+    else:
+
+        async def main() -> Any:
+            async with AsyncMistral(**client_kw) as client:
+                return (await client.chat.complete(model=MODEL, messages=HI)).choices[0].message.content
+
+        content = asyncio.run(main())
+    assert content and len(locked.requests) == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "mistral_client" and r.levelno == logging.DEBUG]
+    where = "api_key" if source == "argument" else "MISTRAL_API_KEY"
+    assert any("removed whitespace around the API key" in line and where in line for line in said), said
+    assert_clean(*debug_logs)
+
+
+def test_a_key_without_whitespace_is_not_logged_about(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="mistral_client")
+    Mistral(api_key=SECRET, base_url="http://127.0.0.1:1").close()
+    assert not any("API key" in record.getMessage() for record in caplog.records)
+
+
+def test_a_blank_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", " \n")
+    with pytest.raises(MistralError, match="no API key"):
+        Mistral()
+    assert repr(Mistral(api_key="\n", base_url="http://127.0.0.1:1")).endswith("api_key=none, max_retries=2)")
+
+
+# --- secrets in extra_headers, and headers of the caller's own http_client ---------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {SECRET}\n"},  # a per-request key read from a file
+        {"Authorization": f"Bearer {SECRET}\r\nX-Evil: 1"},
+        {"x-api-key": f"{SECRET}\u00e9"},
+        {"x-api-key": f"{SECRET}\x00"},
+        {"x-api-key": f"{SECRET} "},
+        {f"Authorization: Bearer {SECRET}": ""},  # the whole line given as a name
+        {f"x\n{SECRET}": "v"},
+    ],
+    ids=["newline", "crlf", "non-ascii", "nul", "trailing space", "line as name", "newline in name"],
+)
+def test_a_bad_header_is_refused_without_showing_it(
+    kind: str, locked: LocalServer, debug_logs: list[str], headers: dict[str, str]
+) -> None:
+    locked.clear_records()
+    texts, error = _stream(kind, locked.base_url, headers, {})
+    assert isinstance(error, InvalidRequestError), error
+    assert "extra_headers" in str(error)
+    if not next(iter(headers)).startswith(("Authorization:", "x\n")):
+        assert f"extra_headers[{next(iter(headers))!r}]" in str(error)  # named, the value not shown
+    assert locked.requests == []  # refused before anything was sent
+    # with_locals=False: the caller's headers dict holds the secret in every frame it is passed to.
+    assert_clean(*texts, *exception_texts(error, with_locals=False), *debug_logs)
+
+
+def test_a_bad_header_on_the_callers_own_http_client(
+    kind: str, locked: LocalServer, debug_logs: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its headers go out with every request: checked when the client is built, like extra_headers.
+    locked.clear_records()
+    bad = f"Bearer {SECRET}\n"
+    errors: list[BaseException] = []
+    if kind == "sync":
+        with httpx2.Client(headers={"Authorization": bad}) as http:
+            with pytest.raises(InvalidRequestError, match=r"http_client.headers\['authorization'\]: the value") as info:
+                Mistral(base_url=locked.base_url, http_client=http)
+            errors.append(info.value)
+            # Set after the client was built, it is h11 that refuses it, in an error quoting the value.
+            http.headers.pop("authorization")
+            client = Mistral(base_url=locked.base_url, http_client=http, max_retries=0)
+            http.headers["Authorization"] = bad
+            with pytest.raises(APIConnectionError) as late:
+                client.chat.complete(model=MODEL, messages=HI)
+            errors.append(late.value)
+    else:
+        from mistral_client._http11 import AsyncTransport
+
+        async def main() -> None:
+            for transport in (AsyncTransport(limits=httpx2.Limits()), None):  # ours, and httpx2's
+                async with httpx2.AsyncClient(headers={"Authorization": bad}, transport=transport) as http:
+                    with pytest.raises(InvalidRequestError, match=r"http_client.headers\['authorization'\]") as info:
+                        AsyncMistral(base_url=locked.base_url, http_client=http)
+                    errors.append(info.value)
+                    http.headers.pop("authorization")
+                    client = AsyncMistral(base_url=locked.base_url, http_client=http, max_retries=0)
+                    http.headers["Authorization"] = bad
+                    with pytest.raises(APIConnectionError) as late:
+                        await client.chat.complete(model=MODEL, messages=HI)
+                    errors.append(late.value)
+
+        asyncio.run(main())
+    assert locked.requests == []
+    for error in errors:
+        if isinstance(error, APIConnectionError):
+            assert str(error) == (
+                "the request could not be sent: Illegal header value (not shown: it may be a credential)"
+            )
+    assert_clean(*[text for error in errors for text in exception_texts(error, with_locals=False)])
+    # httpcore2's own DEBUG trace of the failure (httpx2's transport) quotes h11's error; ours does not.
+    assert_clean(*[repr(r.__dict__) for r in caplog.records if not r.name.startswith("httpcore")])

@@ -1,9 +1,14 @@
-"""examples/fastapi_chat.py, the seed's two ASP.NET endpoints in FastAPI, under a real uvicorn."""
+"""examples/fastapi_chat.py, the seed's two ASP.NET endpoints in FastAPI, under a real uvicorn.
+
+The relay spends the operator's key, so every request needs a user's token and counts against that
+user's limit; each test uses users of its own, so the module's one app keeps separate counts.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -36,11 +41,20 @@ def upstream() -> Iterator[LocalServer]:
         yield server
 
 
+USERS = ("alice", "bob", "carol", "dave", "erin")
+TOKENS = {name: f"{name}-token-{i}f9a2c" for i, name in enumerate(USERS)}
+
+
+def auth(name: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {TOKENS[name]}"}
+
+
 @pytest.fixture(scope="module")
 def example(upstream: LocalServer) -> Iterator[UvicornThread]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MISTRAL_BASE_URL", upstream.base_url)  # read by the app's client at startup
         env.delenv("MISTRAL_API_KEY", raising=False)
+        env.setenv("CHAT_APP_TOKENS", ",".join(f"{name}:{token}" for name, token in TOKENS.items()))
         with UvicornThread(load_example().app, lifespan="on") as running:
             yield running
 
@@ -55,7 +69,8 @@ def answer(upstream: LocalServer, message: str, tokens: int) -> str:
 
 def test_text_endpoint_streams_the_answer(example: UvicornThread, upstream: LocalServer) -> None:
     upstream.clear_records()
-    with httpx2.stream("POST", f"{example.base_url}/chat/stream", json="Tell me a joke", timeout=10) as response:
+    url = f"{example.base_url}/chat/stream"
+    with httpx2.stream("POST", url, json="Tell me a joke", headers=auth("alice"), timeout=10) as response:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
         first = next(response.iter_text())
@@ -66,7 +81,8 @@ def test_text_endpoint_streams_the_answer(example: UvicornThread, upstream: Loca
 def test_sse_endpoint_relays_json_events(example: UvicornThread, upstream: LocalServer) -> None:
     upstream.clear_records()
     params = {"message": "Tell me a joke"}
-    with httpx2.stream("GET", f"{example.base_url}/chat/sse", params=params, timeout=10) as response:
+    url = f"{example.base_url}/chat/sse"
+    with httpx2.stream("GET", url, params=params, headers=auth("bob"), timeout=10) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         decoder = SSEDecoder()
@@ -83,6 +99,81 @@ def test_sse_endpoint_relays_json_events(example: UvicornThread, upstream: Local
 
 def test_the_example_bad_input_is_refused_by_fastapi(example: UvicornThread, upstream: LocalServer) -> None:
     upstream.clear_records()
-    assert httpx2.get(f"{example.base_url}/chat/sse", timeout=10).status_code == 422  # no message
-    assert httpx2.post(f"{example.base_url}/chat/stream", json={"x": 1}, timeout=10).status_code == 422
+    sse, text, dave = f"{example.base_url}/chat/sse", f"{example.base_url}/chat/stream", auth("dave")
+    assert httpx2.get(sse, headers=dave, timeout=10).status_code == 422  # no message
+    assert httpx2.post(text, json={"x": 1}, headers=dave, timeout=10).status_code == 422
+    assert httpx2.post(text, json="x" * 4001, headers=dave, timeout=10).status_code == 422  # too long to pay for
+    assert httpx2.get(sse, params={"message": "x" * 4001}, headers=dave, timeout=10).status_code == 422
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": "Bearer not-a-token"},
+        {"authorization": f"Basic {TOKENS['alice']}"},
+        {"authorization": TOKENS["alice"]},
+        {"authorization": f"Bearer {TOKENS['alice']}x"},
+        {"authorization": "Bearer"},
+    ],
+    ids=["none", "unknown token", "basic scheme", "no scheme", "token plus one", "empty"],
+)
+def test_without_a_valid_token_nothing_is_relayed(
+    example: UvicornThread, upstream: LocalServer, headers: dict[str, str]
+) -> None:
+    upstream.clear_records()
+    for response in (
+        httpx2.post(f"{example.base_url}/chat/stream", json="Tell me a joke", headers=headers, timeout=10),
+        httpx2.get(f"{example.base_url}/chat/sse", params={"message": "hi"}, headers=headers, timeout=10),
+        httpx2.get(f"{example.base_url}/chat/sse", headers=headers, timeout=10),  # bad input too: still 401
+    ):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json() == {"detail": "a valid bearer token is required"}
+    assert upstream.requests == []  # the operator's key was not spent
+
+
+def test_each_user_gets_five_questions_a_minute(example: UvicornThread, upstream: LocalServer) -> None:
+    upstream.clear_records()
+
+    def ask(name: str) -> tuple[int, str, dict[str, str]]:
+        url = f"{example.base_url}/chat/stream"
+        with httpx2.stream("POST", url, json="Tell me a joke", headers=auth(name), timeout=10) as response:
+            first = next(response.iter_text()) if response.status_code == 200 else response.read().decode()
+            return response.status_code, first, dict(response.headers)
+
+    answers = [ask("carol") for _ in range(5)]
+    assert [status for status, _, _ in answers] == [200] * 5
+    assert all(text for _, text, _ in answers)  # each one streamed
+    status, body, headers = ask("carol")
+    assert status == 429
+    assert json.loads(body) == {"detail": "too many questions, try again later"}
+    assert 55 <= int(headers["retry-after"]) <= 60
+    refused = httpx2.get(f"{example.base_url}/chat/sse", params={"message": "hi"}, headers=auth("carol"), timeout=10)
+    assert refused.status_code == 429  # one limit for both endpoints
+    assert ask("erin")[0] == 200  # another user has a count of their own
+    for _ in range(6):
+        upstream.wait_for_disconnect(timeout=5)  # every stream that started was cut when its reader left
+    assert len(upstream.requests) == 6  # five for carol, one for erin: nothing relayed for a refusal
+
+
+def test_with_no_tokens_set_every_request_is_refused(upstream: LocalServer) -> None:
+    upstream.clear_records()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MISTRAL_BASE_URL", upstream.base_url)
+        env.delenv("MISTRAL_API_KEY", raising=False)
+        env.delenv("CHAT_APP_TOKENS", raising=False)
+        with UvicornThread(load_example().app, lifespan="on") as running:
+            for headers in ({}, {"authorization": "Bearer"}, {"authorization": "Bearer x"}):
+                response = httpx2.post(f"{running.base_url}/chat/stream", json="hi", headers=headers, timeout=10)
+                assert response.status_code == 401
+    assert upstream.requests == []
+
+
+def test_the_docs_show_the_example_as_it_is() -> None:
+    # docs/web.md's first python block is the example, less its module docstring and __future__ import.
+    docs = (EXAMPLE.parents[1] / "docs" / "web.md").read_text(encoding="utf-8")
+    block = re.findall(r"^```python\n(.*?)^```", docs, re.S | re.M)[0]
+    source = EXAMPLE.read_text(encoding="utf-8")
+    assert block == source[source.index("import math") :]

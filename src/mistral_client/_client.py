@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
 from time import perf_counter, sleep
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from ._config import (
     Timeout,
     TimeoutLike,
     api_root,
+    check_extra_headers,
     check_key_transport,
     resolve_api_key,
     resolve_timeout,
@@ -96,17 +96,6 @@ def _refuse_inside_event_loop() -> None:
     )
 
 
-def _check_extra_headers(extra: object) -> None:
-    # Values are never shown: a caller may pass a credential here.
-    if not isinstance(extra, Mapping):
-        raise InvalidRequestError(f"extra_headers must be a dict of header names to str, got {type(extra).__name__}")
-    for name, value in extra.items():
-        if not isinstance(name, str):
-            raise InvalidRequestError(f"extra_headers: header names must be str, got {type(name).__name__}")
-        if not isinstance(value, str):
-            raise InvalidRequestError(f"extra_headers[{name!r}] must be a str, got {type(value).__name__}")
-
-
 def _forget_key(response: httpx2.Response) -> None:
     # The response outlives the call (on an exception, as ``stream.response``): its request must
     # not carry the key to wherever the response ends up (a log, an error tracker).
@@ -145,7 +134,7 @@ class _BaseClient:
         else:
             headers["Accept"] = "application/json"
         if extra:
-            _check_extra_headers(extra)
+            check_extra_headers(extra)
             headers.update(extra)
         return headers
 
@@ -230,6 +219,8 @@ class Mistral(_BaseClient):
         from ._models_api import ModelsAPI
 
         self._owns_http = http_client is None
+        if http_client is not None:  # its headers go out with every request: h11 would quote a bad one
+            check_extra_headers(http_client.headers, "http_client.headers")
         self._http = (
             http_client
             if http_client is not None
@@ -337,7 +328,8 @@ class AsyncMistral(_BaseClient):
         from ._models_api import AsyncModelsAPI
 
         self._owns_http = http_client is None
-        if http_client is not None:
+        if http_client is not None:  # its headers go out with every request: h11 would quote a bad one
+            check_extra_headers(http_client.headers, "http_client.headers")
             self._http = http_client
         elif proxy_in_environment(self.base_url):
             # Our transport speaks to servers only; httpx2's own reaches them through the proxy.

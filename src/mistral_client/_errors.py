@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx2
@@ -121,4 +122,11 @@ def transport_error(exc: Exception, request: httpx2.Request | None) -> APIConnec
             httpx2.PoolTimeout: "waiting for a free connection",
         }.get(type(exc), "waiting")
         return APITimeoutError(f"timed out {kind}: {exc or type(exc).__name__}", request=request)
+    if isinstance(exc, httpx2.LocalProtocolError):
+        # h11 quotes the offending header in full ("Illegal header value b'Bearer sk-...'"): one set on
+        # the caller's own http_client can be a credential, so nothing from the first quote on is shown.
+        reason = re.split(r"\s*b?['\"]", str(exc), maxsplit=1)[0] or type(exc).__name__
+        return APIConnectionError(
+            f"the request could not be sent: {reason} (not shown: it may be a credential)", request=request
+        )
     return APIConnectionError(f"connection failed: {exc or type(exc).__name__}", request=request)

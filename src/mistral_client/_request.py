@@ -263,6 +263,41 @@ def _encode(method: str, payload: dict[str, Any]) -> bytes:
         return msgspec.json.encode(payload)
     except TypeError as exc:
         raise InvalidRequestError(f"{method}(): a value cannot be sent as JSON: {exc}") from None
+    except UnicodeEncodeError:
+        # A lone surrogate has no UTF-8 form.  msgspec is the one pass over every string, so it finds
+        # it at no cost to a good request; only then is the payload searched to name the field.
+        try:
+            where = _unencodable(msgspec.to_builtins(payload), "")
+        except (TypeError, ValueError):
+            where = None
+        raise InvalidRequestError(
+            f"{method}(): {where or 'a string'} has a lone surrogate (a character in U+D800-U+DFFF), which "
+            "cannot be encoded as UTF-8: the text was decoded wrongly, or a character was cut in half"
+        ) from None
+
+
+def _unencodable(value: Any, path: str) -> str | None:
+    """Where the first string (or key) with no UTF-8 form is: ``messages[0].content, at position 3,``."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            return f"{path or 'the request'}, at position {exc.start},"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _unencodable(key, "-"):
+                return f"a key of {path or 'the request'}"
+            shown = f".{key}" if isinstance(key, str) and key.isidentifier() else f"[{key!r}]"
+            found = _unencodable(item, f"{path}{shown}".lstrip("."))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unencodable(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def _at(exc: msgspec.ValidationError, field: str) -> str:
