@@ -340,6 +340,7 @@ def markdown(r: dict[str, Any]) -> str:
                     _ratio(v["us_per_chunk"], s[key].get("ours", {}).get("us_per_chunk")),
                     _fmt(v["wall_s"], 2),
                     f"{_busy(v, z):.0%}",
+                    _fmt(v.get("events_per_server_wake"), 1),
                     _fmt(v["peak_rss_mib"], 0),
                     _fmt(v["added_rss_mib"], 1),
                 ]
@@ -353,7 +354,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"(each client in a fresh process, on the {loop} event loop), events {z['many_gap'] * 1e3:g} ms apart "
             f"in each stream; whole-run CPU divided by all chunks.  Each row is the median of its runs (the SDKs "
             "take tens of seconds a run, so they run fewer times), with their min-max; *busy* is the share of "
-            "the wall time the client spent on the CPU.  Peak RSS is "
+            "the wall time the client spent on the CPU, and *burst* how many events the server wrote each time "
+            "its pacer woke up (they reach the client together; - where the run did not record it).  Peak RSS is "
             'the whole process; "added" is above the process after import, client construction and one stream.  '
             "A relay passes `keep_chunks=False` (the SDKs keep nothing either); by default "
             f"`stream.result.chunks` holds every chunk, here all {z['many_streams'] * z['many_chunks']:,} typed "
@@ -364,7 +366,18 @@ def markdown(r: dict[str, Any]) -> str:
             "### 3b. Many streams (uvloop)" if loop == "uvloop" else "### 3. Many streams",
             note,
             _table(
-                ["client", "runs", "µs/chunk", "min-max", "vs ours", "wall s", "busy", "peak RSS MiB", "added MiB"],
+                [
+                    "client",
+                    "runs",
+                    "µs/chunk",
+                    "min-max",
+                    "vs ours",
+                    "wall s",
+                    "busy",
+                    "burst",
+                    "peak RSS MiB",
+                    "added MiB",
+                ],
                 table,
             ),
         ]
@@ -598,9 +611,10 @@ def _loop_bullets(r: dict[str, Any]) -> list[str]:
     text = (
         "- That cost is not a constant of the client or of the loop: one wakeup of the loop serves every socket "
         "that is ready by then, so the closer together events come, the more each wakeup serves and the less each "
-        "event costs.  A client busy all the time (*busy* near 100%) lets events pile up between its wakeups and "
-        "pays less per event than on a quieter stream; a busy machine, or a server that falls behind and sends in "
-        "bursts, does the same.  Compare rows within a run, and read the spread."
+        "event costs.  The server's pacer writes the events that fell due since it last woke (*burst*), a busy "
+        "machine wakes it later and makes the bursts larger, and a client busy all the time (*busy* near 100%) "
+        "lets events pile up between its own wakeups: each makes a chunk cost less.  So the same code on the same "
+        "machine gives different figures from one run to the next; compare rows within a run, and read the spread."
     )
     if rates:
         loop = "uvloop" if "uvloop" in rates else next(iter(rates))

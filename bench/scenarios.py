@@ -304,7 +304,7 @@ def many(base: str, s: Sizes, loop: str = "asyncio") -> dict[str, Any]:
             if rep >= s.many_sdk_reps and name in SDK_OF:
                 continue
             args = (name, base, str(s.many_streams), str(s.many_chunks), repr(s.many_gap), loop)
-            runs[name].append(_checked(name, _child("bench.many", *args)))
+            runs[name].append(_paced(base, lambda args=args: _checked(args[0], _child("bench.many", *args))))
     return {_short(name): _medians(results) for name, results in runs.items()}
 
 
@@ -323,10 +323,23 @@ def many_rates(base: str, s: Sizes, loops: tuple[str, ...]) -> dict[str, Any]:
             for rep in range(s.many_rate_reps):
                 for name in turns(names, rep):
                     args = (name, base, str(s.many_streams), str(chunks), repr(gap), loop)
-                    runs[name].append(_checked(name, _child("bench.many", *args)))
+                    runs[name].append(_paced(base, lambda args=args: _checked(args[0], _child("bench.many", *args))))
             by_gap[f"{gap * 1e3:g}"] = {_short(name): {**_medians(r), "chunks": chunks} for name, r in runs.items()}
         out[loop] = by_gap
     return out
+
+
+def _paced(base: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s result, with how the server paced its events meanwhile: how many it wrote per
+    wakeup (they reach the client together) and how late, on average, in ms."""
+    with httpx2.Client(base_url=base) as control:
+        before = control.get("/_bench/pacer").json()
+        result = run()
+        after = control.get("/_bench/pacer").json()
+    wakes, events = after["wakes"] - before["wakes"], after["events"] - before["events"]
+    result["events_per_server_wake"] = events / wakes if wakes else None
+    result["server_late_ms"] = (after["late_s"] - before["late_s"]) / events * 1e3 if events else None
+    return result
 
 
 def _checked(name: str, result: dict[str, Any]) -> dict[str, Any]:
