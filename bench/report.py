@@ -679,8 +679,9 @@ def document(r: dict[str, Any], tables: str, chart_name: str | None) -> str:
         "",
         "- The server (`bench/server.py`) runs in a process of its own and sends pre-encoded streams in the wire "
         "format the live API sends (`p` padding, a role chunk, content chunks with non-ASCII text, a last chunk "
-        "with usage, `[DONE]`), in HTTP chunked framing; it is a plain socket server, so it is never what limits a "
-        "client.",
+        "with usage, `[DONE]`), in HTTP chunked framing.  It is a plain socket server, so that its CPU is not "
+        "the client's; with many streams, how it paces them still shapes what each event costs a client (see "
+        "*Reading the results*).",
         f"- Client cost is the CPU time of the client process (`time.process_time`), not wall time: {shared}; CPU "
         "time is what a busy machine disturbs least.",
         "- CPU per chunk is the marginal cost between a short and a long stream, so the fixed cost of a call "
