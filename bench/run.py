@@ -31,12 +31,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, measures nothing")
     parser.add_argument("--only", default="", help="scenario numbers to run, e.g. 1,2 (default: all)")
     parser.add_argument("--reps", type=int, help="repetitions of scenarios 1 and 2 (median reported)")
-    parser.add_argument("--many-reps", type=int, metavar="K", help="runs of each scenario 3 row (default 5)")
+    parser.add_argument(
+        "--many-reps",
+        type=int,
+        metavar="K",
+        help=f"runs of each scenario 3 row (default {scenarios.Sizes().many_reps})",
+    )
     parser.add_argument("--clients", help="comma-separated clients (default: all installed)")
     parser.add_argument(
         "--out", type=Path, help="where to write benchmarks.md/.png/.json (default: docs/, or nowhere with --quick)"
     )
-    parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the page and chart from a saved run")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="rewrite the page, the chart and README's Speed from a saved run"
+    )
     return parser.parse_args(argv)
 
 
