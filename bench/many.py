@@ -6,6 +6,16 @@ Prints one JSON line: client CPU per chunk, wall time, and peak RSS (the whole p
 what it held once imported, with its client built and one stream done).  A process per client keeps
 each one's memory apart from the others'.  LOOP is ``asyncio`` (the default) or ``uvloop``.
 
+It also prints what decides the CPU per chunk besides the client's own code, so that two runs can be
+told apart: the event loop that ran (``loop``), the HTTP transport the client sent through
+(``transport``: ``AsyncMistral`` falls back to httpx2's when a proxy variable is set, and then costs
+what httpx2 costs on either loop), the share of the wall time it spent on the CPU (``busy``), and how
+many times per chunk the process went to sleep waiting for data (``sleeps_per_chunk``, voluntary
+context switches) or was preempted (``preempted_per_chunk``).  One wakeup of the loop handles every
+socket that is ready by then, so the more events pile up between wakeups, the cheaper each one: a
+client that is busy all the time, a server that falls behind and sends in bursts, or a machine busy
+enough to delay the client, all make the cost per chunk fall.
+
 Besides the clients of ``bench.clients``, CLIENT may be ``loop-floor``: no HTTP client at all, only
 an asyncio ``Protocol`` per socket that counts reads until the body's terminator.  What that costs
 per chunk is the event loop's own share, which no client running on that loop can go below.
@@ -15,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 from typing import Any
@@ -27,32 +38,57 @@ from bench.wire import request_body
 
 
 async def run(name: str, base: str, streams: int, chunks: int, gap: float) -> dict[str, Any]:
+    http: httpx2.AsyncClient | None = None
     if name == "loop-floor":
         client: Any = LoopFloor(base)
     elif name.startswith("ours"):
         client = ASYNC[name](base, None)  # as the README uses it: its own transport, a pool of 1000
+        http = client.client._http
     else:
         # A pool wide enough for all the streams at once; httpx2's default of 100 would queue half.
-        client = ASYNC[name](base, httpx2.AsyncClient(limits=POOL, timeout=60))
+        http = httpx2.AsyncClient(limits=POOL, timeout=60)
+        client = ASYNC[name](base, http)
     headers = {"x-bench-n": str(chunks), "x-bench-mode": "trickle", "x-bench-gap": repr(gap)}
     check = name != "loop-floor"  # it counts reads, which are fewer than events when they bunch up
     got = await _drain_async(client, headers)
     if check:
         _expect(name, got, chunks)
     base_rss = peak_rss_mib()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     cpu, wall = time.process_time(), time.perf_counter()
     counts = await asyncio.gather(*(_drain_async(client, headers) for _ in range(streams)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_SELF)
     for got in counts if check else ():
         _expect(name, got, chunks)
     await client.close()
     peak = peak_rss_mib()
-    return {
-        "us_per_chunk": cpu / (streams * chunks) * 1e6,
+    total = streams * chunks
+    result: dict[str, Any] = {
+        "us_per_chunk": cpu / total * 1e6,
         "wall_s": wall,
+        "busy": cpu / wall,  # near 1: the client never waited for data, events piled up between its wakeups
         "peak_rss_mib": peak,
         "added_rss_mib": peak - base_rss,
+        "sleeps_per_chunk": (after.ru_nvcsw - before.ru_nvcsw) / total,
+        "preempted_per_chunk": (after.ru_nivcsw - before.ru_nivcsw) / total,
+        "loop": _loop_name(),
+        "transport": None if http is None else _transport_name(http, base),
     }
+    if not check:  # the floor's items are its reads: how many events one read carried, on average
+        result["reads_per_chunk"] = (sum(counts) + streams) / total
+    return result
+
+
+def _loop_name() -> str:
+    loop = type(asyncio.get_running_loop())
+    return f"{loop.__module__}.{loop.__qualname__}"
+
+
+def _transport_name(http: httpx2.AsyncClient, base: str) -> str:
+    """The class of the transport that carries requests to ``base``, proxies and mounts considered."""
+    transport = http._transport_for_url(httpx2.URL(base))
+    return f"{type(transport).__module__}.{type(transport).__qualname__}"
 
 
 class _Counter(asyncio.Protocol):

@@ -2,7 +2,9 @@
 
 CPU is the client process's own (``time.process_time``, or ``getrusage`` in a child process): the
 server runs in another process.  Every client of a scenario takes its turn within each repetition,
-so a machine that gets busier slows them alike, and the report gives medians and ratios.
+so a machine that gets busier slows them alike, and the report gives medians and ratios.  Where a
+row's value is a median of runs, the row keeps each run's value too (``<key>_runs``), so that the
+report can show the spread and how many runs there were.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import httpx2
 
 from bench.clients import ASYNC, SDK_OF, SYNC, available, split_events
-from bench.server import ROOT
+from bench.server import MAX_WAIT, ROOT
 from bench.wire import MODEL, chunk_events, large_event
 
 MiB = 1024 * 1024
@@ -35,15 +37,20 @@ class Sizes:
     """How big each scenario is; ``QUICK`` only checks that the harness runs."""
 
     reps: int = 5
-    sdk_reps: int = 3  # the SDKs are 30-200x slower: fewer runs of them keep the suite to minutes
+    sdk_reps: int = 3  # the SDKs are far slower (see the tables): fewer runs of them keep the suite to minutes
     bulk: tuple[int, int] = (2_000, 20_000)
     trickle: tuple[int, int] = (2_000, 20_000)
     trickle_gap: float = 50e-6
     many_streams: int = 200
     many_chunks: int = 500
     many_gap: float = 0.005
-    many_reps: int = 3
-    many_sdk_reps: int = 1
+    many_reps: int = 5  # K: each row of scenario 3 is the median of K runs, with their min and max
+    many_sdk_reps: int = 1  # an SDK run takes 10-40 s of the total: once
+    # Scenario 3 again with events further apart: the cost per event depends on how many events
+    # each wakeup of the loop finds ready, so the rate is part of what a figure means.
+    many_rate_gaps: tuple[float, ...] = (0.005, 0.01, 0.02, 0.04)
+    many_rate_seconds: float = 1.0  # each stream lasts about this long, whatever its gap
+    many_rate_reps: int = 3
     cold_chunks: int = 10
     cold_reps: int = 9
     cold_extras: bool = True  # a warm-up run, and processes that only import
@@ -66,7 +73,10 @@ QUICK = Sizes(
     many_streams=4,
     many_chunks=20,
     many_gap=0.0,
-    many_reps=1,
+    many_reps=2,
+    many_rate_gaps=(0.001, 0.002),
+    many_rate_seconds=0.02,
+    many_rate_reps=1,
     cold_reps=1,
     cold_extras=False,
     ttfc_wait=0.01,
@@ -77,8 +87,25 @@ QUICK = Sizes(
 )
 
 
+CORE_READ = 64 * 1024  # the decoding core alone is fed reads of this size in the bulk case
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def without_proxies() -> list[str]:
+    """Remove proxy variables from this process's environment (and so its children's); their names.
+
+    The server is on loopback, where no proxy applies, but ``AsyncMistral`` sees a proxy variable and
+    sends through httpx2's transport instead of its own (it leaves ``NO_PROXY`` to httpx2): with one
+    set, the async rows would measure httpx2's transport under our name.
+    """
+    removed = [name for name in os.environ if name.lower() in PROXY_VARIABLES]
+    for name in removed:
+        del os.environ[name]
+    return sorted(removed)
 
 
 def turns(names: list[str], rep: int) -> list[str]:
@@ -159,10 +186,17 @@ async def _build_async(name: str, base: str) -> Any:
 # --- 1 and 2: one stream, bulk and trickle ---
 
 
+def marginal(times: dict[int, list[float]], sizes: tuple[int, int]) -> dict[str, Any]:
+    """µs per chunk between the two sizes, run by run (each run streams both sizes), and its median."""
+    small, large = sizes
+    each = [(b - a) / (large - small) * 1e6 for a, b in zip(times[small], times[large], strict=True)]
+    return {"us_per_chunk": median(each), "us_per_chunk_runs": each}
+
+
 def per_chunk(
     clients: Clients, sizes: tuple[int, int], reps: int, sdk_reps: int, headers: Callable[[int], dict[str, str]]
 ) -> dict[str, Any]:
-    """Marginal CPU per chunk between the two sizes, per client (medians of ``reps`` runs)."""
+    """Marginal CPU per chunk between the two sizes, per client (``reps`` runs, ``sdk_reps`` for the SDKs)."""
     small, large = sizes
     runs: dict[str, dict[int, list[float]]] = {name: {small: [], large: []} for name in clients.names}
     for name in clients.names:  # warm-up: connections, caches, lazy imports
@@ -175,10 +209,9 @@ def per_chunk(
                 runs[name][n].append(clients.cpu(name, headers(n), n))
     out = {}
     for name, by_size in runs.items():
-        a, b = median(by_size[small]), median(by_size[large])
         out[name] = {
-            "us_per_chunk": (b - a) / (large - small) * 1e6,
-            "stream_ms": {str(small): a * 1e3, str(large): b * 1e3},
+            **marginal(by_size, sizes),
+            "stream_ms": {str(small): median(by_size[small]) * 1e3, str(large): median(by_size[large]) * 1e3},
         }
     return out
 
@@ -191,7 +224,7 @@ def bulk(clients: Clients, s: Sizes) -> dict[str, Any]:
 
 def core(sizes: tuple[int, int], reps: int, *, one_event_reads: bool) -> dict[str, Any]:
     """Our decoding core alone (bytes -> events -> typed chunks -> result), no I/O: what of a
-    client's cost is ours rather than the HTTP layer's.  Fed 64 KiB reads, or one event a read."""
+    client's cost is ours rather than the HTTP layer's.  Fed ``CORE_READ`` reads, or one event a read."""
     from mistral_client._chunks import ChunkDecoder
 
     def reads(n: int) -> list[bytes]:
@@ -199,7 +232,7 @@ def core(sizes: tuple[int, int], reps: int, *, one_event_reads: bool) -> dict[st
         if one_event_reads:
             return events
         body = b"".join(events)
-        return [body[i : i + 65536] for i in range(0, len(body), 65536)]
+        return [body[i : i + CORE_READ] for i in range(0, len(body), CORE_READ)]
 
     def once(pieces: list[bytes], n: int) -> float:
         gc.collect()
@@ -214,13 +247,12 @@ def core(sizes: tuple[int, int], reps: int, *, one_event_reads: bool) -> dict[st
         _expect("ours-core", decoder.result.chunk_count, n)
         return elapsed
 
-    small, large = sizes
     pieces = {n: reads(n) for n in sizes}
     times: dict[int, list[float]] = {n: [] for n in sizes}
     for _ in range(max(reps, 3)):
         for n in sizes:
             times[n].append(once(pieces[n], n))
-    return {"us_per_chunk": (median(times[large]) - median(times[small])) / (large - small) * 1e6}
+    return marginal(times, sizes)
 
 
 def trickle(clients: Clients, base: str, s: Sizes) -> dict[str, Any]:
@@ -257,21 +289,78 @@ def _reads_per_event(base: str, headers: dict[str, str]) -> tuple[float, float]:
 # --- 3: many concurrent streams (each client in a process of its own) ---
 
 
+OUR_TRANSPORT = "mistral_client._http11.AsyncTransport"
+
+
 def many(base: str, s: Sizes, loop: str = "asyncio") -> dict[str, Any]:
+    """Each client in ``many_reps`` fresh processes (the SDKs in ``many_sdk_reps``), turn by turn."""
     names = [name for name in available(ASYNC) if _short(name) in s.clients]
     if "ours" in s.clients:
         names.insert(1, "ours-async")  # the default, which keeps every chunk in stream.result.chunks
     names.append("loop-floor")
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for rep in range(s.many_reps):
         for name in turns(names, rep):
             if rep >= s.many_sdk_reps and name in SDK_OF:
                 continue
             args = (name, base, str(s.many_streams), str(s.many_chunks), repr(s.many_gap), loop)
-            runs[name].append(_child("bench.many", *args))
-    out = {}
-    for name, results in runs.items():
-        out[_short(name)] = {key: median([r[key] for r in results]) for key in results[0]}
+            runs[name].append(_paced(base, lambda args=args: _checked(args[0], _child("bench.many", *args))))
+    return {_short(name): _medians(results) for name, results in runs.items()}
+
+
+def many_rates(base: str, s: Sizes, loops: tuple[str, ...]) -> dict[str, Any]:
+    """Ours (as a relay) and the loop alone, with events ``many_rate_gaps`` apart in each stream.
+
+    ``{loop: {gap in ms: {client: row}}}``; each stream lasts about ``many_rate_seconds``.
+    """
+    names = ["ours-async-relay", "loop-floor"] if "ours" in s.clients else ["loop-floor"]
+    out: dict[str, Any] = {}
+    for loop in loops:
+        by_gap: dict[str, Any] = {}
+        for gap in s.many_rate_gaps:
+            chunks = max(2, round(s.many_rate_seconds / gap))
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for rep in range(s.many_rate_reps):
+                for name in turns(names, rep):
+                    args = (name, base, str(s.many_streams), str(chunks), repr(gap), loop)
+                    runs[name].append(_paced(base, lambda args=args: _checked(args[0], _child("bench.many", *args))))
+            by_gap[f"{gap * 1e3:g}"] = {_short(name): {**_medians(r), "chunks": chunks} for name, r in runs.items()}
+        out[loop] = by_gap
+    return out
+
+
+def _paced(base: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s result, with how the server paced its events meanwhile: how many it wrote per
+    wakeup (they reach the client together) and how late, on average, in ms."""
+    with httpx2.Client(base_url=base) as control:
+        before = control.get("/_bench/pacer").json()
+        result = run()
+        after = control.get("/_bench/pacer").json()
+    wakes, events = after["wakes"] - before["wakes"], after["events"] - before["events"]
+    result["events_per_server_wake"] = events / wakes if wakes else None
+    result["server_late_ms"] = (after["late_s"] - before["late_s"]) / events * 1e3 if events else None
+    return result
+
+
+def _checked(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A run of ours on another transport than its own measured something else: stop there."""
+    if name.startswith("ours") and result.get("transport") != OUR_TRANSPORT:
+        raise RuntimeError(f"{name} sent through {result.get('transport')}, not {OUR_TRANSPORT} (a proxy variable?)")
+    return result
+
+
+def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each number over the runs, each run's CPU per chunk, and the labels they share."""
+    out: dict[str, Any] = {}
+    for key, first in results[0].items():
+        values = [r[key] for r in results]
+        if isinstance(first, (int, float)):
+            out[key] = median(values)
+        elif len(set(values)) > 1:
+            raise RuntimeError(f"runs of one client disagree on {key}: {sorted(set(map(str, values)))}")
+        else:
+            out[key] = first
+    out["us_per_chunk_runs"] = [r["us_per_chunk"] for r in results]
     return out
 
 
@@ -455,7 +544,8 @@ def cancellation(clients: Clients, base: str, s: Sizes) -> dict[str, Any]:
         }
 
     def seen(h: dict[str, str], since: int) -> float | None:
-        closed = control.get(f"/_bench/closed/{h['x-bench-id']}", timeout=60).json()["closed_ns"]
+        # The server waits up to MAX_WAIT for the close; past that the close counts as missed.
+        closed = control.get(f"/_bench/closed/{h['x-bench-id']}", timeout=MAX_WAIT * 2).json()["closed_ns"]
         return None if closed is None else (closed - since) / 1e6
 
     ways = []

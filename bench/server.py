@@ -17,6 +17,12 @@ What to send is chosen per request with headers:
 ``x-bench-id: ID``        record when this connection is seen closed by the client before the end;
                           ``GET /_bench/closed/ID`` answers ``{"closed_ns": ...}`` once it is
 
+``GET /_bench/pacer`` answers how the paced streams were written so far (running totals): how many
+times the pacer woke up with events due and wrote them (``wakes``), how many events it wrote
+(``events``), and how late they were in all (``late_s``).  Events written in one wakeup reach a client
+together, and one wakeup of the client's event loop then serves them all: the more events a wakeup
+carries, the less each costs the client, so a run's cost per event is read with its burst size.
+
 While it waits between two events the server watches the socket, so a client's close is seen (and
 timed) as soon as the FIN or RST arrives, not at the next write.
 """
@@ -197,6 +203,11 @@ class Pacer:
         self._new: list[_Paced] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.wakes = self.events = 0
+        self.late_s = 0.0
+
+    def totals(self) -> dict[str, float]:
+        return {"wakes": self.wakes, "events": self.events, "late_s": self.late_s}
 
     def play(self, sock: socket.socket, framed: list[bytes], gap: float) -> None:
         """Send ``framed`` (the first at once) ``gap`` seconds apart; raise ``ClientClosed`` if cut."""
@@ -230,12 +241,18 @@ class Pacer:
                 else:
                     self._check_closed(key.data)
             now = time.monotonic()
+            written = 0
             while heap and heap[0].due <= now:
                 stream = heapq.heappop(heap)
                 if stream.done.is_set():
                     continue  # closed by the client while it waited
+                self.late_s += now - stream.due
+                written += 1
                 if self._write(stream):
                     heapq.heappush(heap, stream)
+            if written:
+                self.wakes += 1
+                self.events += written
 
     def _write(self, stream: _Paced) -> bool:
         """Send the stream's next event; true if it has more to send."""
@@ -293,6 +310,8 @@ def serve_connection(sock: socket.socket, records: Records) -> None:
                 _json(sock, 200, {"closed_ns": records.wait(path.rsplit("/", 1)[1], MAX_WAIT)})
             elif method == "GET" and path == "/_bench/ping":
                 _json(sock, 200, {"ok": True})
+            elif method == "GET" and path == "/_bench/pacer":
+                _json(sock, 200, PACER.totals())
             elif method == "POST" and path.rstrip("/").endswith("/chat/completions"):
                 _stream(sock, headers, received)
             else:

@@ -13,12 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("bulk", "trickle", "many", "many_uvloop", "cold", "ttfc", "cancel", "large")
+SCENARIOS = ("bulk", "trickle", "many", "many_uvloop", "many_rates", "cold", "ttfc", "cancel", "large")
+OUR_TRANSPORT = "mistral_client._http11.AsyncTransport"
 
 
-def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+def run_bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {})}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=180
     )
@@ -35,6 +39,18 @@ def test_every_scenario_runs_at_a_tiny_size(tmp_path: Path) -> None:
         assert {"ours", "ours-async", "httpx2", "httpx2+json"} <= set(got[scenario]), scenario
     assert {"ours", "ours (keep_chunks=True)", "httpx2", "loop-floor"} <= set(got["many"])
     assert set(got["many_uvloop"]) == set(got["many"])  # uvloop comes with the bench extra
+    for key, loop in (("many", "asyncio."), ("many_uvloop", "uvloop.")):
+        for name, row in got[key].items():  # every row keeps each run's value, K of them (1 for an SDK)
+            runs = results["sizes"]["many_sdk_reps" if name in ("openai", "mistralai") else "many_reps"]
+            assert len(row["us_per_chunk_runs"]) == runs, (key, name)
+            assert row["loop"].startswith(loop), (key, name, row["loop"])
+        assert got[key]["ours"]["transport"] == OUR_TRANSPORT
+    assert set(got["many_rates"]) == {"asyncio", "uvloop"}
+    for by_gap in got["many_rates"].values():
+        assert len(by_gap) == len(results["sizes"]["many_rate_gaps"])
+        assert all(set(rows) == {"ours", "loop-floor"} for rows in by_gap.values())
+    for scenario in ("bulk", "trickle"):
+        assert len(got[scenario]["ours"]["us_per_chunk_runs"]) == results["sizes"]["reps"]
     assert {"ours", "httpx2"} <= set(got["cold"])
     assert {"ours close", "ours-async aclose", "ours-async task cancel"} <= set(got["cancel"])
     assert all(way["missed"] == 0 for way in got["cancel"].values())  # every close reached the server
@@ -51,6 +67,29 @@ def test_every_scenario_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert "## Reproduce" in page and "### 1-2." in page
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_proxy_variable_does_not_move_ours_off_its_transport(tmp_path: Path) -> None:
+    # With HTTP_PROXY set, AsyncMistral sends through httpx2's transport (NO_PROXY is left to httpx2):
+    # a many-streams run would then measure httpx2 under our name, on either loop.
+    proxy = {"HTTP_PROXY": "http://proxy.invalid:3128", "NO_PROXY": "127.0.0.1,localhost"}
+    done = run_bench("--quick", "--only", "3", "--many-reps", "1", "--out", str(tmp_path), env=proxy)
+    assert done.returncode == 0, done.stderr
+
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert results["proxy_variables_removed"] == ["HTTP_PROXY"]
+    for key in ("many", "many_uvloop"):
+        assert results["scenarios"][key]["ours"]["transport"] == OUR_TRANSPORT
+        assert results["scenarios"][key]["httpx2"]["transport"] == "httpx2.AsyncHTTPTransport"
+
+
+def test_a_run_of_ours_on_another_transport_is_refused() -> None:
+    from bench.scenarios import _checked
+
+    assert _checked("ours-async", {"transport": OUR_TRANSPORT}) == {"transport": OUR_TRANSPORT}
+    assert _checked("httpx2", {"transport": "httpx2.AsyncHTTPTransport"})
+    with pytest.raises(RuntimeError, match="a proxy variable"):
+        _checked("ours-async-relay", {"transport": "httpx2.AsyncHTTPTransport"})
 
 
 def test_sse_decoder_comparison_runs() -> None:

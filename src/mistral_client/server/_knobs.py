@@ -2,8 +2,10 @@
 
 One server serves a whole test matrix because every knob can be set per request with a header;
 ``ServerConfig.mock_headers`` (the ``serve`` flags) gives defaults that a request's own headers
-override. The table below is the single list of knobs: parsing, the module docs and the ``serve``
-flags all come from it. Nothing here imports the web framework.
+override. The table below is the single list of knobs: parsing, the ``serve`` flags and their help,
+and the knobs table of docs/local-server.md all come from it (``markdown_table``; after changing a
+knob, ``python -m mistral_client.server._knobs docs/local-server.md`` rewrites that table, and
+tests/test_knobs_table.py fails until it is). Nothing here imports the web framework.
 
 A request's knobs may make its own answer slower, shorter, longer or failing, never loosen what
 the operator set: ``x-mock-api-key`` and ``x-mock-rate-limit`` only add a check on top of the
@@ -13,53 +15,89 @@ requests that carry it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-__all__ = ["KNOBS", "Knob", "Knobs", "StreamFaults", "parse_knobs"]
+__all__ = ["KNOBS", "Knob", "Knobs", "StreamFaults", "markdown_table", "parse_knobs"]
 
 Kind = Literal["count", "seconds", "flag", "text", "usage_chunk", "tool_call_style"]
+_VALUE_OF_KIND = {"count": "N", "seconds": "S", "flag": "1", "text": "V"}
 
 
 @dataclass(frozen=True)
 class Knob:
     header: str
     kind: Kind
-    help: str
+    help: str  # markdown: the docs' table shows it as is, ``serve --help`` too
+    value: str = ""  # what the docs show after the header: ``x-mock-status: CODE`` (default: from the kind)
 
     @property
     def flag(self) -> str:
         """The ``serve`` option that sets this knob's default: ``x-mock-token-delay`` -> ``--token-delay``."""
         return "--" + self.header.removeprefix("x-mock-")
 
+    @property
+    def example(self) -> str:
+        """The header as the docs show it: ``x-mock-fail-times: K``."""
+        return f"{self.header}: {self.value or _VALUE_OF_KIND.get(self.kind, 'V')}"
+
 
 KNOBS = (
-    Knob("x-mock-status", "count", "answer this HTTP error status (400-599) with Mistral's error body"),
-    Knob("x-mock-retry-after", "text", "with x-mock-status: send this Retry-After value"),
-    Knob("x-mock-fail-times", "count", "with x-mock-status: fail only the first K requests of an x-mock-id"),
-    Knob("x-mock-id", "text", "groups requests for x-mock-fail-times and x-mock-rate-limit"),
-    Knob("x-mock-tokens", "count", "answers are this many tokens long when nothing cuts them short"),
-    Knob("x-mock-first-token-delay", "seconds", "seconds before the first event (or the whole answer)"),
+    Knob(
+        "x-mock-status",
+        "count",
+        "answer this error status (400-599) with Mistral's error body "
+        '(401: `{"detail":"Unauthorized"}`, 422: a validation detail)',
+        "CODE",
+    ),
+    Knob("x-mock-retry-after", "text", "with `x-mock-status`: send `Retry-After: V`"),
+    Knob("x-mock-fail-times", "count", "with `x-mock-status`: fail only the first K requests of an `x-mock-id`", "K"),
+    Knob("x-mock-id", "text", "groups requests for `x-mock-fail-times` and `x-mock-rate-limit`", "ID"),
+    Knob("x-mock-tokens", "count", "answers are N tokens long when nothing cuts them short (default 30)"),
+    Knob("x-mock-first-token-delay", "seconds", "seconds before the first event (or the whole non-streamed answer)"),
     Knob("x-mock-token-delay", "seconds", "seconds between streamed chunks; 0 streams as fast as possible"),
-    Knob("x-mock-stall-after", "count", "after N content chunks, pause for x-mock-stall-seconds"),
-    Knob("x-mock-stall-seconds", "seconds", "how long x-mock-stall-after pauses (default 1)"),
+    Knob("x-mock-stall-after", "count", "after N content chunks, pause for `x-mock-stall-seconds`"),
+    Knob("x-mock-stall-seconds", "seconds", "how long `x-mock-stall-after` pauses (default 1)"),
     Knob("x-mock-disconnect-after", "count", "after N content chunks, close the connection mid-body"),
-    Knob("x-mock-error-event-after", "count", 'after N content chunks, send an {"object":"error"} event and end'),
-    Knob("x-mock-finish-error-after", "count", 'after N content chunks, finish with finish_reason "error"'),
+    Knob(
+        "x-mock-error-event-after",
+        "count",
+        'after N content chunks, send an `{"object":"error",...}` event and end',
+    ),
+    Knob("x-mock-finish-error-after", "count", 'after N content chunks, finish with `finish_reason: "error"`'),
     Knob("x-mock-malformed-after", "count", "after N content chunks, send an event that is not JSON, then go on"),
-    Knob("x-mock-usage-chunk", "usage_chunk", "inline: usage in the last chunk; separate: its own choices:[] chunk"),
-    Knob("x-mock-no-done", "flag", "end the stream without data: [DONE]"),
+    Knob(
+        "x-mock-usage-chunk",
+        "usage_chunk",
+        "`separate`: usage in its own `choices: []` chunk after the last content chunk; `inline`: in the last chunk",
+        "separate",
+    ),
+    Knob("x-mock-no-done", "flag", "end the body without `data: [DONE]`"),
     Knob("x-mock-html", "flag", "answer 200 with a proxy's HTML error page"),
-    Knob("x-mock-crlf", "flag", "end stream lines with CRLF"),
-    Knob("x-mock-keepalive", "flag", "send a ': keep-alive' comment before every event"),
+    Knob("x-mock-crlf", "flag", "end lines with CRLF"),
+    Knob("x-mock-keepalive", "flag", "a `: keep-alive` comment before every event"),
     Knob(
         "x-mock-tool-call-style",
         "tool_call_style",
-        "whole: each tool call in one delta (Mistral); fragmented: OpenAI-style pieces",
+        "`fragmented`: tool calls in OpenAI/vLLM pieces; `whole`: Mistral's one delta per call",
+        "fragmented",
     ),
-    Knob("x-mock-api-key", "text", "also require 'Authorization: Bearer KEY' (401 otherwise)"),
-    Knob("x-mock-rate-limit", "count", "also limit to N requests a minute per x-mock-id, then 429 with Retry-After"),
+    Knob(
+        "x-mock-api-key",
+        "text",
+        'require `Authorization: Bearer KEY`, else 401 `{"detail":"Unauthorized"}` '
+        "(the header is a second key to match, never a replacement for `--api-key`)",
+        "KEY",
+    ),
+    Knob(
+        "x-mock-rate-limit",
+        "count",
+        "allow N requests a minute, then 429 `rate_limited` with `Retry-After` "
+        "(the header counts per `x-mock-id` on top of the flag, which counts all requests)",
+    ),
 )
 _BY_HEADER = {knob.header: knob for knob in KNOBS}
 _FLAG_TRUE = ("1", "true", "yes", "on")
@@ -177,3 +215,37 @@ def _parse(knob: Knob, raw: str) -> object:
     if knob.kind == "tool_call_style" and value not in ("whole", "fragmented"):
         raise ValueError(f"{knob.header} must be 'whole' or 'fragmented', got {raw!r}")
     return raw if knob.kind == "text" else value
+
+
+# The docs' knobs table sits between these two lines of docs/local-server.md.
+TABLE_START = "<!-- knobs table: generated from KNOBS (python -m mistral_client.server._knobs FILE) -->"
+TABLE_END = "<!-- end of knobs table -->"
+
+
+def markdown_table() -> str:
+    """The knobs table of docs/local-server.md: one row per knob, in ``KNOBS`` order."""
+    rows = ["| header | `serve` flag | effect |", "|---|---|---|"]
+    for knob in KNOBS:
+        effect = knob.help.replace("|", "\\|")  # a bar would end the cell
+        rows.append(f"| `{knob.example}` | `{knob.flag}` | {effect} |")
+    return "\n".join(rows)
+
+
+def with_table(text: str) -> str:
+    """``text`` (a markdown page) with the region between the table's markers rewritten."""
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start or text.count(TABLE_START) != 1:
+        raise ValueError(f"expected one {TABLE_START!r} followed by {TABLE_END!r}")
+    return text[: start + len(TABLE_START)] + "\n" + markdown_table() + "\n" + text[end:]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m mistral_client.server._knobs FILE...``: rewrite the knobs table in each file."""
+    for name in argv:
+        path = Path(name)
+        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
