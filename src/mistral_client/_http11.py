@@ -303,6 +303,8 @@ class _Connection:
                 while True:
                     event = _next(conn)
                     if event is h11.NEED_DATA:
+                        if body.error is not None:
+                            raise body.error  # h11 handed out all it could decode before the fault
                         if body.at_boundary and not conn.trailing_data[0]:
                             break
                         data = await socket.read(timeout)
@@ -323,8 +325,12 @@ class _Connection:
                     payload = feed(data)
                     if payload:
                         yield payload
-                    if body.done:
+                    if body.ended:
                         break
+                if body.error is not None:
+                    # Raised after the payload before the fault was handed out, not on a read to
+                    # come: the server may send nothing more.
+                    raise body.error
             except ChunkedBodyError as exc:
                 raise httpx2.RemoteProtocolError(str(exc)) from None
             # Tell h11 where the body ended; the chunks it did not see do not matter to it.
