@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Mapping
 from time import perf_counter, sleep
 from types import TracebackType
@@ -173,6 +174,20 @@ class _BaseClient:
             pool = remaining
         return httpx2.Timeout(connect=connect, read=read, write=read, pool=pool)
 
+    @staticmethod
+    def _deadline(timeout: Timeout, started: float) -> float | None:
+        return started + timeout.total if timeout.total is not None else None
+
+    @staticmethod
+    def _body_error(exc: httpx2.HTTPError, request: httpx2.Request) -> APIConnectionError:
+        if isinstance(exc, httpx2.TimeoutException):
+            return APITimeoutError(f"timed out reading the answer: {exc}", request=request)
+        return APIConnectionError(f"the connection broke reading the answer: {exc}", request=request)
+
+    @staticmethod
+    def _deadline_error(timeout: Timeout, request: httpx2.Request) -> APITimeoutError:
+        return APITimeoutError(f"the total deadline of {timeout.total}s passed reading the answer", request=request)
+
     def _retry_wait(
         self,
         error: MistralError,
@@ -201,6 +216,34 @@ class _BaseClient:
         key = "set" if getattr(self, "_api_key", None) is not None else "none"
         base_url, retries = getattr(self, "base_url", None), getattr(self, "max_retries", None)
         return f"{type(self).__name__}(base_url={base_url!r}, api_key={key}, max_retries={retries})"
+
+
+class _Watch:
+    """Cuts a sync response's socket when the total deadline passes, waking a read blocked on it."""
+
+    __slots__ = ("_lock", "_response", "_stopped", "_timer", "fired")
+
+    def __init__(self, response: httpx2.Response, remaining: float) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.fired = False
+        self._timer = threading.Timer(max(remaining, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        from ._streaming import cut_socket
+
+        with self._lock:
+            if not self._stopped:  # the body arrived in time: its connection stays whole for the pool
+                self.fired = True
+                cut_socket(self._response)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
 
 
 class Mistral(_BaseClient):
@@ -254,7 +297,7 @@ class Mistral(_BaseClient):
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         _refuse_inside_event_loop()
-        deadline = started + timeout.total if timeout.total is not None else None
+        deadline = self._deadline(timeout, started)
         retries = self.max_retries if max_retries is None else max_retries
         headers = self._headers(stream, extra_headers)
         attempt = 0
@@ -271,28 +314,45 @@ class Mistral(_BaseClient):
                 _forget_key(response)
                 if response.is_success:
                     return response
-                try:
-                    response.read()
-                except httpx2.HTTPError as exc:
-                    error, retryable = transport_error(exc, request), False
-                else:
-                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
-                    response_headers = response.headers
-                finally:
-                    response.close()
+                self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
+                error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                response_headers = response.headers
             sleep(self._retry_wait(error, retryable, attempt, retries, deadline, response_headers))
             attempt += 1
 
-    def _read(self, response: httpx2.Response) -> bytes:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        timeout: TimeoutLike,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, httpx2.Request]:
+        """Send a request that has no stream and read its whole answer, all within the total deadline.
+
+        Every endpoint without a stream goes through here, so none can read a body unbounded.
+        """
+        limits = resolve_timeout(timeout, self.timeout)
+        started = perf_counter()
+        response = self._send(
+            method, path, body=body, stream=False, timeout=limits, started=started, extra_headers=extra_headers
+        )
+        return self._read(response, limits, self._deadline(limits, started)), response.request
+
+    def _read(self, response: httpx2.Response, timeout: Timeout, deadline: float | None) -> bytes:
+        """The whole body, then the response closed.  A body that trickles in never trips the read
+        timeout, so a timer cuts the socket at the deadline, which wakes the blocked read."""
+        watch = _Watch(response, deadline - perf_counter()) if deadline is not None else None
         try:
             return response.read()
-        except httpx2.TimeoutException as exc:
-            raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
         except httpx2.HTTPError as exc:
-            raise APIConnectionError(
-                f"the connection broke reading the answer: {exc}", request=response.request
-            ) from None
+            if watch is not None and watch.fired:
+                raise self._deadline_error(timeout, response.request) from None
+            raise self._body_error(exc, response.request) from None
         finally:
+            if watch is not None:
+                watch.stop()
             response.close()
 
     def close(self) -> None:
@@ -366,7 +426,7 @@ class AsyncMistral(_BaseClient):
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         import asyncio
 
-        deadline = started + timeout.total if timeout.total is not None else None
+        deadline = self._deadline(timeout, started)
         retries = self.max_retries if max_retries is None else max_retries
         headers = self._headers(stream, extra_headers)
         attempt = 0
@@ -383,27 +443,45 @@ class AsyncMistral(_BaseClient):
                 _forget_key(response)
                 if response.is_success:
                     return response
-                try:
-                    await response.aread()
-                except httpx2.HTTPError as exc:
-                    error, retryable = transport_error(exc, request), False
-                else:
-                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
-                    response_headers = response.headers
-                finally:
-                    await response.aclose()
+                await self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
+                error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                response_headers = response.headers
             await asyncio.sleep(self._retry_wait(error, retryable, attempt, retries, deadline, response_headers))
             attempt += 1
 
-    async def _read(self, response: httpx2.Response) -> bytes:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        timeout: TimeoutLike,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, httpx2.Request]:
+        """Send a request that has no stream and read its whole answer, all within the total deadline.
+
+        Every endpoint without a stream goes through here, so none can read a body unbounded.
+        """
+        limits = resolve_timeout(timeout, self.timeout)
+        started = perf_counter()
+        response = await self._send(
+            method, path, body=body, stream=False, timeout=limits, started=started, extra_headers=extra_headers
+        )
+        return await self._read(response, limits, self._deadline(limits, started)), response.request
+
+    async def _read(self, response: httpx2.Response, timeout: Timeout, deadline: float | None) -> bytes:
+        """The whole body, then the response closed; a body that trickles in never trips the read
+        timeout, so the read as a whole is given what is left of the deadline."""
+        import asyncio
+
         try:
-            return await response.aread()
-        except httpx2.TimeoutException as exc:
-            raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
+            if deadline is None:
+                return await response.aread()
+            return await asyncio.wait_for(response.aread(), max(deadline - perf_counter(), 0.0))
+        except (TimeoutError, asyncio.TimeoutError):
+            raise self._deadline_error(timeout, response.request) from None
         except httpx2.HTTPError as exc:
-            raise APIConnectionError(
-                f"the connection broke reading the answer: {exc}", request=response.request
-            ) from None
+            raise self._body_error(exc, response.request) from None
         finally:
             await response.aclose()
 

@@ -120,14 +120,9 @@ class _StreamState:
                 self._cut()
 
     def _cut(self) -> None:
-        # Called with the lock held.  shutdown() wakes a blocked read and sends the FIN at once.
-        response = self._response
-        if response is None:
-            return
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            shutdown_socket(sock)
+        # Called with the lock held.
+        if self._response is not None:
+            cut_socket(self._response)
 
     def _begin(self, response: httpx2.Response, started: float) -> None:
         error = check_event_stream(response)
@@ -518,6 +513,14 @@ class AsyncChatStream(_StreamState):
                 loop.call_soon_threadsafe(lambda: loop.create_task(response.aclose()))
         except Exception:
             pass
+
+
+def cut_socket(response: httpx2.Response) -> None:
+    """End the connection under ``response`` now: shutdown() wakes a blocked read and sends the FIN."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        shutdown_socket(sock)
 
 
 def shutdown_socket(sock: Any) -> None:
