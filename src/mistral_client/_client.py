@@ -1,7 +1,8 @@
 """``Mistral`` and ``AsyncMistral``: configuration, the HTTP connection pool, and sending with retries.
 
 The endpoints themselves live in ``_chat.py`` and ``_models_api.py``; this module only knows how to
-send one request: with the key, within the time limits, retried while nothing has been received.
+send one request: with the key, within the time limits (the answer's body included, ``_call``),
+retried only where it cannot have reached the model (``_retry.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ._exceptions import (
     MistralError,
     SyncClientInAsyncError,
 )
-from ._retry import RETRY_STATUSES, backoff
+from ._retry import RETRY_STATUSES, SentInFull, backoff, transport_retryable
 
 if TYPE_CHECKING:
     from ._chat import AsyncChat, Chat
@@ -50,15 +51,6 @@ _DEFAULT_HEADERS = {"User-Agent": f"mistral-client/{__version__}"}
 # Streams hold their connection for the whole answer, so httpx2's default of 100 connections would
 # queue the 101st concurrent stream behind the others; idle ones beyond 100 are closed.
 _LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-
-# Failures where the request cannot have reached the model: safe to send again.  A read timeout is
-# not one of them: the server may be generating, and a retry would pay for the answer twice.
-_RETRYABLE_TRANSPORT = (
-    httpx2.ConnectError,
-    httpx2.ConnectTimeout,
-    httpx2.RemoteProtocolError,
-    httpx2.WriteError,
-)
 
 
 class _Secret:
@@ -151,9 +143,18 @@ class _BaseClient:
         return headers
 
     def _build(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: httpx2.Timeout
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: httpx2.Timeout,
+        trace: object,
     ) -> httpx2.Request:
-        request = self._http.build_request(method, self._url(path), content=body, headers=headers, timeout=timeout)
+        # ``trace`` tells the retry rule whether the request was sent in full (``_retry.py``).
+        request = self._http.build_request(
+            method, self._url(path), content=body, headers=headers, timeout=timeout, extensions={"trace": trace}
+        )
         # The key goes on the request object only (whose repr hides headers), never in a dict that
         # a traceback with locals, a debugger or a logged ``extra_headers`` could show.
         if self._api_key is not None and "authorization" not in request.headers:  # extra_headers win
@@ -302,14 +303,15 @@ class Mistral(_BaseClient):
         headers = self._headers(stream, extra_headers)
         attempt = 0
         while True:
-            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline))
+            sent = SentInFull()
+            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline), sent.trace)
             logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
             response_headers = None
             try:
                 response = self._http.send(request, stream=True)
             except httpx2.HTTPError as exc:
                 error: MistralError = transport_error(exc, request)
-                retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
+                retryable = transport_retryable(exc, sent)
             else:
                 _forget_key(response)
                 if response.is_success:
@@ -431,14 +433,15 @@ class AsyncMistral(_BaseClient):
         headers = self._headers(stream, extra_headers)
         attempt = 0
         while True:
-            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline))
+            sent = SentInFull()
+            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline), sent.atrace)
             logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
             response_headers = None
             try:
                 response = await self._http.send(request, stream=True)
             except httpx2.HTTPError as exc:
                 error: MistralError = transport_error(exc, request)
-                retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
+                retryable = transport_retryable(exc, sent)
             else:
                 _forget_key(response)
                 if response.is_success:

@@ -256,12 +256,23 @@ class _Connection:
         except h11.LocalProtocolError as exc:
             raise httpx2.LocalProtocolError(str(exc)) from exc
         assert self.socket is not None
+        # The retry rule needs to know whether the request left in full (``_retry.py``): say so with
+        # the events httpcore2 sends to the ``trace`` extension.
+        trace = request.extensions.get("trace")
+        if trace is not None:
+            await trace("http11.send_request_body.started", {"request": request})
         try:
             # One write, so head and body leave in one segment.
             await self.socket.write(b"".join(p for p in parts if p), timeout)
-        except httpx2.WriteError:
+        except (httpx2.WriteError, httpx2.WriteTimeout) as exc:
+            if trace is not None:
+                await trace("http11.send_request_body.failed", {"exception": exc})
+            if isinstance(exc, httpx2.WriteTimeout):
+                raise
             # The server may have answered and closed before reading everything: read its answer.
-            pass
+            return
+        if trace is not None:
+            await trace("http11.send_request_body.complete", {"return_value": None})
 
     async def _next_event(self, timeout: float | None) -> Any:
         conn, socket = self._h11, self.socket
@@ -464,6 +475,9 @@ class _Socket(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        # Paused while anything of a write is still buffered, resumed once all of it went to the
+        # kernel: a write returns when the request was sent in full, which the retry rule needs.
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         self._received.append(data)
@@ -557,18 +571,27 @@ class _Socket(asyncio.Protocol):
             self._timer = self.loop.call_at(self._deadline, self._on_timer)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Returns once all of ``buffer`` was handed to the kernel; ``WriteError`` if it could not be."""
         transport = self._transport
         if transport is None or transport.is_closing():
             raise httpx2.WriteError("the connection is closed")
         transport.write(buffer)
         drained = self._drained
         if drained is not None:
+            # Part of it is buffered: ``resume_writing`` says when the rest went, ``connection_lost``
+            # when it never will.
             try:
                 await asyncio.wait_for(asyncio.shield(drained), timeout)
             except (TimeoutError, asyncio.TimeoutError) as exc:
                 raise httpx2.WriteTimeout("timed out sending the request") from exc
-            if self._error is not None:
-                raise httpx2.WriteError(str(self._error) or type(self._error).__name__)
+            failed = self._drained is not None
+        else:
+            failed = transport.is_closing()  # asyncio closes the transport when a send fails at once
+        if failed:
+            error = self._error
+            raise httpx2.WriteError(
+                (str(error) or type(error).__name__) if error is not None else "the connection closed while sending"
+            )
 
     def readable(self) -> bool:
         return bool(self._received) or self._eof
