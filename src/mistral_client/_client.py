@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Mapping
 from time import perf_counter, sleep
 from types import TracebackType
@@ -219,34 +218,6 @@ class _BaseClient:
         return f"{type(self).__name__}(base_url={base_url!r}, api_key={key}, max_retries={retries})"
 
 
-class _Watch:
-    """Cuts a sync response's socket when the total deadline passes, waking a read blocked on it."""
-
-    __slots__ = ("_lock", "_response", "_stopped", "_timer", "fired")
-
-    def __init__(self, response: httpx2.Response, remaining: float) -> None:
-        self._response = response
-        self._lock = threading.Lock()
-        self._stopped = False
-        self.fired = False
-        self._timer = threading.Timer(max(remaining, 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        from ._streaming import cut_socket
-
-        with self._lock:
-            if not self._stopped:  # the body arrived in time: its connection stays whole for the pool
-                self.fired = True
-                cut_socket(self._response)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-        self._timer.cancel()
-
-
 class Mistral(_BaseClient):
     """The synchronous client.  ``Mistral()`` reads ``MISTRAL_API_KEY`` and ``MISTRAL_BASE_URL``."""
 
@@ -345,7 +316,9 @@ class Mistral(_BaseClient):
     def _read(self, response: httpx2.Response, timeout: Timeout, deadline: float | None) -> bytes:
         """The whole body, then the response closed.  A body that trickles in never trips the read
         timeout, so a timer cuts the socket at the deadline, which wakes the blocked read."""
-        watch = _Watch(response, deadline - perf_counter()) if deadline is not None else None
+        from ._streaming import SocketWatch
+
+        watch = SocketWatch(response, deadline - perf_counter()) if deadline is not None else None
         try:
             return response.read()
         except httpx2.HTTPError as exc:

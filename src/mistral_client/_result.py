@@ -133,7 +133,7 @@ class StreamResult:
 
     ``total_latency`` runs from the call to the end of the stream; ``time_to_first_token`` to the
     first chunk that carried content or a tool call.  ``cancelled`` is true when the caller stopped
-    the stream before its end.
+    the stream before its last chunk (leaving at ``is_last`` is the end, not a cancel).
     """
 
     __slots__ = (
