@@ -137,7 +137,7 @@ class Chat:
     ) -> ChatStream:
         """Stream a chat answer.  The request is sent when the ``with`` block (or the loop) starts.
 
-        ``keep_chunks=False`` keeps ``stream.result.chunks`` empty, for long streams relayed elsewhere.
+        ``keep_chunks=False`` keeps no chunk (``stream.result.chunks`` is ``None``), for long streams relayed elsewhere.
         """
         body, output_type = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
         return open_stream(self._client, "/chat/completions", body, timeout, extra_headers, keep_chunks, output_type)
