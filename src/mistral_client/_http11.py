@@ -12,6 +12,10 @@ cancellation shields.  ``python -m bench.http_layer`` keeps the measurement; her
   decoded by ``ChunkedBody`` from the first chunk boundary on, and h11 is told where it ended.
 - ``_Pool`` keeps idle connections per origin, so taking and giving back one costs O(1).
 
+A write returns once the kernel has all of it, and the request's ``trace`` extension hears
+``http11.send_request_body.started/complete/failed`` as from httpcore2: the retry rule
+(``_retry.py``) needs to know whether the request went out in full.
+
 Errors are httpx2's own exceptions, as raised by httpx2's transport, so nothing above this module
 can tell the difference.  The sync client keeps httpx2's transport: blocking sockets have no such
 cost per read.  With a proxy set in the environment for the API's URL, ``AsyncMistral`` uses
