@@ -62,7 +62,7 @@ class RawConnection:
         return True
 
 
-def _read_request(sock: socket.socket) -> RawRequest | None:
+def _read_request(sock: socket.socket, read_body: bool = True) -> RawRequest | None:
     data = b""
     while b"\r\n\r\n" not in data:
         piece = sock.recv(65536)
@@ -77,7 +77,7 @@ def _read_request(sock: socket.socket) -> RawRequest | None:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
-    while len(body) < length:
+    while read_body and len(body) < length:
         piece = sock.recv(65536)
         if not piece:
             break
@@ -86,11 +86,20 @@ def _read_request(sock: socket.socket) -> RawRequest | None:
 
 
 class RawServer:
-    def __init__(self, handler: Callable[[RawConnection], None]) -> None:
+    """``read_body=False`` hands the request to ``handler`` once its head arrived, the body unread
+    (the handler must then close); ``receive_buffer`` sets SO_RCVBUF for the accepted sockets, so
+    that a large request cannot fit into the kernel's buffers while the handler does not read it."""
+
+    def __init__(
+        self, handler: Callable[[RawConnection], None], *, read_body: bool = True, receive_buffer: int | None = None
+    ) -> None:
         self.handler = handler
+        self.read_body = read_body
         self.connections: list[RawConnection] = []
         self.errors: list[BaseException] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
+        if receive_buffer is not None:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.port = self._listener.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._threads: list[threading.Thread] = []
@@ -127,7 +136,7 @@ class RawServer:
     def _handle(self, sock: socket.socket, port: int) -> None:
         try:
             while True:  # keep-alive: serve requests until the client or the handler closes
-                request = _read_request(sock)
+                request = _read_request(sock, self.read_body)
                 if request is None:
                     return
                 conn = RawConnection(sock, request, port)

@@ -87,18 +87,27 @@ def test_bytes_after_the_end_are_left_over() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "message"),
+    ("data", "decoded", "message"),
     [
-        (b"zz\r\nab\r\n", "malformed chunk-size line"),
-        (b"-3\r\nabc\r\n", "malformed chunk-size line"),
-        (b"3\r\nabcX\r\n", "expected CRLF after its data"),
-        (b"3" * 5000, "chunk-size line longer than 4096 bytes"),
-        (b"0\r\n" + b"x: y\r\n" * 20000, "trailers longer than"),
+        (b"zz\r\nab\r\n", b"", "malformed chunk-size line"),
+        (b"2\r\nab\r\nzz\r\n", b"ab", "malformed chunk-size line"),
+        (b"-3\r\nabc\r\n", b"", "malformed chunk-size line"),
+        (b"3\r\nabcX\r\n", b"abc", "expected CRLF after its data"),
+        (b"2\r\nab\r\n" + b"3" * 5000, b"ab", "chunk-size line longer than 4096 bytes"),
+        (b"2\r\nab\r\n0\r\n" + b"x: y\r\n" * 20000, b"ab", "trailers longer than"),
     ],
 )
-def test_a_malformed_body_says_what_is_wrong(data: bytes, message: str) -> None:
+def test_the_decoder_returns_what_came_before_a_malformed_byte_then_raises(
+    data: bytes, decoded: bytes, message: str
+) -> None:
+    body = ChunkedBody()
+    if decoded:
+        assert body.feed(data) == decoded
+        assert body.ended and not body.done
+        assert body.error is not None and message in str(body.error)
     with pytest.raises(ChunkedBodyError, match=message):
-        ChunkedBody().feed(data)
+        body.feed(data if not decoded else b"more")
+    assert body.ended and body.error is not None
 
 
 # --- the transport, against byte-exact servers ---

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -52,21 +51,13 @@ def decode_completion(data: bytes, request: Any, output_type: Any = None) -> Cha
 
 def complete_request(client: Mistral, path: str, body: bytes, timeout: TimeoutLike, extra_headers: Headers) -> Any:
     """Send a non-streaming request; the raw answer and its request."""
-    limits = resolve_timeout(timeout, client.timeout)
-    response = client._send(
-        "POST", path, body=body, stream=False, timeout=limits, started=perf_counter(), extra_headers=extra_headers
-    )
-    return client._read(response), response.request
+    return client._call("POST", path, body=body, timeout=timeout, extra_headers=extra_headers)
 
 
 async def acomplete_request(
     client: AsyncMistral, path: str, body: bytes, timeout: TimeoutLike, extra_headers: Headers
 ) -> Any:
-    limits = resolve_timeout(timeout, client.timeout)
-    response = await client._send(
-        "POST", path, body=body, stream=False, timeout=limits, started=perf_counter(), extra_headers=extra_headers
-    )
-    return await client._read(response), response.request
+    return await client._call("POST", path, body=body, timeout=timeout, extra_headers=extra_headers)
 
 
 def _sender(client: Mistral | AsyncMistral, path: str, body: bytes, limits: Timeout, headers: Headers) -> Any:
@@ -146,7 +137,7 @@ class Chat:
     ) -> ChatStream:
         """Stream a chat answer.  The request is sent when the ``with`` block (or the loop) starts.
 
-        ``keep_chunks=False`` keeps ``stream.result.chunks`` empty, for long streams relayed elsewhere.
+        ``keep_chunks=False`` keeps no chunk (``stream.result.chunks`` is ``None``), for long streams relayed elsewhere.
         """
         body, output_type = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
         return open_stream(self._client, "/chat/completions", body, timeout, extra_headers, keep_chunks, output_type)

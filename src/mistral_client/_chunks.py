@@ -55,6 +55,7 @@ class ChunkDecoder:
         self._finished = False  # some choice has a finish reason
         self._last_chunk: ChatCompletionChunk | None = None  # the finish_reason "error" chunk
         self._returned = self._delivered = 0  # chunks given to the caller, and handed out by it
+        self._last_at = 0  # how many chunks the caller holds once it has the last one (0: not yet)
         self._last = started
         self._sse = SSEDecoder(max_event_size)
         # A chunk with a finish reason but no usage may be followed by a usage-only chunk; it is
@@ -120,6 +121,7 @@ class ChunkDecoder:
             if chunk.usage is not None and (finished or not chunk.choices):
                 chunk.is_last = True
                 out.append(chunk)
+                self._last_at = self._returned + len(out)
             elif finished:
                 self._held = chunk
             else:
@@ -143,12 +145,21 @@ class ChunkDecoder:
         self._returned += len(out)
         return out
 
+    @property
+    def complete(self) -> bool:
+        """The caller holds the whole answer: it was handed the last chunk (``is_last``), or the body
+        ended and it was handed everything decoded.  ``[DONE]`` may still be unread."""
+        if self.failed:
+            return False
+        last = self._last_at
+        return (last != 0 and self._delivered >= last) or (self.done and self._delivered == self._returned)
+
     def stop(self) -> None:
         """The caller stopped reading: at the end, on a failure, or early (a cancel or a close)."""
         result = self.result
         if result.total_latency is None:
             result.total_latency = perf_counter() - self.started
-        if not self.failed and not (self.done and self._delivered == self._returned):
+        if not self.failed and not self.complete:
             result.cancelled = True
 
     def broken(self, reason: str, *, timeout: bool = False) -> StreamError:
@@ -182,6 +193,7 @@ class ChunkDecoder:
             held.is_last = True
             out.append(held)
             self._held = None
+            self._last_at = self._returned + len(out)
 
     def _release(self, out: list[ChatCompletionChunk]) -> None:
         if self._held is not None:

@@ -1,7 +1,8 @@
 """``Mistral`` and ``AsyncMistral``: configuration, the HTTP connection pool, and sending with retries.
 
 The endpoints themselves live in ``_chat.py`` and ``_models_api.py``; this module only knows how to
-send one request: with the key, within the time limits, retried while nothing has been received.
+send one request: with the key, within the time limits (the answer's body included, ``_call``),
+retried only where it cannot have reached the model (``_retry.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ._exceptions import (
     MistralError,
     SyncClientInAsyncError,
 )
-from ._retry import RETRY_STATUSES, backoff
+from ._retry import RETRY_STATUSES, SentInFull, backoff, transport_retryable
 
 if TYPE_CHECKING:
     from ._chat import AsyncChat, Chat
@@ -49,15 +50,6 @@ _DEFAULT_HEADERS = {"User-Agent": f"mistral-client/{__version__}"}
 # Streams hold their connection for the whole answer, so httpx2's default of 100 connections would
 # queue the 101st concurrent stream behind the others; idle ones beyond 100 are closed.
 _LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-
-# Failures where the request cannot have reached the model: safe to send again.  A read timeout is
-# not one of them: the server may be generating, and a retry would pay for the answer twice.
-_RETRYABLE_TRANSPORT = (
-    httpx2.ConnectError,
-    httpx2.ConnectTimeout,
-    httpx2.RemoteProtocolError,
-    httpx2.WriteError,
-)
 
 
 class _Secret:
@@ -139,9 +131,18 @@ class _BaseClient:
         return headers
 
     def _build(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: httpx2.Timeout
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: httpx2.Timeout,
+        trace: object,
     ) -> httpx2.Request:
-        request = self._http.build_request(method, self._url(path), content=body, headers=headers, timeout=timeout)
+        # ``trace`` tells the retry rule whether the request was sent in full (``_retry.py``).
+        request = self._http.build_request(
+            method, self._url(path), content=body, headers=headers, timeout=timeout, extensions={"trace": trace}
+        )
         # The key goes on the request object only (whose repr hides headers), never in a dict that
         # a traceback with locals, a debugger or a logged ``extra_headers`` could show.
         if self._api_key is not None and "authorization" not in request.headers:  # extra_headers win
@@ -161,6 +162,20 @@ class _BaseClient:
             read = remaining if read is None else min(read, remaining)
             pool = remaining
         return httpx2.Timeout(connect=connect, read=read, write=read, pool=pool)
+
+    @staticmethod
+    def _deadline(timeout: Timeout, started: float) -> float | None:
+        return started + timeout.total if timeout.total is not None else None
+
+    @staticmethod
+    def _body_error(exc: httpx2.HTTPError, request: httpx2.Request) -> APIConnectionError:
+        if isinstance(exc, httpx2.TimeoutException):
+            return APITimeoutError(f"timed out reading the answer: {exc}", request=request)
+        return APIConnectionError(f"the connection broke reading the answer: {exc}", request=request)
+
+    @staticmethod
+    def _deadline_error(timeout: Timeout, request: httpx2.Request) -> APITimeoutError:
+        return APITimeoutError(f"the total deadline of {timeout.total}s passed reading the answer", request=request)
 
     def _retry_wait(
         self,
@@ -245,45 +260,65 @@ class Mistral(_BaseClient):
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         _refuse_inside_event_loop()
-        deadline = started + timeout.total if timeout.total is not None else None
+        deadline = self._deadline(timeout, started)
         retries = self.max_retries if max_retries is None else max_retries
         headers = self._headers(stream, extra_headers)
         attempt = 0
         while True:
-            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline))
+            sent = SentInFull()
+            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline), sent.trace)
             logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
             response_headers = None
             try:
                 response = self._http.send(request, stream=True)
             except httpx2.HTTPError as exc:
                 error: MistralError = transport_error(exc, request)
-                retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
+                retryable = transport_retryable(exc, sent)
             else:
                 _forget_key(response)
                 if response.is_success:
                     return response
-                try:
-                    response.read()
-                except httpx2.HTTPError as exc:
-                    error, retryable = transport_error(exc, request), False
-                else:
-                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
-                    response_headers = response.headers
-                finally:
-                    response.close()
+                self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
+                error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                response_headers = response.headers
             sleep(self._retry_wait(error, retryable, attempt, retries, deadline, response_headers))
             attempt += 1
 
-    def _read(self, response: httpx2.Response) -> bytes:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        timeout: TimeoutLike,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, httpx2.Request]:
+        """Send a request that has no stream and read its whole answer, all within the total deadline.
+
+        Every endpoint without a stream goes through here, so none can read a body unbounded.
+        """
+        limits = resolve_timeout(timeout, self.timeout)
+        started = perf_counter()
+        response = self._send(
+            method, path, body=body, stream=False, timeout=limits, started=started, extra_headers=extra_headers
+        )
+        return self._read(response, limits, self._deadline(limits, started)), response.request
+
+    def _read(self, response: httpx2.Response, timeout: Timeout, deadline: float | None) -> bytes:
+        """The whole body, then the response closed.  A body that trickles in never trips the read
+        timeout, so a timer cuts the socket at the deadline, which wakes the blocked read."""
+        from ._streaming import SocketWatch
+
+        watch = SocketWatch(response, deadline - perf_counter()) if deadline is not None else None
         try:
             return response.read()
-        except httpx2.TimeoutException as exc:
-            raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
         except httpx2.HTTPError as exc:
-            raise APIConnectionError(
-                f"the connection broke reading the answer: {exc}", request=response.request
-            ) from None
+            if watch is not None and watch.fired:
+                raise self._deadline_error(timeout, response.request) from None
+            raise self._body_error(exc, response.request) from None
         finally:
+            if watch is not None:
+                watch.stop()
             response.close()
 
     def close(self) -> None:
@@ -358,44 +393,63 @@ class AsyncMistral(_BaseClient):
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         import asyncio
 
-        deadline = started + timeout.total if timeout.total is not None else None
+        deadline = self._deadline(timeout, started)
         retries = self.max_retries if max_retries is None else max_retries
         headers = self._headers(stream, extra_headers)
         attempt = 0
         while True:
-            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline))
+            sent = SentInFull()
+            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline), sent.atrace)
             logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
             response_headers = None
             try:
                 response = await self._http.send(request, stream=True)
             except httpx2.HTTPError as exc:
                 error: MistralError = transport_error(exc, request)
-                retryable = isinstance(exc, _RETRYABLE_TRANSPORT)
+                retryable = transport_retryable(exc, sent)
             else:
                 _forget_key(response)
                 if response.is_success:
                     return response
-                try:
-                    await response.aread()
-                except httpx2.HTTPError as exc:
-                    error, retryable = transport_error(exc, request), False
-                else:
-                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
-                    response_headers = response.headers
-                finally:
-                    await response.aclose()
+                await self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
+                error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                response_headers = response.headers
             await asyncio.sleep(self._retry_wait(error, retryable, attempt, retries, deadline, response_headers))
             attempt += 1
 
-    async def _read(self, response: httpx2.Response) -> bytes:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None,
+        timeout: TimeoutLike,
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, httpx2.Request]:
+        """Send a request that has no stream and read its whole answer, all within the total deadline.
+
+        Every endpoint without a stream goes through here, so none can read a body unbounded.
+        """
+        limits = resolve_timeout(timeout, self.timeout)
+        started = perf_counter()
+        response = await self._send(
+            method, path, body=body, stream=False, timeout=limits, started=started, extra_headers=extra_headers
+        )
+        return await self._read(response, limits, self._deadline(limits, started)), response.request
+
+    async def _read(self, response: httpx2.Response, timeout: Timeout, deadline: float | None) -> bytes:
+        """The whole body, then the response closed; a body that trickles in never trips the read
+        timeout, so the read as a whole is given what is left of the deadline."""
+        import asyncio
+
         try:
-            return await response.aread()
-        except httpx2.TimeoutException as exc:
-            raise APITimeoutError(f"timed out reading the answer: {exc}", request=response.request) from None
+            if deadline is None:
+                return await response.aread()
+            return await asyncio.wait_for(response.aread(), max(deadline - perf_counter(), 0.0))
+        except (TimeoutError, asyncio.TimeoutError):
+            raise self._deadline_error(timeout, response.request) from None
         except httpx2.HTTPError as exc:
-            raise APIConnectionError(
-                f"the connection broke reading the answer: {exc}", request=response.request
-            ) from None
+            raise self._body_error(exc, response.request) from None
         finally:
             await response.aclose()
 

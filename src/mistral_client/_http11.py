@@ -12,6 +12,10 @@ cancellation shields.  ``python -m bench.http_layer`` keeps the measurement; her
   decoded by ``ChunkedBody`` from the first chunk boundary on, and h11 is told where it ended.
 - ``_Pool`` keeps idle connections per origin, so taking and giving back one costs O(1).
 
+A write returns once the kernel has all of it, and the request's ``trace`` extension hears
+``http11.send_request_body.started/complete/failed`` as from httpcore2: the retry rule
+(``_retry.py``) needs to know whether the request went out in full.
+
 Errors are httpx2's own exceptions, as raised by httpx2's transport, so nothing above this module
 can tell the difference.  The sync client keeps httpx2's transport: blocking sockets have no such
 cost per read.  With a proxy set in the environment for the API's URL, ``AsyncMistral`` uses
@@ -256,12 +260,23 @@ class _Connection:
         except h11.LocalProtocolError as exc:
             raise httpx2.LocalProtocolError(str(exc)) from exc
         assert self.socket is not None
+        # The retry rule needs to know whether the request left in full (``_retry.py``): say so with
+        # the events httpcore2 sends to the ``trace`` extension.
+        trace = request.extensions.get("trace")
+        if trace is not None:
+            await trace("http11.send_request_body.started", {"request": request})
         try:
             # One write, so head and body leave in one segment.
             await self.socket.write(b"".join(p for p in parts if p), timeout)
-        except httpx2.WriteError:
+        except (httpx2.WriteError, httpx2.WriteTimeout) as exc:
+            if trace is not None:
+                await trace("http11.send_request_body.failed", {"exception": exc})
+            if isinstance(exc, httpx2.WriteTimeout):
+                raise
             # The server may have answered and closed before reading everything: read its answer.
-            pass
+            return
+        if trace is not None:
+            await trace("http11.send_request_body.complete", {"return_value": None})
 
     async def _next_event(self, timeout: float | None) -> Any:
         conn, socket = self._h11, self.socket
@@ -303,6 +318,8 @@ class _Connection:
                 while True:
                     event = _next(conn)
                     if event is h11.NEED_DATA:
+                        if body.error is not None:
+                            raise body.error  # h11 handed out all it could decode before the fault
                         if body.at_boundary and not conn.trailing_data[0]:
                             break
                         data = await socket.read(timeout)
@@ -323,8 +340,12 @@ class _Connection:
                     payload = feed(data)
                     if payload:
                         yield payload
-                    if body.done:
+                    if body.ended:
                         break
+                if body.error is not None:
+                    # Raised after the payload before the fault was handed out, not on a read to
+                    # come: the server may send nothing more.
+                    raise body.error
             except ChunkedBodyError as exc:
                 raise httpx2.RemoteProtocolError(str(exc)) from None
             # Tell h11 where the body ended; the chunks it did not see do not matter to it.
@@ -458,6 +479,9 @@ class _Socket(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        # Paused while anything of a write is still buffered, resumed once all of it went to the
+        # kernel: a write returns when the request was sent in full, which the retry rule needs.
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         self._received.append(data)
@@ -551,18 +575,27 @@ class _Socket(asyncio.Protocol):
             self._timer = self.loop.call_at(self._deadline, self._on_timer)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Returns once all of ``buffer`` was handed to the kernel; ``WriteError`` if it could not be."""
         transport = self._transport
         if transport is None or transport.is_closing():
             raise httpx2.WriteError("the connection is closed")
         transport.write(buffer)
         drained = self._drained
         if drained is not None:
+            # Part of it is buffered: ``resume_writing`` says when the rest went, ``connection_lost``
+            # when it never will.
             try:
                 await asyncio.wait_for(asyncio.shield(drained), timeout)
             except (TimeoutError, asyncio.TimeoutError) as exc:
                 raise httpx2.WriteTimeout("timed out sending the request") from exc
-            if self._error is not None:
-                raise httpx2.WriteError(str(self._error) or type(self._error).__name__)
+            failed = self._drained is not None
+        else:
+            failed = transport.is_closing()  # asyncio closes the transport when a send fails at once
+        if failed:
+            error = self._error
+            raise httpx2.WriteError(
+                (str(error) or type(error).__name__) if error is not None else "the connection closed while sending"
+            )
 
     def readable(self) -> bool:
         return bool(self._received) or self._eof

@@ -128,10 +128,18 @@ class ChatCompletionChunk(msgspec.Struct, gc=False):
 
     @property
     def content(self) -> str:
-        """The text delta of choice 0, ``""`` when there is none (never ``None``)."""
-        if not self.choices:
+        """The text delta of choice 0 (the choice whose ``index`` is 0), ``""`` when there is none
+        (never ``None``)."""
+        choices = self.choices
+        if not choices:
             return ""
-        content = self.choices[0].delta.content
+        choice = choices[0]
+        if choice.index != 0:
+            found = choice_zero(choices)
+            if found is None:
+                return ""
+            choice = found
+        content = choice.delta.content
         if type(content) is str:
             return content
         return text_of(content)
@@ -139,12 +147,26 @@ class ChatCompletionChunk(msgspec.Struct, gc=False):
     @property
     def thinking(self) -> str:
         """The reasoning delta of choice 0 (``thinking`` parts of list-shaped content), ``""`` if none."""
-        return thinking_of(self.choices[0].delta.content) if self.choices else ""
+        choice = choice_zero(self.choices)
+        return thinking_of(choice.delta.content) if choice is not None else ""
 
     @property
     def finish_reason(self) -> str | None:
         """The finish reason of choice 0, if this chunk carries one."""
-        return self.choices[0].finish_reason if self.choices else None
+        choice = choice_zero(self.choices)
+        return choice.finish_reason if choice is not None else None
+
+
+def choice_zero(choices: list[ChunkChoice]) -> ChunkChoice | None:
+    """The choice whose index is 0, or ``None`` if the chunk does not carry it.
+
+    With ``n > 1`` the API interleaves the choices: a chunk holds any of them, in any order.  With
+    ``n`` = 1 (nearly every stream) it is the first choice, found with one comparison.
+    """
+    for choice in choices:
+        if choice.index == 0:
+            return choice
+    return None
 
 
 class AssistantMessage(msgspec.Struct, dict=True):

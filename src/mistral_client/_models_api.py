@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from ._config import TimeoutLike, resolve_timeout
+from ._config import TimeoutLike
 from ._exceptions import APIError
 from ._models import Model, ModelList
 
@@ -40,18 +39,12 @@ class ModelsAPI:
 
     def list(self, *, timeout: TimeoutLike = None) -> ModelList:
         """The models available to this key (``.data`` is a list of ``Model``)."""
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-        response = client._send("GET", "/models", body=None, stream=False, timeout=limits, started=perf_counter())
-        return _parse_list(client._read(response))
+        data, _ = self._client._call("GET", "/models", body=None, timeout=timeout)
+        return _parse_list(data)
 
     def retrieve(self, model_id: str, *, timeout: TimeoutLike = None) -> Model:
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-        response = client._send(
-            "GET", f"/models/{model_id}", body=None, stream=False, timeout=limits, started=perf_counter()
-        )
-        return _parse_model(client._read(response))
+        data, _ = self._client._call("GET", f"/models/{model_id}", body=None, timeout=timeout)
+        return _parse_model(data)
 
 
 class AsyncModelsAPI:
@@ -60,15 +53,9 @@ class AsyncModelsAPI:
 
     async def list(self, *, timeout: TimeoutLike = None) -> ModelList:
         """The models available to this key (``.data`` is a list of ``Model``)."""
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-        response = await client._send("GET", "/models", body=None, stream=False, timeout=limits, started=perf_counter())
-        return _parse_list(await client._read(response))
+        data, _ = await self._client._call("GET", "/models", body=None, timeout=timeout)
+        return _parse_list(data)
 
     async def retrieve(self, model_id: str, *, timeout: TimeoutLike = None) -> Model:
-        client = self._client
-        limits = resolve_timeout(timeout, client.timeout)
-        response = await client._send(
-            "GET", f"/models/{model_id}", body=None, stream=False, timeout=limits, started=perf_counter()
-        )
-        return _parse_model(await client._read(response))
+        data, _ = await self._client._call("GET", f"/models/{model_id}", body=None, timeout=timeout)
+        return _parse_model(data)

@@ -23,9 +23,29 @@ from ._models import (
 
 __all__ = ["ChoiceResult", "StreamResult"]
 
+# Without kept chunks (``keep_chunks=False``) nothing else holds the deltas, so their pieces are
+# joined as they come, every this many chunks: the result holds O(1) objects, not one per chunk.
+_FOLD_EVERY = 256
+
+
+def _fold(pieces: list[str], joined: int) -> int:
+    """Join the pieces after the first ``joined`` (blocks joined before) into one block; once the
+    blocks pile up, join them too.  Returns how many blocks there are now.
+
+    Two levels, so that a character is copied a bounded number of times per 65,536 chunks, instead
+    of once per fold (joining everything each time is quadratic on a long stream).
+    """
+    if len(pieces) - joined > 1:
+        pieces[joined:] = ["".join(pieces[joined:])]
+    joined = len(pieces)
+    if joined >= _FOLD_EVERY:
+        pieces[:] = ["".join(pieces)]
+        joined = 1
+    return joined
+
 
 class _ToolCallBuilder:
-    __slots__ = ("arguments", "id", "index", "name", "type")
+    __slots__ = ("arguments", "folded", "id", "index", "name", "type")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -33,6 +53,7 @@ class _ToolCallBuilder:
         self.type: str | None = None
         self.name = ""
         self.arguments: list[str] = []
+        self.folded = 0  # leading entries of ``arguments`` that are joined blocks (``_fold``)
 
     def build(self) -> ToolCall:
         function = FunctionCall(name=self.name, arguments="".join(self.arguments))
@@ -42,13 +63,25 @@ class _ToolCallBuilder:
 class ChoiceResult:
     """One choice accumulated across the stream (``n > 1`` gives several)."""
 
-    __slots__ = ("_by_index", "_calls", "_output_type", "_parsed", "_parts", "_thinking", "finish_reason", "index")
+    __slots__ = (
+        "_by_index",
+        "_calls",
+        "_folded",
+        "_output_type",
+        "_parsed",
+        "_parts",
+        "_thinking",
+        "_thinking_folded",
+        "finish_reason",
+        "index",
+    )
 
     def __init__(self, index: int, output_type: Any = None) -> None:
         self.index = index
         self.finish_reason: str | None = None
         self._parts: list[str] = []
         self._thinking: list[str] = []
+        self._folded = self._thinking_folded = 0  # leading joined blocks of each (``_fold``)
         self._calls: list[_ToolCallBuilder] = []
         self._by_index: dict[int, _ToolCallBuilder] = {}
         self._output_type = output_type
@@ -59,6 +92,7 @@ class ChoiceResult:
         """The whole text so far (reasoning left out)."""
         if len(self._parts) > 1:
             self._parts[:] = ["".join(self._parts)]
+            self._folded = 1
         return self._parts[0] if self._parts else ""
 
     @property
@@ -66,7 +100,14 @@ class ChoiceResult:
         """The reasoning text so far (``thinking`` parts of reasoning models), ``""`` for other models."""
         if len(self._thinking) > 1:
             self._thinking[:] = ["".join(self._thinking)]
+            self._thinking_folded = 1
         return self._thinking[0] if self._thinking else ""
+
+    def _fold(self) -> None:
+        self._folded = _fold(self._parts, self._folded)
+        self._thinking_folded = _fold(self._thinking, self._thinking_folded)
+        for call in self._calls:
+            call.folded = _fold(call.arguments, call.folded)
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -133,7 +174,7 @@ class StreamResult:
 
     ``total_latency`` runs from the call to the end of the stream; ``time_to_first_token`` to the
     first chunk that carried content or a tool call.  ``cancelled`` is true when the caller stopped
-    the stream before its end.
+    the stream before its last chunk (leaving at ``is_last`` is the end, not a cancel).
     """
 
     __slots__ = (
@@ -155,6 +196,8 @@ class StreamResult:
         self.model = ""
         self.created = 0
         self.usage: Usage | None = None
+        # ``None``, not ``[]``, when chunks are not kept: "none kept" must not read as "none arrived"
+        # (an empty list would make ``partial.chunks == received`` silently false, and ``len()`` 0).
         self.chunks: list[ChatCompletionChunk] | None = [] if keep_chunks else None
         self.chunk_count = 0
         self.time_to_first_token: float | None = None
@@ -205,7 +248,7 @@ class StreamResult:
         return ChatCompletion(id=self.id, model=self.model, created=self.created, choices=choices, usage=self.usage)
 
     def add(self, chunk: ChatCompletionChunk) -> None:
-        self.chunk_count += 1
+        count = self.chunk_count = self.chunk_count + 1
         if not self.id:
             self.id, self.model, self.created = chunk.id, chunk.model, chunk.created
         chunks = self.chunks
@@ -214,6 +257,9 @@ class StreamResult:
             if chunk.id == self.id and chunk.model == self.model:
                 chunk.id, chunk.model = self.id, self.model
             chunks.append(chunk)
+        elif not count % _FOLD_EVERY:
+            for accumulated in self._choices.values():
+                accumulated._fold()
         if chunk.usage is not None:
             self.usage = chunk.usage
         for choice in chunk.choices:

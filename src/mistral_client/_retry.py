@@ -1,8 +1,34 @@
 """When to try a request again, and how long to wait first.
 
-Only what cannot have produced tokens is retried: a connection that failed before an answer, and the
-statuses the API uses for transient trouble.  Once a stream's body has started, nothing is retried:
-the caller already holds part of an answer, and a second one would bill twice and differ.
+Only what cannot have produced tokens is retried: the statuses the API uses for transient trouble
+(429, 500, 502, 503, 504: an answer that says no generation happened), and the transport failures
+below in which the request cannot have reached the model.  Once a stream's body has started,
+nothing is retried: the caller already holds part of an answer, and a second one would bill twice
+and differ.
+
+Transport failures, by what the server can have seen of the request (``transport_retryable``):
+
+- Cannot have reached the model, retried:
+  the connection was never made (refused, unreachable, a DNS or TLS handshake failure: ``ConnectError``;
+  longer than ``Timeout.connect``: ``ConnectTimeout``), or it broke, closed or timed out while the
+  request was still being written.  A server acts on a request only once it has all of it (the
+  body is one JSON document), and it did not.
+- May have reached the model, not retried:
+  the request was sent in full, and then the connection closed or was reset before the answer's
+  head (``RemoteProtocolError``, ``ReadError``), or no answer came within ``Timeout.read``
+  (``ReadTimeout``).  The server may be generating, or may have generated and lost the connection:
+  a second request could pay for the answer twice.
+- Never retried for other reasons: a request httpx2 refuses to send (``LocalProtocolError``,
+  ``UnsupportedProtocol``) fails the same way again, and a wait for a free pooled connection
+  (``PoolTimeout``) is bounded by the total deadline, which has then passed.
+
+"Sent in full" means the transport handed the request's last byte to the operating system.  The
+transports say when: httpx2's (httpcore2's) ``trace`` extension reports ``send_request_body.complete``,
+and ``_http11.py`` reports the same event once its write is flushed.  A reset that arrives after
+that counts as "may have reached" even if the server read only part of the request: TCP does not
+tell the client how much of it the server's application read.  A transport that reports nothing
+(a custom one passed as ``http_client``) is judged by the error alone: connect and write errors
+are retried, read errors are not.
 """
 
 from __future__ import annotations
@@ -10,12 +36,10 @@ from __future__ import annotations
 import random
 from email.utils import parsedate_to_datetime
 from time import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import httpx2
+import httpx2
 
-__all__ = ["RETRY_STATUSES", "backoff", "retry_after"]
+__all__ = ["RETRY_STATUSES", "SentInFull", "backoff", "retry_after", "transport_retryable"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 INITIAL_BACKOFF = 0.5
@@ -56,3 +80,40 @@ def backoff(attempt: int, headers: httpx2.Headers | None) -> float | None:
     # Exponential with jitter, so that many clients failing together do not retry together.
     delay = min(INITIAL_BACKOFF * 2.0**attempt, MAX_BACKOFF)
     return delay * (1.0 - 0.25 * random.random())
+
+
+class SentInFull:
+    """Listens to the transport's ``trace`` events for one request: was the request sent in full?
+
+    ``trace`` is the callback for a sync transport, ``atrace`` for an async one (httpcore2 awaits it).
+    """
+
+    __slots__ = ("full", "traced")
+
+    def __init__(self) -> None:
+        self.traced = False  # the transport reported anything at all
+        self.full = False
+
+    def trace(self, event: str, info: object) -> None:
+        self.traced = True
+        if event.endswith(".send_request_body.complete"):  # http11. or http2.
+            self.full = True
+
+    async def atrace(self, event: str, info: object) -> None:
+        self.trace(event, info)
+
+
+_NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout)
+_NOT_SENT_IN_FULL = (httpx2.WriteError, httpx2.WriteTimeout)
+_MAY_BE_SENT = (httpx2.ReadError, httpx2.ReadTimeout, httpx2.RemoteProtocolError)
+
+
+def transport_retryable(exc: httpx2.HTTPError, sent: SentInFull) -> bool:
+    """True if ``exc``, raised before any answer, cannot have let the request reach the model."""
+    if isinstance(exc, _NEVER_SENT):
+        return True
+    if not isinstance(exc, (*_NOT_SENT_IN_FULL, *_MAY_BE_SENT)):
+        return False  # our own request refused by httpx2, a pool timeout: see the module's docstring
+    if sent.traced:
+        return not sent.full
+    return isinstance(exc, _NOT_SENT_IN_FULL)

@@ -40,6 +40,10 @@ __all__ = ["AsyncChatStream", "ChatStream", "StreamConsumedError"]
 # After [DONE] the rest of the body (the chunked terminator) is read so the connection can be
 # reused; a server that keeps talking past this many bytes is cut off instead.
 _MAX_DRAIN = 64 * 1024
+# A caller that leaves the loop at the last chunk (``is_last``) has the whole answer, but [DONE] and
+# the end of the body may still be on their way: they are waited for this long, so the connection
+# can go back to the pool, and it is closed if they do not come.
+_DRAIN_SECONDS = 0.1
 
 
 class StreamConsumedError(MistralError, RuntimeError):
@@ -120,14 +124,9 @@ class _StreamState:
                 self._cut()
 
     def _cut(self) -> None:
-        # Called with the lock held.  shutdown() wakes a blocked read and sends the FIN at once.
-        response = self._response
-        if response is None:
-            return
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            shutdown_socket(sock)
+        # Called with the lock held.
+        if self._response is not None:
+            cut_socket(self._response)
 
     def _begin(self, response: httpx2.Response, started: float) -> None:
         error = check_event_stream(response)
@@ -177,16 +176,21 @@ class _StreamState:
         """After the chunks of a read were handed out: raise what stopped the stream, if anything."""
         if decoder.failed:
             raise decoder.error()
-        if self._deadline_passed:
+        if self._deadline_passed and not decoder.complete:
             raise self._deadline_error(decoder)
 
     def _cut_by_us(self, decoder: ChunkDecoder) -> bool:
         """At EOF: true if our cancel ended the body (stop quietly); the deadline raises."""
-        if decoder.done:
+        if decoder.complete:
             return False
         if self._deadline_passed:
             raise self._deadline_error(decoder)
         return self._cancel_requested
+
+    def _unfinished_tail(self) -> bool:
+        """The caller has the whole answer, but the body has not ended: [DONE] is still to come."""
+        decoder = self._decoder
+        return decoder is not None and decoder.complete and not decoder.done and not self._cancel_requested
 
     def _raw_reader(self, response: httpx2.Response) -> bool:
         # We ask for no compression on streams; a server that compresses anyway is decoded.
@@ -289,6 +293,7 @@ class ChatStream(_StreamState):
             self._timer.start()
 
     def _chunks(self) -> Generator[ChatCompletionChunk, None, None]:
+        reader: Iterator[bytes] | None = None
         try:
             self._open()
             response, decoder = self._response, self._decoder
@@ -318,13 +323,34 @@ class ChatStream(_StreamState):
                         yield chunk
                     self._check_read(decoder)
             except httpx2.HTTPError as exc:
-                if decoder.done:
-                    return  # failed while draining: the answer was complete, the connection is just not reused
+                if decoder.complete:
+                    return  # failed after the last chunk: the answer is whole, the connection just not reused
                 error = self._transport_failure(exc)
                 if error is not None:
                     raise error from None
+        except GeneratorExit:
+            # The caller left the loop (``break``, ``close()``); at the last chunk, that is the end.
+            if reader is not None and self._unfinished_tail():
+                self._drain(reader)
+            raise
         finally:
             self._finish()
+
+    def _drain(self, reader: Iterator[bytes]) -> None:
+        """Read what is left after the last chunk ([DONE], the end of the body) so that the connection
+        goes back to the pool; past ``_DRAIN_SECONDS`` or ``_MAX_DRAIN`` bytes it is cut instead."""
+        assert self._response is not None
+        watch = SocketWatch(self._response, _DRAIN_SECONDS)
+        drained = 0
+        try:
+            for data in reader:
+                drained += len(data)
+                if drained > _MAX_DRAIN:
+                    break
+        except httpx2.HTTPError:
+            pass  # cut by the watch, or the server's doing: the connection is just not reused
+        finally:
+            watch.stop()
 
     def _finish(self) -> None:
         if self._closed:
@@ -439,6 +465,7 @@ class AsyncChatStream(_StreamState):
             self._timer_handle = self._loop.call_later(max(remaining, 0.0), self._expire)
 
     async def _chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        reader: AsyncIterator[bytes] | None = None
         try:
             await self._open()
             response, decoder = self._response, self._decoder
@@ -449,7 +476,8 @@ class AsyncChatStream(_StreamState):
             # Our transport's body, read without httpx2's two generator layers around it (a layer
             # costs per chunk); closing the response still goes through httpx2 (``_finish``).
             body = response.extensions.get(OWN_BODY) if raw else None
-            reader = body if body is not None else response.aiter_raw() if raw else response.aiter_bytes()
+            # The iterator itself, not the body (whose every ``__aiter__`` starts anew): ``_drain`` goes on with it.
+            reader = (body if body is not None else response.aiter_raw() if raw else response.aiter_bytes()).__aiter__()
             drained = 0
             try:
                 async for data in reader:
@@ -474,13 +502,35 @@ class AsyncChatStream(_StreamState):
             except httpx2.HTTPError as exc:
                 if body is not None and isinstance(exc, httpx2.RequestError):
                     exc.request = response.request  # as httpx2's reader does; by now without the key
-                if decoder.done:
+                if decoder.complete:
                     return
                 error = self._transport_failure(exc)
                 if error is not None:
                     raise error from None
+        except GeneratorExit:
+            # The caller left the loop (``break``, ``aclose()``); at the last chunk, that is the end.
+            if reader is not None and self._unfinished_tail():
+                await self._drain(reader)
+            raise
         finally:
             await self._finish()
+
+    async def _drain(self, reader: AsyncIterator[bytes]) -> None:
+        """Read what is left after the last chunk ([DONE], the end of the body) so that the connection
+        goes back to the pool; past ``_DRAIN_SECONDS`` or ``_MAX_DRAIN`` bytes it is closed instead."""
+        import asyncio
+
+        async def rest() -> None:
+            drained = 0
+            async for data in reader:
+                drained += len(data)
+                if drained > _MAX_DRAIN:
+                    return
+
+        try:
+            await asyncio.wait_for(rest(), _DRAIN_SECONDS)
+        except (TimeoutError, asyncio.TimeoutError, httpx2.HTTPError):
+            pass  # the connection is just not reused
 
     async def _finish(self) -> None:
         if self._closed:
@@ -494,7 +544,7 @@ class AsyncChatStream(_StreamState):
         response = self._response
         if response is None:
             return
-        if decoder is not None and not decoder.done:
+        if decoder is not None and not decoder.complete:
             # Cut the socket before awaiting anything: if this task is being cancelled, the await
             # below may not run to completion, and the server must see the disconnect regardless.
             with self._lock:
@@ -518,6 +568,43 @@ class AsyncChatStream(_StreamState):
                 loop.call_soon_threadsafe(lambda: loop.create_task(response.aclose()))
         except Exception:
             pass
+
+
+class SocketWatch:
+    """Cuts a sync response's socket after ``seconds`` unless stopped first, waking a read blocked on it.
+
+    For time limits that no per-read timeout can hold: a body that trickles in, a bounded drain.
+    """
+
+    __slots__ = ("_lock", "_response", "_stopped", "_timer", "fired")
+
+    def __init__(self, response: httpx2.Response, seconds: float) -> None:
+        self._response = response
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.fired = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._stopped:  # stopped in time: the connection stays whole for the pool
+                self.fired = True
+                cut_socket(self._response)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+
+
+def cut_socket(response: httpx2.Response) -> None:
+    """End the connection under ``response`` now: shutdown() wakes a blocked read and sends the FIN."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        shutdown_socket(sock)
 
 
 def shutdown_socket(sock: Any) -> None:

@@ -51,7 +51,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
     ) from None
 
 from ._exceptions import APIStatusError, MistralError, StreamError
-from ._models import ChatCompletionChunk
+from ._models import ChatCompletionChunk, choice_zero
 from ._result import StreamResult
 from ._streaming import AsyncChatStream, ChatStream
 
@@ -80,13 +80,16 @@ _encode = msgspec.json.Encoder().encode
 def chunk_event(chunk: ChatCompletionChunk) -> dict[str, Any] | None:
     """The default event of a chunk: its text, tool calls, finish reason and usage; ``None`` skips it.
 
-    Only choice 0 is relayed (``n > 1`` is rare in a chat page); pass ``event=`` to send more.
+    Only choice 0 (the choice whose index is 0) is relayed (``n > 1`` is rare in a chat page); pass
+    ``event=`` to send more.
     """
     event: dict[str, Any] = {}
-    if chunk.content:
-        event["content"] = chunk.content
-    if chunk.choices and chunk.choices[0].delta.tool_calls:
-        event["tool_calls"] = msgspec.to_builtins(chunk.choices[0].delta.tool_calls)
+    content = chunk.content
+    if content:
+        event["content"] = content
+    choice = choice_zero(chunk.choices)
+    if choice is not None and choice.delta.tool_calls:
+        event["tool_calls"] = msgspec.to_builtins(choice.delta.tool_calls)
     if chunk.finish_reason is not None:
         event["finish_reason"] = chunk.finish_reason
     if chunk.usage is not None:
