@@ -19,7 +19,6 @@ service would send, so no test here relies on their exact bytes beyond what they
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Iterator
@@ -28,16 +27,15 @@ from typing import Any
 
 import pytest
 
+from helpers import call
 from mistral_client import (
     APIStatusError,
-    AsyncMistral,
     AuthenticationError,
     BadRequestError,
     ChatCompletion,
     ChatCompletionChunk,
     EmbeddingResponse,
     InternalServerError,
-    Mistral,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -180,12 +178,12 @@ def read_stream(body: bytes) -> Answer:
             delta = choice.get("delta") or {}
             got.content += text_in(delta.get("content"))
             got.thinking += thinking_in(delta.get("content"))
-            for call in delta.get("tool_calls") or []:
+            for piece in delta.get("tool_calls") or []:
                 # Pieces of one call share its index; a call without one is whole and comes next.
-                index = call["index"] if call.get("index") is not None else len(got.calls)
+                index = piece["index"] if piece.get("index") is not None else len(got.calls)
                 known = got.calls.setdefault(index, [None, "", ""])
-                function = call.get("function") or {}
-                known[0] = call.get("id") or known[0]
+                function = piece.get("function") or {}
+                known[0] = piece.get("id") or known[0]
                 known[1] = function.get("name") or known[1]
                 known[2] += arguments_of(function)
             if choice.get("finish_reason") is not None:
@@ -264,36 +262,16 @@ def replay(capture: Capture, seed: str) -> RawServer:
     return RawServer(handler)
 
 
-def call(kind: str, base_url: str, capture: Capture) -> Any:
-    """Ask the way the capture's request did: a stream (the chunks and the result) or a whole answer."""
+def ask(kind: str, base_url: str, capture: Capture) -> Any:
+    """Ask the way the capture's request did: a stream (its chunks, result and request id) or a whole answer."""
     model = (capture.request or {}).get("model") or "mistral-small-latest"
-    fim = capture.endpoint.endswith("/fim/completions")
-    options: dict[str, Any] = {"base_url": base_url, "max_retries": 0, "timeout": 10}
+    options = {"base_url": base_url, "max_retries": 0, "timeout": 10}
     if capture.endpoint.endswith("/embeddings"):
-        method, kw = "embeddings.create", {"model": model, "input": ["Hello"]}
-    elif fim:
-        method, kw = ("fim.stream" if capture.streams else "fim.complete"), {"model": model, "prompt": "def f("}
-    else:
-        method, kw = ("chat.stream" if capture.streams else "chat.complete"), {"model": model, "messages": [user("Hi")]}
-    api, name = method.split(".")
-
-    if kind == "sync":
-        with Mistral(**options) as client:
-            target = getattr(getattr(client, api), name)
-            if name != "stream":
-                return target(**kw)
-            with target(**kw) as stream:
-                return list(stream), stream.result
-
-    async def main() -> Any:
-        async with AsyncMistral(**options) as client:
-            target = getattr(getattr(client, api), name)
-            if name != "stream":
-                return await target(**kw)
-            async with target(**kw) as stream:
-                return [chunk async for chunk in stream], stream.result
-
-    return asyncio.run(main())
+        return call(kind, options, "embeddings.create", model=model, input=["Hello"])
+    if capture.endpoint.endswith("/fim/completions"):
+        return call(kind, options, "fim.stream" if capture.streams else "fim.complete", model=model, prompt="def f(")
+    method = "chat.stream" if capture.streams else "chat.complete"
+    return call(kind, options, method, model=model, messages=[user("Hi")])
 
 
 def check_result(result: StreamResult | ChatCompletion, expected: Answer) -> None:
@@ -328,10 +306,10 @@ def test_every_recorded_answer_decodes_right(kind: str, name: str) -> None:
     with replay(capture, seed=f"{name}/{kind}") as server:
         if status >= 400:
             with pytest.raises(APIStatusError) as caught:
-                call(kind, server.base_url, capture)
+                ask(kind, server.base_url, capture)
             got = None
         else:
-            got = call(kind, server.base_url, capture)
+            got = ask(kind, server.base_url, capture)
 
     if status >= 400:
         error = caught.value
@@ -360,7 +338,8 @@ def test_every_recorded_answer_decodes_right(kind: str, name: str) -> None:
         return
 
     if capture.streams:
-        chunks, result = got
+        chunks, result, request_id = got
+        assert request_id == capture.request_id
         expected = read_stream(capture.body)
         check_result(result, expected)
         assert not result.cancelled and result.chunk_count == expected.events == len(chunks)
@@ -377,26 +356,3 @@ def test_every_recorded_answer_decodes_right(kind: str, name: str) -> None:
     else:
         assert isinstance(got, ChatCompletion)
         check_result(got, read_completion(capture.body))
-
-
-def test_the_captures_cover_every_kind_of_answer() -> None:
-    """The folder holds what the issue lists; a thinner one (a partial copy) would test less than it says."""
-    names = _names()
-    captures = [Capture.load(name) for name in names]
-    kinds = set()
-    for capture in captures:
-        status = int(capture.meta["status"])
-        if status >= 400:
-            kinds.add(status)
-        elif capture.endpoint.endswith("/embeddings"):
-            kinds.add("embeddings")
-        elif capture.endpoint.endswith("/fim/completions"):
-            kinds.add("fim")
-        elif capture.meta.get("stream"):
-            answer = read_stream(capture.body)
-            kinds.add("stream")
-            kinds.update({"thinking"} if answer.first.thinking else set())
-            kinds.update({"tool stream"} if answer.first.calls else set())
-        else:
-            kinds.add("complete")
-    assert {"stream", "thinking", "tool stream", "complete", "fim", "embeddings", 401, 422, 429, 500} <= kinds

@@ -8,19 +8,17 @@ socket server, as the live service sent them (2026 embeddings and chat usage wit
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import msgspec
 import pytest
 
+from helpers import call
 from mistral_client import (
-    AsyncMistral,
     BadRequestError,
     ChatCompletion,
     ChatCompletionChunk,
-    Mistral,
     StreamResult,
     UnprocessableEntityError,
     user,
@@ -151,25 +149,7 @@ def answering(body: bytes | str, content_type: str = "application/json", status:
 
 
 def through(kind: str, base_url: str, method: str, **kw: Any) -> Any:
-    api, name = method.split(".")
-    options: dict[str, Any] = {"base_url": base_url, "max_retries": 0}
-    if kind == "sync":
-        with Mistral(**options) as client:
-            target = getattr(getattr(client, api), name)
-            if name != "stream":
-                return target(**kw)
-            with target(**kw) as stream:
-                return list(stream), stream.result
-
-    async def main() -> Any:
-        async with AsyncMistral(**options) as client:
-            target = getattr(getattr(client, api), name)
-            if name != "stream":
-                return await target(**kw)
-            async with target(**kw) as stream:
-                return [chunk async for chunk in stream], stream.result
-
-    return asyncio.run(main())
+    return call(kind, {"base_url": base_url, "max_retries": 0}, method, **kw)
 
 
 CHAT = {"model": "mistral-small-latest", "messages": [user("Hi")]}
@@ -195,7 +175,7 @@ def test_a_stream_with_nulls_keeps_its_finish_reason_and_usage(kind: str) -> Non
     with answering(STREAM, "text/event-stream") as server:
         chunks: list[ChatCompletionChunk]
         result: StreamResult
-        chunks, result = through(kind, server.base_url, "chat.stream", **CHAT)
+        chunks, result, _ = through(kind, server.base_url, "chat.stream", **CHAT)
     assert result.content == "Hello" and not result.cancelled
     assert result.finish_reason == "tool_calls" and chunks[-1].is_last
     assert result.usage is not None and (result.usage.prompt_tokens, result.usage.total_tokens) == (11, 11)
@@ -208,16 +188,7 @@ def test_a_stream_with_nulls_keeps_its_finish_reason_and_usage(kind: str) -> Non
 
 def test_a_model_list_with_nulls(kind: str) -> None:
     with answering(MODELS) as server:
-        if kind == "sync":
-            with Mistral(base_url=server.base_url) as client:
-                listed = client.models.list()
-        else:
-
-            async def main() -> models.ModelList:
-                async with AsyncMistral(base_url=server.base_url) as client:
-                    return await client.models.list()
-
-            listed = asyncio.run(main())
+        listed = through(kind, server.base_url, "models.list")
     (card,) = listed.data
     assert (listed.object, card.id, card.object, card.created, card.aliases, card.capabilities) == (
         "list",
