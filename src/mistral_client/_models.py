@@ -172,19 +172,7 @@ class ChatCompletionChunk(msgspec.Struct, gc=False):
     def __post_init__(self) -> None:
         # Every chunk passes here: one test in the usual case, where nothing is null.
         if self.id is None or self.model is None or self.created is None or self.choices is None or self.object is None:
-            self._restore_defaults()
-
-    def _restore_defaults(self) -> None:
-        if self.id is None:
-            self.id = ""
-        if self.model is None:
-            self.model = ""
-        if self.created is None:
-            self.created = 0
-        if self.choices is None:
-            self.choices = []
-        if self.object is None:
-            self.object = "chat.completion.chunk"
+            _restore_defaults(self, "chat.completion.chunk")
 
     @property
     def content(self) -> str:
@@ -268,16 +256,7 @@ class ChatCompletion(msgspec.Struct, gc=False):
     object: OrNull[str] = "chat.completion"
 
     def __post_init__(self) -> None:
-        if self.id is None:
-            self.id = ""
-        if self.model is None:
-            self.model = ""
-        if self.created is None:
-            self.created = 0
-        if self.choices is None:
-            self.choices = []
-        if self.object is None:
-            self.object = "chat.completion"
+        _restore_defaults(self, "chat.completion")
 
     @property
     def content(self) -> str:
@@ -302,6 +281,20 @@ class ChatCompletion(msgspec.Struct, gc=False):
     @property
     def finish_reason(self) -> str | None:
         return self.choices[0].finish_reason if self.choices else None
+
+
+def _restore_defaults(answer: ChatCompletionChunk | ChatCompletion, object_name: str) -> None:
+    """The defaults of the fields a chunk and a whole answer share, where they came as null."""
+    if answer.id is None:
+        answer.id = ""
+    if answer.model is None:
+        answer.model = ""
+    if answer.created is None:
+        answer.created = 0
+    if answer.choices is None:
+        answer.choices = []
+    if answer.object is None:
+        answer.object = object_name
 
 
 class Model(msgspec.Struct, gc=False):
