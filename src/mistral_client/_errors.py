@@ -80,7 +80,7 @@ def _describe(body: Any) -> tuple[str, dict[str, Any], list[Any]]:
         "code": _str(info.get("code")),
         "param": _str(info.get("param")),
     }
-    detail = _field_errors(info)
+    detail = _detail_list(info)
     if detail is not None:  # 422: one entry per invalid field
         messages = [_field_error(item) for item in detail if isinstance(item, dict)]
         return "; ".join(messages) or "invalid request", fields, detail
@@ -91,7 +91,7 @@ def _describe(body: Any) -> tuple[str, dict[str, Any], list[Any]]:
     return (message if isinstance(message, str) else msgspec.json.encode(message).decode()), fields, []
 
 
-def _field_errors(info: dict[str, Any]) -> list[Any] | None:
+def _detail_list(info: dict[str, Any]) -> list[Any] | None:
     """The list of field errors: ``detail`` at the top, or inside ``message`` (the error envelope
     around a validation error; some proxies send that object again as a JSON string)."""
     detail = info.get("detail")
@@ -103,9 +103,8 @@ def _field_errors(info: dict[str, Any]) -> list[Any] | None:
             message = msgspec.json.decode(message)
         except msgspec.DecodeError:
             return None
-    if isinstance(message, dict) and isinstance(message.get("detail"), list):
-        return message["detail"]  # type: ignore[no-any-return]
-    return None
+    nested = message.get("detail") if isinstance(message, dict) else None
+    return nested if isinstance(nested, list) else None
 
 
 def _field_error(item: dict[str, Any]) -> str:
