@@ -69,3 +69,26 @@ class Runner:
                 return await client.chat.complete(**kw)
 
         return asyncio.run(main())
+
+
+def call(kind: str, client_kw: dict[str, Any], method: str, **kw: Any) -> Any:
+    """One call by its dotted name (``"embeddings.create"``, ``"fim.stream"``...) on the sync or the
+    async client. A stream is read to its end: its chunks, its result and its request id."""
+    api, name = method.split(".")
+    if kind == "sync":
+        with Mistral(**client_kw) as client:
+            target = getattr(getattr(client, api), name)
+            if name != "stream":
+                return target(**kw)
+            with target(**kw) as stream:
+                return list(stream), stream.result, stream.request_id
+
+    async def main() -> Any:
+        async with AsyncMistral(**client_kw) as client:
+            target = getattr(getattr(client, api), name)
+            if name != "stream":
+                return await target(**kw)
+            async with target(**kw) as stream:
+                return [chunk async for chunk in stream], stream.result, stream.request_id
+
+    return asyncio.run(main())

@@ -210,7 +210,7 @@ def test_n_choices_accumulate_by_index(kind: str, serve: Any) -> None:
 
 
 def test_final_completion_reads_to_the_end_and_matches_the_wire_schema(kind: str, serve: Any) -> None:
-    from openapi import validator
+    from openapi import conforms
 
     base_url = serve(WHOLE_CALLS).base_url
     if kind == "sync":
@@ -230,7 +230,7 @@ def test_final_completion_reads_to_the_end_and_matches_the_wire_schema(kind: str
     assert result.cancelled is False and result.chunk_count == 3
     assert (completion.id, completion.model, completion.created) == ("w1", "mistral-small-latest", 7)
     wire = msgspec.to_builtins(completion)
-    validator("ChatCompletionResponse").validate(wire)
+    conforms("ChatCompletionResponse", wire)
 
 
 def test_an_answer_message_can_continue_the_conversation(serve: Any) -> None:

@@ -24,7 +24,7 @@ from mistral_client.server import (
     Prompt,
     ServerConfig,
 )
-from openapi import spec, validator
+from openapi import conforms, spec
 from servertools import (
     CHAT,
     DONE,
@@ -72,7 +72,7 @@ def test_stream_follows_the_captured_shape_and_the_spec(client: httpx2.Client) -
     assert DONE not in data[:-1]
     parsed = chunks(data)
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
         assert chunk["object"] == "chat.completion.chunk"
         assert (chunk["id"], chunk["created"], chunk["model"]) == (parsed[0]["id"], parsed[0]["created"], MODEL)
     first, middle, last = parsed[0], parsed[1:-1], parsed[-1]
@@ -106,7 +106,7 @@ def test_usage_in_a_separate_chunk_on_request(client: httpx2.Client) -> None:
     assert data[-1] == DONE
     parsed = chunks(data)
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
     *_, last_content, usage_only = parsed
     assert last_content["choices"][0]["delta"]["content"] == "."
     assert last_content["choices"][0]["finish_reason"] == "stop"
@@ -145,7 +145,7 @@ def test_non_stream_follows_the_captured_shape_and_the_spec(client: httpx2.Clien
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    validator("ChatCompletionResponse").validate(body)
+    conforms("ChatCompletionResponse", body)
     assert "data" not in body
     assert body["object"] == "chat.completion"
     assert body["model"] == MODEL
@@ -170,7 +170,7 @@ def test_models_list_validates_against_the_spec(client: httpx2.Client) -> None:
     response = client.get("/v1/models")
     assert response.status_code == 200
     body = response.json()
-    validator("ModelList").validate(body)
+    conforms("ModelList", body)
     assert body["object"] == "list"
     assert [card["id"] for card in body["data"]] == list(KNOWN_MODELS)
     chat_models = {card["id"] for card in body["data"] if card["capabilities"]["completion_chat"]}
@@ -179,7 +179,7 @@ def test_models_list_validates_against_the_spec(client: httpx2.Client) -> None:
 
 def test_one_model_card(client: httpx2.Client) -> None:
     card = client.get(f"/v1/models/{MODEL}").json()
-    validator("BaseModelCard").validate(card)
+    conforms("BaseModelCard", card)
     assert card["id"] == MODEL
     missing = client.get("/v1/models/open-mistral-7b")
     assert missing.status_code == 404
@@ -259,7 +259,7 @@ def test_unknown_field_is_rejected_like_the_live_service(client: httpx2.Client) 
             }
         ]
     }
-    validator("HTTPValidationError").validate(response.json())
+    conforms("HTTPValidationError", response.json())
 
 
 def test_missing_fields_and_wrong_bodies_are_422(client: httpx2.Client) -> None:
@@ -270,7 +270,7 @@ def test_missing_fields_and_wrong_bodies_are_422(client: httpx2.Client) -> None:
         ("missing", ["body", "model"]),
         ("missing", ["body", "messages"]),
     ]
-    validator("HTTPValidationError").validate(response.json())
+    conforms("HTTPValidationError", response.json())
 
     for bad in ([1, 2], "text"):
         response = client.post(CHAT, json=bad)
@@ -451,7 +451,7 @@ def test_injected_401_and_422_use_their_detail_shapes(client: httpx2.Client) -> 
     assert (response.status_code, response.json()) == (401, {"detail": "Unauthorized"})
     response = client.post(CHAT, json=chat(), headers={"x-mock-status": "422"})
     assert response.status_code == 422
-    validator("HTTPValidationError").validate(response.json())
+    conforms("HTTPValidationError", response.json())
     assert response.json()["detail"]
 
 
@@ -518,7 +518,7 @@ def test_finish_error_after_n_chunks(client: httpx2.Client) -> None:
     assert len(content_chunks(parsed)) == 4
     assert parsed[-1]["choices"][0]["finish_reason"] == "error"
     assert parsed[-1]["usage"]["completion_tokens"] == 4
-    validator("CompletionChunk").validate(parsed[-1])
+    conforms("CompletionChunk", parsed[-1])
 
 
 def test_malformed_event_then_the_stream_goes_on(client: httpx2.Client) -> None:

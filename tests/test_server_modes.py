@@ -18,7 +18,7 @@ import pytest
 from helpers import Runner
 from mistral_client import user
 from mistral_client.server import LocalServer
-from openapi import validator
+from openapi import conforms
 from servertools import (
     CHAT,
     EMBEDDINGS,
@@ -63,7 +63,7 @@ def test_forced_tool_call_arrives_whole_in_one_delta_with_finish_and_usage(clien
     assert data[-1] == b"[DONE]"
     parsed = chunks(data)
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
     role, call_chunk = parsed
     assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     (choice,) = call_chunk["choices"]
@@ -162,7 +162,7 @@ def test_non_stream_tool_call_matches_the_stream(client: httpx2.Client) -> None:
             CHAT, json=tool_chat(False, tool_choice="any"), headers={"x-mock-tool-call-style": style}
         )
         body = response.json()
-        validator("ChatCompletionResponse").validate(body)
+        conforms("ChatCompletionResponse", body)
         (choice,) = body["choices"]
         assert choice["finish_reason"] == "tool_calls"
         assert choice["message"]["content"] == ""
@@ -246,7 +246,7 @@ BOOK = {
 def test_json_object_streams_a_json_object_in_pieces(client: httpx2.Client) -> None:
     parsed = chunks(stream_events(client, chat(response_format={"type": "json_object"})))
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
     text = text_of(parsed)
     value = json.loads(text)
     assert isinstance(value, dict) and value
@@ -261,7 +261,7 @@ def test_json_schema_answer_matches_the_schema(client: httpx2.Client) -> None:
     text = streamed_text(client, response_format=response_format)
     jsonschema.validate(json.loads(text), BOOK)
     completion = client.post(CHAT, json=chat(False, response_format=response_format)).json()
-    validator("ChatCompletionResponse").validate(completion)
+    conforms("ChatCompletionResponse", completion)
     assert completion["choices"][0]["message"]["content"] == text
     # max_tokens cuts the JSON like a real model would: a prefix, finish reason "length".
     parsed = chunks(stream_events(client, chat(response_format=response_format, max_tokens=3)))
@@ -275,7 +275,7 @@ def test_json_schema_answer_matches_the_schema(client: httpx2.Client) -> None:
 def test_reasoning_streams_thinking_chunks_then_text(client: httpx2.Client) -> None:
     parsed = chunks(stream_events(client, chat(prompt_mode="reasoning")))
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
     contents = [c["choices"][0]["delta"]["content"] for c in parsed[1:-1]]
     kinds = [content[0]["type"] for content in contents]
     assert all(isinstance(content, list) and len(content) == 1 for content in contents)
@@ -287,7 +287,7 @@ def test_reasoning_streams_thinking_chunks_then_text(client: httpx2.Client) -> N
     assert parsed[-1]["usage"]["completion_tokens"] == 38
 
     completion = client.post(CHAT, json=chat(False, prompt_mode="reasoning")).json()
-    validator("ChatCompletionResponse").validate(completion)
+    conforms("ChatCompletionResponse", completion)
     assert completion["choices"][0]["message"]["content"] == [
         {"type": "thinking", "thinking": [{"type": "text", "text": thinking}]},
         {"type": "text", "text": answer},
@@ -309,7 +309,7 @@ def test_reasoning_through_the_client(run: Runner) -> None:
 def test_n_choices_interleave_one_choice_per_chunk(client: httpx2.Client) -> None:
     parsed = chunks(stream_events(client, chat(n=3, max_tokens=6)))
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
         assert len(chunk["choices"]) == 1
     assert [c["choices"][0]["index"] for c in parsed[:3]] == [0, 1, 2]
     assert all(c["choices"][0]["delta"] == {"role": "assistant", "content": ""} for c in parsed[:3])
@@ -324,7 +324,7 @@ def test_n_choices_interleave_one_choice_per_chunk(client: httpx2.Client) -> Non
     assert sum("usage" in c for c in parsed) == 1
 
     completion = client.post(CHAT, json=chat(False, n=3, max_tokens=6)).json()
-    validator("ChatCompletionResponse").validate(completion)
+    conforms("ChatCompletionResponse", completion)
     assert [c["index"] for c in completion["choices"]] == [0, 1, 2]
     assert [c["message"]["content"] for c in completion["choices"]] == texts
     assert completion["usage"]["completion_tokens"] == 18
@@ -364,14 +364,14 @@ def fim(stream: bool = False, **fields: Any) -> dict[str, Any]:
 
 def test_fim_answers_like_chat_streamed_or_not(client: httpx2.Client) -> None:
     body = client.post(FIM, json=fim(max_tokens=5)).json()
-    validator("FIMCompletionResponse").validate(body)
+    conforms("FIMCompletionResponse", body)
     assert body["model"] == "codestral-latest"
     (choice,) = body["choices"]
     assert choice["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 5
     parsed = chunks(stream_events(client, fim(True, max_tokens=5), path=FIM))
     for chunk in parsed:
-        validator("CompletionChunk").validate(chunk)
+        conforms("CompletionChunk", chunk)
     assert text_of(parsed) == choice["message"]["content"]
     other = client.post(FIM, json=fim(suffix="pass", max_tokens=5)).json()
     assert other["choices"][0]["message"]["content"] != choice["message"]["content"]
@@ -395,7 +395,7 @@ def test_fim_refuses_chat_models_and_unknown_fields(client: httpx2.Client) -> No
 
 def test_embeddings_are_deterministic_unit_vectors(client: httpx2.Client) -> None:
     body = client.post(EMBEDDINGS, json={"model": "mistral-embed", "input": ["hello world", "bye"]}).json()
-    validator("EmbeddingResponse").validate(body)
+    conforms("EmbeddingResponse", body)
     assert body["object"] == "list" and body["model"] == "mistral-embed"
     assert [d["index"] for d in body["data"]] == [0, 1]
     first, second = (d["embedding"] for d in body["data"])

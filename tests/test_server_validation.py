@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mistral_client import AsyncMistral, BadRequestError, Mistral, UnprocessableEntityError, user
 from mistral_client.server import LocalServer
 from mistral_client.server._requests import ChatCompletionRequest, schema_problems
-from openapi import spec, validator
+from openapi import conforms, spec, validator
 from servertools import CHAT, MODEL, chat
 
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
@@ -119,7 +119,7 @@ INVALID: list[tuple[dict[str, Any], list[str | int]]] = [
 
 @pytest.mark.parametrize("body", VALID, ids=[str(i) for i in range(len(VALID))])
 def test_what_the_spec_accepts_is_not_a_422(client: httpx2.Client, body: dict[str, Any]) -> None:
-    assert spec_valid(body), "the sample itself must be valid by the spec"
+    conforms("ChatCompletionRequest", body)  # the sample itself must be valid by the spec
     response = client.post(CHAT, json={**body, "stream": False})
     assert response.status_code in (200, 400), response.text
     if response.status_code == 400:
@@ -130,10 +130,10 @@ def test_what_the_spec_accepts_is_not_a_422(client: httpx2.Client, body: dict[st
 def test_what_the_spec_refuses_is_a_422_naming_the_field(
     client: httpx2.Client, body: dict[str, Any], loc: list[str | int]
 ) -> None:
-    assert not spec_valid(body), "the sample itself must be invalid by the spec"
+    conforms("ChatCompletionRequest", body, valid=False)  # the sample itself must be invalid by the spec
     response = client.post(CHAT, json=body)
     assert response.status_code == 422, response.text
-    validator("HTTPValidationError").validate(response.json())
+    conforms("HTTPValidationError", response.json())
     (problem,) = response.json()["detail"]
     assert set(problem) == {"type", "loc", "msg", "input"}
     assert problem["loc"] == loc, problem
@@ -248,7 +248,7 @@ RULES: list[tuple[list[dict[str, Any]], str, str, str]] = [
 def test_message_rules_are_400s_in_the_error_envelope(
     client: httpx2.Client, messages: list[dict[str, Any]], message: str, kind: str, code: str
 ) -> None:
-    assert spec_valid(chat(messages=messages))
+    conforms("ChatCompletionRequest", chat(messages=messages))
     response = client.post(CHAT, json=chat(messages=messages))
     assert response.status_code == 400
     assert response.json() == {"object": "error", "message": message, "type": kind, "param": None, "code": code}

@@ -14,7 +14,7 @@ import pytest
 
 from mistral_client import AsyncMistral, InvalidRequestError, Mistral, StructuredOutputError, user
 from mistral_client.server import LocalServer
-from openapi import validator
+from openapi import conforms
 from rawserver import RawConnection, RawServer, chunk_json, sse
 
 
@@ -74,7 +74,7 @@ def test_a_type_is_sent_as_a_json_schema(book: Any, server: LocalServer) -> None
     ):
         stream.until_done()
     sent = server.requests[-1].body["response_format"]
-    validator("ResponseFormat").validate(sent)
+    conforms("ResponseFormat", sent)
     assert sent["type"] == "json_schema"
     assert sent["json_schema"]["name"] == book.__name__ and sent["json_schema"]["strict"] is True
     schema = sent["json_schema"]["schema"]

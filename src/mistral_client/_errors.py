@@ -52,7 +52,7 @@ def status_error(response: httpx2.Response) -> APIStatusError:
         body = msgspec.json.decode(response.content) if response.content else None
     except msgspec.DecodeError:
         body = response.text[:500] or None
-    message, fields = _describe(body)
+    message, fields, detail = _describe(body)
     if 300 <= status < 400:
         # Redirects are not followed: the API never sends one, and following it would send the
         # request (and its key) somewhere the caller did not choose.
@@ -65,27 +65,47 @@ def status_error(response: httpx2.Response) -> APIStatusError:
     if cls is RateLimitError:
         kwargs["retry_after"] = retry_after(response.headers)
     if cls is UnprocessableEntityError:
-        kwargs["detail"] = body.get("detail") if isinstance(body, dict) and isinstance(body.get("detail"), list) else []
+        kwargs["detail"] = detail
     return cls(message, **kwargs)
 
 
-def _describe(body: Any) -> tuple[str, dict[str, Any]]:
+def _describe(body: Any) -> tuple[str, dict[str, Any], list[Any]]:
+    """The message, the type/code/param fields and the 422 field errors of an error body."""
     if isinstance(body, str):
-        return body.strip(), {}
+        return body.strip(), {}, []
     if not isinstance(body, dict):
-        return "", {}
+        return "", {}, []
     info = body["error"] if isinstance(body.get("error"), dict) else body
     fields = {
         "type": _str(info.get("type")),
         "code": _str(info.get("code")),
         "param": _str(info.get("param")),
     }
-    detail = info.get("detail")
-    if isinstance(detail, list):  # 422: one entry per invalid field
+    detail = _detail_list(info)
+    if detail is not None:  # 422: one entry per invalid field
         messages = [_field_error(item) for item in detail if isinstance(item, dict)]
-        return "; ".join(messages) or "invalid request", fields
-    message = info.get("message") or detail
-    return (str(message) if message is not None else ""), fields
+        return "; ".join(messages) or "invalid request", fields, detail
+    message = info.get("message") or info.get("detail")
+    if message is None:
+        return "", fields, []
+    # An object where a string belongs is shown as the JSON it came as, not as a Python repr.
+    return (message if isinstance(message, str) else msgspec.json.encode(message).decode()), fields, []
+
+
+def _detail_list(info: dict[str, Any]) -> list[Any] | None:
+    """The list of field errors: ``detail`` at the top, or inside ``message`` (the error envelope
+    around a validation error; some proxies send that object again as a JSON string)."""
+    detail = info.get("detail")
+    if isinstance(detail, list):
+        return detail
+    message = info.get("message")
+    if isinstance(message, str) and message.startswith("{"):
+        try:
+            message = msgspec.json.decode(message)
+        except msgspec.DecodeError:
+            return None
+    nested = message.get("detail") if isinstance(message, dict) else None
+    return nested if isinstance(nested, list) else None
 
 
 def _field_error(item: dict[str, Any]) -> str:

@@ -4,15 +4,28 @@ Fields follow the wire names.  Anything the server adds that is not listed here 
 ``logprobs``, new fields) is skipped by the decoder, which is what keeps decoding cheap and
 forward-compatible.  ``gc=False``: these objects hold no reference cycles, so the garbage collector
 need not track the hundreds of thousands a busy relay decodes.
+
+A tolerant reader: every field may be missing (it has a default) or ``null``.  A field whose
+Python type has no ``None`` is declared ``OrNull[...]``: the decoder accepts ``null`` there and
+``__post_init__`` puts the default back, so ``null`` reads exactly as a missing field would.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 import msgspec
 
 from ._exceptions import ToolArgumentsError
+
+_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from typing import Annotated
+
+    # For type checkers the field holds a T: ``__post_init__`` never lets a ``None`` stay.
+    OrNull = Annotated[_T, "null on the wire reads as the default"]
+else:
+    OrNull = Optional  # what the decoder accepts: the type, or null
 
 __all__ = [
     "AssistantMessage",
@@ -35,19 +48,33 @@ __all__ = [
 
 
 class Usage(msgspec.Struct, gc=False):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    # UNSET when absent, so re-encoding a usage gives back what the server sent (the spec has no null here).
-    prompt_tokens_details: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    prompt_tokens: OrNull[int] = 0
+    completion_tokens: OrNull[int] = 0
+    total_tokens: OrNull[int] = 0
+    # UNSET when absent and None when null, so re-encoding a usage gives back what the server sent.
+    prompt_tokens_details: dict[str, Any] | msgspec.UnsetType | None = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = 0
+        if self.completion_tokens is None:
+            self.completion_tokens = 0
+        if self.total_tokens is None:
+            self.total_tokens = 0
 
 
 class ContentPart(msgspec.Struct, gc=False, omit_defaults=True):
     """One part of list-shaped content: ``text``, ``thinking`` (itself a list of parts), images..."""
 
-    type: str
+    # A part without a type is text (the spec's default). The default here is None, not "text", so
+    # that omit_defaults still writes the type when the part is sent back in a conversation.
+    type: OrNull[str] = cast(str, None)
     text: str | None = None
     thinking: list[ContentPart] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type is None:
+            self.type = "text"
 
 
 Content = str | list[ContentPart] | None
@@ -70,16 +97,26 @@ def thinking_of(content: Content) -> str:
 
 
 class FunctionCall(msgspec.Struct, gc=False):
-    name: str = ""
+    name: OrNull[str] = ""
     # A JSON string on the wire; the spec also allows an object, which the accumulator re-encodes.
-    arguments: str | dict[str, Any] = ""
+    arguments: OrNull[str | dict[str, Any]] = ""
+
+    def __post_init__(self) -> None:
+        if self.name is None:
+            self.name = ""
+        if self.arguments is None:
+            self.arguments = ""
 
 
 class ToolCall(msgspec.Struct, gc=False):
-    function: FunctionCall = msgspec.field(default_factory=FunctionCall)
+    function: OrNull[FunctionCall] = msgspec.field(default_factory=FunctionCall)
     id: str | None = None
     type: str | None = "function"
     index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.function is None:
+            self.function = FunctionCall()
 
     def parsed_arguments(self) -> dict[str, Any]:
         """The arguments as a dict; ``ToolArgumentsError`` (keeping the raw string) if they are not a JSON object."""
@@ -104,20 +141,26 @@ class DeltaMessage(msgspec.Struct, gc=False):
 
 
 class ChunkChoice(msgspec.Struct, gc=False):
-    index: int = 0
-    delta: DeltaMessage = msgspec.field(default_factory=DeltaMessage)
+    index: OrNull[int] = 0
+    delta: OrNull[DeltaMessage] = msgspec.field(default_factory=DeltaMessage)
     finish_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = 0
+        if self.delta is None:
+            self.delta = DeltaMessage()
 
 
 class ChatCompletionChunk(msgspec.Struct, gc=False):
     """One streamed chunk.  ``is_last`` and the latencies are set by the client, not sent by the API."""
 
-    id: str = ""
-    model: str = ""
-    created: int = 0
-    choices: list[ChunkChoice] = []
+    id: OrNull[str] = ""
+    model: OrNull[str] = ""
+    created: OrNull[int] = 0
+    choices: OrNull[list[ChunkChoice]] = []
     usage: Usage | None = None
-    object: str = "chat.completion.chunk"
+    object: OrNull[str] = "chat.completion.chunk"
     # Servers that report a failure inside the stream send {"object": "error", "message": ...}
     # or {"error": {...}}; keeping these two fields lets the decoder see that without a second parse.
     message: str | None = None
@@ -125,6 +168,11 @@ class ChatCompletionChunk(msgspec.Struct, gc=False):
     is_last: bool = False
     chunk_latency: float = 0.0
     total_latency: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Every chunk passes here: one test in the usual case, where nothing is null.
+        if self.id is None or self.model is None or self.created is None or self.choices is None or self.object is None:
+            _restore_defaults(self, "chat.completion.chunk")
 
     @property
     def content(self) -> str:
@@ -172,10 +220,16 @@ def choice_zero(choices: list[ChunkChoice]) -> ChunkChoice | None:
 class AssistantMessage(msgspec.Struct, dict=True):
     """The answer's message.  It can be appended to ``messages`` as is, to continue the conversation."""
 
-    role: str = "assistant"
+    role: OrNull[str] = "assistant"
     content: Content = None
     tool_calls: list[ToolCall] | None = None
-    prefix: bool = False
+    prefix: OrNull[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.role is None:
+            self.role = "assistant"
+        if self.prefix is None:
+            self.prefix = False
 
     @property
     def text(self) -> str:
@@ -202,20 +256,29 @@ class AssistantMessage(msgspec.Struct, dict=True):
 
 
 class Choice(msgspec.Struct, gc=False):
-    index: int = 0
-    message: AssistantMessage = msgspec.field(default_factory=AssistantMessage)
+    index: OrNull[int] = 0
+    message: OrNull[AssistantMessage] = msgspec.field(default_factory=AssistantMessage)
     finish_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = 0
+        if self.message is None:
+            self.message = AssistantMessage()
 
 
 class ChatCompletion(msgspec.Struct, gc=False):
     """The answer of a non-streaming chat completion."""
 
-    id: str = ""
-    model: str = ""
-    created: int = 0
-    choices: list[Choice] = []
+    id: OrNull[str] = ""
+    model: OrNull[str] = ""
+    created: OrNull[int] = 0
+    choices: OrNull[list[Choice]] = []
     usage: Usage | None = None
-    object: str = "chat.completion"
+    object: OrNull[str] = "chat.completion"
+
+    def __post_init__(self) -> None:
+        _restore_defaults(self, "chat.completion")
 
     @property
     def content(self) -> str:
@@ -242,40 +305,90 @@ class ChatCompletion(msgspec.Struct, gc=False):
         return self.choices[0].finish_reason if self.choices else None
 
 
+def _restore_defaults(answer: ChatCompletionChunk | ChatCompletion, object_name: str) -> None:
+    """The defaults of the fields a chunk and a whole answer share, where they came as null."""
+    if answer.id is None:
+        answer.id = ""
+    if answer.model is None:
+        answer.model = ""
+    if answer.created is None:
+        answer.created = 0
+    if answer.choices is None:
+        answer.choices = []
+    if answer.object is None:
+        answer.object = object_name
+
+
 class Model(msgspec.Struct, gc=False):
-    id: str
-    object: str = "model"
-    created: int = 0
-    owned_by: str = ""
+    id: str  # the one field without a default: a card without an id is not a model card
+    object: OrNull[str] = "model"
+    created: OrNull[int] = 0
+    owned_by: OrNull[str] = ""
     name: str | None = None
     description: str | None = None
     max_context_length: int | None = None
-    aliases: list[str] = []
-    capabilities: dict[str, Any] = {}
+    aliases: OrNull[list[str]] = []
+    capabilities: OrNull[dict[str, Any]] = {}
     deprecation: str | None = None
     default_model_temperature: float | None = None
     type: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.object is None:
+            self.object = "model"
+        if self.created is None:
+            self.created = 0
+        if self.owned_by is None:
+            self.owned_by = ""
+        if self.aliases is None:
+            self.aliases = []
+        if self.capabilities is None:
+            self.capabilities = {}
+
 
 class ModelList(msgspec.Struct, gc=False):
-    data: list[Model] = []
-    object: str = "list"
+    data: OrNull[list[Model]] = []
+    object: OrNull[str] = "list"
+
+    def __post_init__(self) -> None:
+        if self.data is None:
+            self.data = []
+        if self.object is None:
+            self.object = "list"
 
 
 class Embedding(msgspec.Struct, gc=False):
     """One input's vector (a base64 string when ``encoding_format="base64"``)."""
 
-    embedding: list[float] | str = []
-    index: int = 0
-    object: str = "embedding"
+    embedding: OrNull[list[float] | str] = []
+    index: OrNull[int] = 0
+    object: OrNull[str] = "embedding"
+
+    def __post_init__(self) -> None:
+        if self.embedding is None:
+            self.embedding = []
+        if self.index is None:
+            self.index = 0
+        if self.object is None:
+            self.object = "embedding"
 
 
 class EmbeddingResponse(msgspec.Struct, gc=False):
-    id: str = ""
-    model: str = ""
-    data: list[Embedding] = []
+    id: OrNull[str] = ""
+    model: OrNull[str] = ""
+    data: OrNull[list[Embedding]] = []
     usage: Usage | None = None
-    object: str = "list"
+    object: OrNull[str] = "list"
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            self.id = ""
+        if self.model is None:
+            self.model = ""
+        if self.data is None:
+            self.data = []
+        if self.object is None:
+            self.object = "list"
 
     @property
     def vectors(self) -> list[list[float]]:
