@@ -86,7 +86,7 @@ def test_the_many_streams_scenario_runs_on_uvloop_too(quick: tuple[subprocess.Co
     assert done.returncode == 0, done.stderr
     got = json.loads((out / "benchmarks.json").read_text())["scenarios"]
     assert set(got["many_uvloop"]) == set(got["many"])
-    assert "### 3. Many streams (uvloop)" in done.stdout
+    assert "### 3b. Many streams (uvloop)" in done.stdout
 
 
 def test_a_proxy_variable_does_not_move_ours_off_its_transport(tmp_path: Path) -> None:
