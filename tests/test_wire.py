@@ -116,6 +116,31 @@ def test_error_envelope_event_raises_with_partial(kind: str) -> None:
     assert info.value.partial.content == "Par"
 
 
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        # The API's error envelope with its field list inside `message`, mid-stream.
+        (
+            '{"object":"error","message":{"detail":[{"type":"extra_forbidden","loc":["body","messages",0,"user",'
+            '"name"],"msg":"Extra inputs are not permitted"}]},"type":"invalid_request_error","code":null}',
+            "messages.0.user.name: Extra inputs are not permitted",
+        ),
+        # Any other object where a message string belongs is shown as JSON, never as a Python repr.
+        ('{"object":"error","message":{"reason":"overloaded"},"type":"server_error"}', '{"reason":"overloaded"}'),
+    ],
+)
+def test_an_error_event_whose_message_is_an_object_keeps_the_partial(kind: str, error: str, shown: str) -> None:
+    with (
+        RawServer(_serve(sse(chunk_json("", role=True), chunk_json("Par"), error))) as raw,
+        pytest.raises(StreamError) as info,
+    ):
+        Runner(kind, raw.base_url).stream()
+    assert str(info.value).startswith(f"the server sent an error event: {shown}"), str(info.value)
+    assert "malformed" not in str(info.value)
+    assert info.value.type in ("invalid_request_error", "server_error")
+    assert info.value.partial.content == "Par"
+
+
 def test_event_larger_than_the_cap_fails_cleanly(kind: str) -> None:
     huge = chunk_json("x" * 200_000)
     server = RawServer(_serve(sse(chunk_json("", role=True), chunk_json("ok")), sse(huge)))

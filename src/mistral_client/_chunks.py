@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ._errors import describe_error_body
 from ._exceptions import StreamError
 from ._models import ChatCompletionChunk
 from ._result import StreamResult
@@ -207,14 +208,15 @@ class ChunkDecoder:
             body = msgspec.json.decode(raw)
         except _BAD_JSON:
             body = raw.decode("utf-8", "replace")
-        info = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else body
-        if isinstance(info, dict):
-            message = str(info.get("message") or info.get("detail") or "unknown error")
+        if isinstance(body, dict):
+            # The same reading as an error answer's body: a field list inside `message` is named
+            # field by field, and an object where a string belongs is shown as JSON.
+            message, fields, _ = describe_error_body(body)
             self._fail(
-                f"the server sent an error event: {message}",
+                f"the server sent an error event: {message or 'unknown error'}",
                 body=body,
-                type=info.get("type"),
-                code=info.get("code"),
+                type=fields["type"],
+                code=fields["code"],
             )
         else:
             self._fail(f"the server sent an error event: {_excerpt(raw)}", body=body)

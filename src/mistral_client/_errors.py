@@ -52,7 +52,7 @@ def status_error(response: httpx2.Response) -> APIStatusError:
         body = msgspec.json.decode(response.content) if response.content else None
     except msgspec.DecodeError:
         body = response.text[:500] or None
-    message, fields, detail = _describe(body)
+    message, fields, detail = describe_error_body(body)
     if 300 <= status < 400:
         # Redirects are not followed: the API never sends one, and following it would send the
         # request (and its key) somewhere the caller did not choose.
@@ -69,7 +69,7 @@ def status_error(response: httpx2.Response) -> APIStatusError:
     return cls(message, **kwargs)
 
 
-def _describe(body: Any) -> tuple[str, dict[str, Any], list[Any]]:
+def describe_error_body(body: Any) -> tuple[str, dict[str, Any], list[Any]]:
     """The message, the type/code/param fields and the 422 field errors of an error body."""
     if isinstance(body, str):
         return body.strip(), {}, []

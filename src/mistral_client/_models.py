@@ -163,7 +163,7 @@ class ChatCompletionChunk(msgspec.Struct, gc=False):
     object: OrNull[str] = "chat.completion.chunk"
     # Servers that report a failure inside the stream send {"object": "error", "message": ...}
     # or {"error": {...}}; keeping these two fields lets the decoder see that without a second parse.
-    message: str | None = None
+    message: Any = None  # a string, or an object (a 422's field list) on some servers
     error: Any = None
     is_last: bool = False
     chunk_latency: float = 0.0
