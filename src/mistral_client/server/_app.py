@@ -24,21 +24,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._catalog import KNOWN_MODELS
 from ._config import ServerConfig
-from ._errors import error_response, routing_error, server_error
+from ._errors import routing_error, server_error
 from ._guard import Guard, host_name
 from ._limits import RateWindow
 from ._middleware import Observed
 from ._records import Recorder
 from ._replay import Recording, Replaying
-from ._requests import CHAT_COMPLETION_FIELDS
 from ._routes import ROUTES
 from ._state import Shared
 from ._stream import hide_injected_disconnects
 from ._ui import ui_routes
 
-__all__ = ["CHAT_COMPLETION_FIELDS", "KNOWN_MODELS", "ServerConfig", "create_app"]
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -62,7 +60,6 @@ def create_app(
     listening = [host_name(host)] if host and host not in ("0.0.0.0", "::") else []
     app.add_middleware(
         Guard,
-        error=error_response,
         allowed_hosts=[*listening, *map(host_name, config.allowed_hosts)],
         cors_origins=config.cors_origins,
     )
