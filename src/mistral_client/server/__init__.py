@@ -12,8 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._app import ServerConfig, create_app
+    from ._app import create_app
     from ._catalog import KNOWN_MODELS
+    from ._config import ServerConfig
     from ._engine import Engine, EngineBusy, Finish, Prompt, TemplateEngine
     from ._knobs import KNOBS, Knob
     from ._llama import GenerationRecord, LlamaEngine, default_model_path, local_model_missing
@@ -37,7 +38,7 @@ _HOMES = {
     "Recorder": "_records",
     "RequestRecord": "_records",
     "ResponseRecord": "_records",
-    "ServerConfig": "_app",
+    "ServerConfig": "_config",
     "TemplateEngine": "_engine",
     "create_app": "_app",
     "default_model_path": "_llama",

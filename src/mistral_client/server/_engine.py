@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Engine", "EngineBusy", "Finish", "Prompt", "TemplateEngine", "prompt_seed"]
+__all__ = ["Engine", "EngineBusy", "Finish", "Prompt", "TemplateEngine", "message_text", "prompt_seed"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class TemplateEngine:
         yield Finish("stop")
 
     def count_prompt_tokens(self, prompt: Prompt) -> int:
-        return sum(len(_message_text(message).split()) for message in prompt.messages)
+        return sum(len(message_text(message).split()) for message in prompt.messages)
 
     def _tokens(self, prompt: Prompt, count: int) -> Iterator[str]:
         """``count`` tokens; the last one ends a sentence so a full answer reads as finished."""
@@ -168,7 +168,7 @@ def prompt_seed(prompt: Prompt, salt: str = "") -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
-def _message_text(message: Any) -> str:
+def message_text(message: Any) -> str:
     """The text of one message, whether ``content`` is a string or a list of typed chunks."""
     if not isinstance(message, Mapping):
         return ""

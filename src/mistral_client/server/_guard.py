@@ -18,14 +18,14 @@ from collections.abc import Callable, Sequence
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._errors import error_response
 
 __all__ = ["LOOPBACK_HOSTS", "Guard", "host_name", "is_loopback"]
 
 # The names a browser on this machine uses for loopback (a Host header's port is not compared).
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-ErrorResponse = Callable[[int, str, str, str], Response]
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What a page from a named --cors-origin may read of an answer besides the basic headers.
@@ -58,18 +58,16 @@ def host_name(address: str) -> str:
 
 
 class Guard:
-    """The checks before anything else runs; each refusal is ``error(status, message, type, code)``.
+    """The checks before anything else runs; each refusal is in the API's error envelope.
 
     ``allowed_hosts``: the Host names to answer besides the loopback ones. ``cors_origins``: the
     origins whose pages may call the server (preflights answered, ``Access-Control-Allow-Origin``
     sent); every other origin gets none of those headers, even from an upstream or a recording.
     """
 
-    def __init__(
-        self, app: ASGIApp, *, error: ErrorResponse, allowed_hosts: Sequence[str] = (), cors_origins: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str] = (), cors_origins: Sequence[str] = ()) -> None:
         origins = frozenset(origin.lower() for origin in cors_origins)
-        inner: ASGIApp = _Writes(_NoForeignCORS(app), error=error, cors_origins=origins)
+        inner: ASGIApp = _Writes(_NoForeignCORS(app), cors_origins=origins)
         if origins:
             inner = _answered_in_json(
                 lambda marked: CORSMiddleware(
@@ -80,13 +78,11 @@ class Guard:
                     expose_headers=_EXPOSED,
                 ),
                 inner,
-                error,
             )
         hosts = [*LOOPBACK_HOSTS, *(host.lower() for host in allowed_hosts)]
         self.app = _answered_in_json(
             lambda marked: TrustedHostMiddleware(marked, allowed_hosts=hosts, www_redirect=False),
             inner,
-            error,
             lambda text: f"{text}: not a name this server answers to (serve --allowed-host NAME adds one)",
         )
 
@@ -97,9 +93,8 @@ class Guard:
 class _Writes:
     """A POST must be JSON; any write must come from no browser, the server's own page or a named origin."""
 
-    def __init__(self, app: ASGIApp, *, error: ErrorResponse, cors_origins: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, *, cors_origins: frozenset[str]) -> None:
         self.app = app
-        self.error = error
         self.cors_origins = cors_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,11 +106,11 @@ class _Writes:
         origin = headers.get("origin")
         if origin is not None and not self._trusted(origin.lower(), headers.get("host", "").lower()):
             message = f"Cross-origin request refused: Origin {origin!r} is not this server's own"
-            refusal = self.error(403, message, "invalid_request_error", "3001")
+            refusal = error_response(403, message, "invalid_request_error", "3001")
         elif scope["method"] == "POST" and _media_type(headers.get("content-type")) != "application/json":
             # text/plain, the form types and no type at all are what a page sends without a preflight.
             message = f"Content-Type must be application/json, got {headers.get('content-type') or 'none'}"
-            refusal = self.error(415, message, "invalid_request_error", "3001")
+            refusal = error_response(415, message, "invalid_request_error", "3001")
         if refusal is not None:
             await refusal(scope, receive, send)
         else:
@@ -142,9 +137,7 @@ class _NoForeignCORS:
         await self.app(scope, receive, send_without if scope["type"] == "http" else send)
 
 
-def _answered_in_json(
-    make: Callable[[ASGIApp], ASGIApp], app: ASGIApp, error: ErrorResponse, explain: Callable[[str], str] = str
-) -> ASGIApp:
+def _answered_in_json(make: Callable[[ASGIApp], ASGIApp], app: ASGIApp, explain: Callable[[str], str] = str) -> ASGIApp:
     """``make(app)``, a Starlette middleware, with the refusals it answers itself in the API's error shape.
 
     Starlette answers them in plain text. The inner app marks the scope as the request passes; an
@@ -181,7 +174,9 @@ def _answered_in_json(
             else:
                 text += message.get("body", b"")
                 if not message.get("more_body", False):
-                    refusal = error(status, explain(text.decode("utf-8", "replace")), "invalid_request_error", "3001")
+                    refusal = error_response(
+                        status, explain(text.decode("utf-8", "replace")), "invalid_request_error", "3001"
+                    )
                     refusal.raw_headers.extend(vary)
                     await refusal(scope, receive, send)
 

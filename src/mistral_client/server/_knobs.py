@@ -9,7 +9,7 @@ tests/test_knobs_table.py fails until it is). Nothing here imports the web frame
 
 A request's knobs may make its own answer slower, shorter, longer or failing, never loosen what
 the operator set: ``x-mock-api-key`` and ``x-mock-rate-limit`` only add a check on top of the
-server's key and rate limit (``_app._Observed``), and with a server key they count only for
+server's key and rate limit (``_middleware.Observed``), and with a server key they count only for
 requests that carry it.
 """
 

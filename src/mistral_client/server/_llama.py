@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._engine import EngineBusy, Finish, Prompt, _message_text
+from ._engine import EngineBusy, Finish, Prompt, message_text
 
 __all__ = ["GenerationRecord", "LlamaEngine", "default_model_path", "local_model_missing"]
 
@@ -191,7 +191,7 @@ class LlamaEngine:
 
     def _tokenize(self, prompt: Prompt) -> list[int]:
         messages = [
-            {"role": str(message.get("role", "user")), "content": _message_text(message)}
+            {"role": str(message.get("role", "user")), "content": message_text(message)}
             for message in prompt.messages
             if isinstance(message, dict)
         ]

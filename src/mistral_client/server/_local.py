@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from types import TracebackType
@@ -10,7 +9,9 @@ from typing import Any
 
 import uvicorn
 
-from ._app import ServerConfig, create_app
+from ._app import create_app
+from ._config import ServerConfig
+from ._net import base_url, listen
 from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
 
 __all__ = ["LocalServer"]
@@ -42,13 +43,8 @@ class LocalServer:
     def start(self, timeout: float = 10.0) -> LocalServer:
         if self._thread is not None:
             raise RuntimeError("server already started")
-        # Binding here, before uvicorn runs, means the port is known and ours with no window for a race.
-        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say so, and without
-        # it every answer whose headers and body go out in two writes waits ~40 ms for a delayed ACK.
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._requested_port))
+        # Bound before uvicorn runs: the port is known, and ours, with no window for a race.
+        sock = listen(self._host, self._requested_port)
         self._port = sock.getsockname()[1]
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -103,8 +99,7 @@ class LocalServer:
     @property
     def base_url(self) -> str:
         """``http://HOST:PORT`` without ``/v1``, like ``https://api.mistral.ai``."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return base_url(self._host, self.port)
 
     # --- What it saw ---
 

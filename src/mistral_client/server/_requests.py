@@ -2,8 +2,9 @@
 
 Schema errors answer 422 in FastAPI's shape (``{"detail": [{"type", "loc", "msg", "input"}]}``);
 the rules the live service applies after the schema answer 400 in its ``{"object": "error"}``
-envelope. The Structs follow ``ChatCompletionRequest``, ``FIMCompletionRequest`` and
-``EmbeddingRequest`` in the OpenAPI description field by field; msgspec checks a body in
+envelope. The request Structs are the client's (``mistral_client._request``: the official
+``ChatCompletionRequest``, ``FIMCompletionRequest`` and ``EmbeddingRequest``, field by field, with
+their bounds), given the strict shapes below for the objects inside them; msgspec checks a body in
 microseconds, where a JSON Schema validator would take milliseconds. Unions tagged in the spec
 (messages by ``role``, content chunks and tools by ``type``) need their tag, as FastAPI's do;
 a function tool may leave out ``"type": "function"``, as the spec allows.
@@ -11,12 +12,15 @@ a function tool may leave out ``"type": "function"``, as the spec allows.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import Meta, Struct, UnsetType
+
+from mistral_client import _request as _client
 
 __all__ = [
     "CHAT_COMPLETION_FIELDS",
@@ -27,9 +31,6 @@ __all__ = [
     "chat_rule_violation",
     "schema_problems",
 ]
-
-NonNegative = Annotated[int, Meta(ge=0)]
-Penalty = Annotated[float, Meta(ge=-2, le=2)]
 
 
 class _Strict(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -232,65 +233,48 @@ class GuardrailConfig(Struct, omit_defaults=True):
 
 
 # --- Requests ------------------------------------------------------------------------------------
+#
+# The field list and every bound (temperature 0..1.5, max_tokens >= 0, ...) are the client's
+# (``mistral_client._request``): a new parameter or bound is written there, once. The server only
+# puts its strict shapes where the client takes any object (messages, tools, formats), and refuses
+# unknown fields at every depth.
 
 
-class ChatCompletionRequest(_Strict):
-    model: str
-    messages: list[Message]
-    temperature: Annotated[float, Meta(ge=0, le=1.5)] | None = None
-    top_p: Annotated[float, Meta(gt=0, le=1)] | None = None
-    max_tokens: NonNegative | None = None
-    stream: bool = False
-    stop: str | list[str] | None = None
-    random_seed: NonNegative | None = None
-    metadata: dict[str, Any] | None = None
-    response_format: ResponseFormat | UnsetType = UNSET
-    tools: list[AnyTool] | None = None
-    tool_choice: ToolChoice | Literal["auto", "none", "any", "required"] = "auto"
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
-    n: Annotated[int, Meta(ge=1)] | None = None
-    prediction: Prediction | UnsetType = UNSET
-    parallel_tool_calls: bool = True
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
-    prompt_mode: Literal["reasoning"] | None = None
-    guardrails: list[GuardrailConfig] | None = None
-    prompt_cache_key: str | None = None
-    service_tier: Literal["auto", "standard_only"] | None = None
-    safe_prompt: bool = False
+def _stricter(client: type[Struct], **shapes: Any) -> type[Struct]:
+    """The client's request Struct with the server's types for the fields named in ``shapes``."""
+    unknown = set(shapes) - set(client.__struct_fields__)
+    if unknown:
+        raise TypeError(f"{client.__name__} has no field {sorted(unknown)}")
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for info in msgspec.structs.fields(client):
+        kind = shapes.get(info.name, info.type)
+        if info.required:
+            fields.append((info.name, kind))
+        elif info.default_factory is not msgspec.NODEFAULT:
+            fields.append((info.name, kind, msgspec.field(default_factory=info.default_factory)))
+        else:
+            fields.append((info.name, kind, info.default))
+    return msgspec.defstruct(client.__name__, fields, kw_only=True, forbid_unknown_fields=True, module=__name__)
 
 
-class FIMCompletionRequest(_Strict):
-    model: str
-    prompt: str
-    temperature: Annotated[float, Meta(ge=0, le=1.5)] | None = None
-    top_p: Annotated[float, Meta(gt=0, le=1)] | None = None
-    max_tokens: NonNegative | None = None
-    stream: bool = False
-    stop: str | list[str] | None = None
-    random_seed: NonNegative | None = None
-    metadata: dict[str, Any] | None = None
-    suffix: str | None = ""
-    min_tokens: NonNegative | None = None
-    prompt_cache_key: str | None = None
-
-
-class EmbeddingRequest(_Strict):
-    model: str
-    input: str | list[str]
-    metadata: dict[str, Any] | None = None
-    output_dimension: Annotated[int, Meta(gt=0)] | None = None
-    output_dtype: Literal["float", "int8", "uint8", "binary", "ubinary"] = "float"
-    encoding_format: Literal["float", "base64"] = "float"
-
+ChatCompletionRequest = _stricter(
+    _client.ChatCompletionRequest,
+    # The client refuses an empty model id before sending; the spec takes any string, and the
+    # service answers "Invalid model" (400), as this server does.
+    model=str,
+    messages=list[Message],
+    response_format=ResponseFormat | UnsetType,
+    tools=list[AnyTool] | UnsetType | None,
+    tool_choice=ToolChoice | Literal["auto", "none", "any", "required"] | UnsetType,
+    prediction=Prediction | UnsetType,
+    guardrails=list[GuardrailConfig] | UnsetType | None,
+)
+FIMCompletionRequest = _stricter(_client.FIMCompletionRequest)
+# The client refuses an empty list of texts; the spec does not, and this server answers it with none.
+EmbeddingRequest = _stricter(_client.EmbeddingRequest, input=str | list[str])
 
 # The properties of ChatCompletionRequest in the official spec (tests check this against it).
 CHAT_COMPLETION_FIELDS = frozenset(ChatCompletionRequest.__struct_fields__)
-_REQUIRED = {
-    ChatCompletionRequest: ("model", "messages"),
-    FIMCompletionRequest: ("model", "prompt"),
-    EmbeddingRequest: ("model", "input"),
-}
 
 
 # --- Schema errors -------------------------------------------------------------------------------
@@ -311,7 +295,7 @@ def schema_problems(body: Any, schema: type[Struct]) -> list[dict[str, Any]]:
                 body,
             )
         ]
-    problems = [_problem("missing", [name], "Field required", body) for name in _REQUIRED[schema] if name not in body]
+    problems = [_problem("missing", [name], "Field required", body) for name in _required(schema) if name not in body]
     problems += [
         _problem("extra_forbidden", [name], "Extra inputs are not permitted", value)
         for name, value in body.items()
@@ -328,6 +312,11 @@ def schema_problems(body: Any, schema: type[Struct]) -> list[dict[str, Any]]:
     except msgspec.ValidationError as exc:
         return [_from_msgspec(str(exc), body)]
     return []
+
+
+@functools.cache
+def _required(schema: type[Struct]) -> tuple[str, ...]:
+    return tuple(info.name for info in msgspec.structs.fields(schema) if info.required)
 
 
 _MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)

@@ -20,10 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ._errors import error_response
+from ._guard import is_loopback
+from ._net import base_url
+
 if TYPE_CHECKING:
     from mistral_client import AsyncMistral
 
-    from ._app import ServerConfig
+    from ._config import ServerConfig
 
 __all__ = ["UI_API_PATHS", "ui_routes"]
 
@@ -102,9 +106,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _this_machine_only(endpoint: Endpoint) -> Endpoint:
     async def answer(request: Request) -> Response:
-        from ._app import error_response  # the app imports this module: here, not at the top
-        from ._guard import is_loopback
-
         if request.client is None or not is_loopback(request.client.host):
             message = (
                 "The chat page of a server without --api-key answers this machine only: "
@@ -149,6 +150,4 @@ def _own_base_url(request: Request) -> str:
     if not server:
         raise RuntimeError("the ASGI server did not say where it listens")
     host, port = server
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return base_url(host, port)
