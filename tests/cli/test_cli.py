@@ -22,10 +22,10 @@ import pytest
 from mistral_client import Mistral, RateLimitError, __version__, user
 from mistral_client.server import LocalServer
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 KEY = "sk-test-cli-5f1e0c9a"  # a key the server requires; it must never show in the CLI's output
 LOCAL_NOTICE = "streaming from the embedded local server (deterministic text, not a model)"
-# The deterministic engine even where the local-model extra is installed (tests/test_llama.py covers that one).
+# The deterministic engine even where the local-model extra is installed (tests/server/test_llama.py covers that one).
 TEMPLATE = ("--engine", "template")
 ERROR_PREFIX = "mistral-client: error:"
 TIMEOUT = 20

@@ -16,8 +16,8 @@ from collections.abc import Callable
 import pytest
 
 from mistral_client import StreamError
-from rawserver import RawConnection, RawServer, chunk_json, sse
-from test_faults import attempt
+from tests.client.test_faults import attempt
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from helpers import HI, MODEL, Runner
-from leaks import assert_no_open_sockets, pool_states
 from mistral_client import (
     AsyncMistral,
     ChatCompletionChunk,
@@ -26,6 +24,8 @@ from mistral_client import (
     user,
 )
 from mistral_client.server import LocalServer
+from tests.support.helpers import HI, MODEL, Runner
+from tests.support.leaks import assert_no_open_sockets, pool_states
 
 # kwargs of chat.stream / chat.complete, the exception, and words its message must contain.
 WRONG_CALLS: list[tuple[str, dict[str, Any], type[Exception], str]] = [

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import AsyncMistral, ChatCompletionChunk, Mistral, StreamConsumedError, StreamResult
 from mistral_client.server import LocalServer
+from tests.support.helpers import HI, MODEL
 
 SLOW = {"x-mock-tokens": "500", "x-mock-token-delay": "0.02"}
 

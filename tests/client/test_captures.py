@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 
-from helpers import call
 from mistral_client import (
     APIStatusError,
     AuthenticationError,
@@ -43,8 +42,9 @@ from mistral_client import (
     UnprocessableEntityError,
     user,
 )
-from rawserver import RawConnection, RawServer
-from shared import shared_path, unavailable
+from tests.support.helpers import call
+from tests.support.rawserver import RawConnection, RawServer
+from tests.support.shared import shared_path, unavailable
 
 CAPTURES = shared_path("MISTRAL_CAPTURES", "captures")
 NOT_HERE = "(no captures)"

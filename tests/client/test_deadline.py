@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import APITimeoutError, AsyncMistral, InternalServerError, Mistral, MistralError, Timeout
-from rawserver import RawConnection, RawServer
+from tests.support.helpers import HI, MODEL
+from tests.support.rawserver import RawConnection, RawServer
 
 TRICKLE_SECONDS = 15.0
 GAP = 0.05

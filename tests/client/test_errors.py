@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from helpers import HI, MODEL, Runner
 from mistral_client import (
     APIConnectionError,
     APIStatusError,
@@ -29,7 +28,8 @@ from mistral_client import (
     user,
 )
 from mistral_client.server import LocalServer
-from rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.helpers import HI, MODEL, Runner
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 SECRET = "sk-test-THIS-KEY-MUST-NOT-LEAK-0123456789"
 

@@ -25,8 +25,6 @@ from typing import Any
 import httpx2
 import pytest
 
-from helpers import HI, MODEL
-from leaks import assert_no_open_sockets, pool_states, wait_until
 from mistral_client import (
     APIConnectionError,
     APIError,
@@ -49,7 +47,9 @@ from mistral_client import (
     UnprocessableEntityError,
 )
 from mistral_client.server import LocalServer
-from rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.helpers import HI, MODEL
+from tests.support.leaks import assert_no_open_sockets, pool_states, wait_until
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 TOKENS = 12  # content chunks in an answer the faults cut short
 
@@ -611,7 +611,7 @@ def test_the_size_cap_is_checked_before_the_event_is_buffered(kind: str) -> None
 def test_every_exception_is_documented() -> None:
     import mistral_client
 
-    table = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    table = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
     exported = [
         name
         for name in mistral_client.__all__

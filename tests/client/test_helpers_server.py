@@ -16,7 +16,7 @@ import pytest
 
 from mistral_client import AsyncMistral, ChatCompletion, InvalidRequestError, Mistral, Models, StreamResult, tool, user
 from mistral_client.server import LocalServer
-from openapi import conforms
+from tests.support.openapi import conforms
 
 WEATHER = {
     "type": "function",

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import AsyncMistral, Mistral, StreamResult, _streaming
-from rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.helpers import HI, MODEL
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 
 def _server(saw_last: threading.Event, then: Callable[[RawConnection], None]) -> Callable[[RawConnection], None]:

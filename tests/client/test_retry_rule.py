@@ -21,10 +21,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import APIConnectionError, APITimeoutError, Mistral, Timeout, user
-from rawserver import RawConnection, RawServer
-from test_faults import _free_port, attempt
+from tests.client.test_faults import _free_port, attempt
+from tests.support.helpers import HI, MODEL
+from tests.support.rawserver import RawConnection, RawServer
 
 BIG = 16 * 1024 * 1024  # far more than the kernel buffers hold while the server reads nothing
 

@@ -18,7 +18,6 @@ from typing import Any
 import httpx2
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import (
     APIConnectionError,
     APIError,
@@ -31,7 +30,8 @@ from mistral_client import (
     Timeout,
 )
 from mistral_client.server import LocalServer
-from rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.helpers import HI, MODEL
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 SECRET = "sk-live-DO-NOT-LEAK-7f3a9c2e41b8d6"
 PIECES = (SECRET, SECRET[8:], "DO-NOT-LEAK")  # a key cut or re-encoded in a message would still show these

@@ -7,16 +7,11 @@ The full size (1,000 concurrent streams of 200 chunks, 10,000 sequential streams
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 
+from bench import soak
 from mistral_client.server import LocalServer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-import soak
 
 STREAMS, CHUNKS = 200, 20
 SEQUENTIAL = 100

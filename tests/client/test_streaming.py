@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import HI, MODEL, Runner
 from mistral_client import (
     APIError,
     ChatCompletionChunk,
@@ -16,6 +15,7 @@ from mistral_client import (
     user,
 )
 from mistral_client.server import LocalServer
+from tests.support.helpers import HI, MODEL, Runner
 
 
 def test_stream_delivers_text_role_finish_and_usage(run: Runner) -> None:
@@ -234,7 +234,7 @@ def test_stream_accepts_messages_built_from_helpers(run: Runner, server: LocalSe
 
 def test_what_we_send_validates_against_the_official_schema(run: Runner, server: LocalServer) -> None:
     from mistral_client import assistant, tool
-    from openapi import conforms
+    from tests.support.openapi import conforms
 
     run.stream(
         messages=[

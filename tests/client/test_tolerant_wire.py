@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from helpers import call
 from mistral_client import (
     BadRequestError,
     ChatCompletion,
@@ -24,7 +23,8 @@ from mistral_client import (
     user,
 )
 from mistral_client import _models as models
-from rawserver import RawConnection, RawServer, sse
+from tests.support.helpers import call
+from tests.support.rawserver import RawConnection, RawServer, sse
 
 # Every Struct the client decodes from an answer, with what a document needs besides its fields.
 WIRE = {

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from helpers import HI, MODEL, Runner
 from mistral_client import AsyncChatStream, AsyncMistral, Mistral, StreamError, StreamResult
-from rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.helpers import HI, MODEL, Runner
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 HEAD = '{"id":"w1","object":"chat.completion.chunk","created":1,"model":"mistral-small-latest"'
 

@@ -2,7 +2,7 @@
 
 Nothing here asserts a time; speed targets are judged by ``python -m bench`` at full size.  The SDK
 columns are checked only when the ``bench`` extra is installed; the uvloop run needs it too, and
-skips without it (a failure when ``CI=true``, see tests/shared.py).
+skips without it (a failure when ``CI=true``, see tests/support/shared.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import unavailable
+from tests.support.shared import unavailable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("bulk", "trickle", "many", "many_rates", "cold", "ttfc", "cancel", "large")
 OUR_TRANSPORT = "mistral_client._http11.AsyncTransport"
 

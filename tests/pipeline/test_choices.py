@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import AsyncMistral, Mistral, StreamResult
 from mistral_client.web import chunk_event
-from rawserver import RawConnection, RawServer, sse
+from tests.support.helpers import HI, MODEL
+from tests.support.rawserver import RawConnection, RawServer, sse
 
 USAGE = {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}
 

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from mistral_client import AsyncMistral, ChatCompletion, Mistral, StreamResult, ToolArgumentsError, user
-from rawserver import RawConnection, RawServer, sse
+from tests.support.rawserver import RawConnection, RawServer, sse
 
 HEAD = '{"id":"w1","object":"chat.completion.chunk","created":7,"model":"mistral-small-latest",'
 USAGE = '"usage":{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14}'
@@ -210,7 +210,7 @@ def test_n_choices_accumulate_by_index(kind: str, serve: Any) -> None:
 
 
 def test_final_completion_reads_to_the_end_and_matches_the_wire_schema(kind: str, serve: Any) -> None:
-    from openapi import conforms
+    from tests.support.openapi import conforms
 
     base_url = serve(WHOLE_CALLS).base_url
     if kind == "sync":

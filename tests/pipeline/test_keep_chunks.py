@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from helpers import HI, MODEL
 from mistral_client import AsyncMistral, Mistral, StreamResult
 from mistral_client.server import LocalServer
+from tests.support.helpers import HI, MODEL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKENS = 5000
 
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
-from helpers import Runner
 from mistral_client import StreamError
 from mistral_client._config import DEFAULT_MAX_EVENT_SIZE
-from rawserver import RawConnection, RawServer, chunk_json
+from tests.support.helpers import Runner
+from tests.support.rawserver import RawConnection, RawServer, chunk_json
 
 WORDS = ["Hel", "lo", " wor", "ld", "!"]
 

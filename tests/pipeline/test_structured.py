@@ -14,8 +14,8 @@ import pytest
 
 from mistral_client import AsyncMistral, InvalidRequestError, Mistral, StructuredOutputError, user
 from mistral_client.server import LocalServer
-from openapi import conforms
-from rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.openapi import conforms
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 
 class BookStruct(msgspec.Struct):

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from helpers import HI, MODEL
 from mistral_client import AsyncMistral, InvalidRequestError, Mistral, StreamError, StreamResult
 from mistral_client.server import LocalServer
+from tests.support.helpers import HI, MODEL
 
 
 def read_buffered(

@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from helpers import MODEL, Runner
 from mistral_client import Mistral, RateLimitError, user
 from mistral_client.server import (
     EngineBusy,
@@ -29,9 +28,10 @@ from mistral_client.server import (
     ServerConfig,
     local_model_missing,
 )
-from openapi import conforms
+from tests.support.helpers import MODEL, Runner
+from tests.support.openapi import conforms
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 MISSING = local_model_missing()
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
 QUESTION = [user("What is the capital of France?")]

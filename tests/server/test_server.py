@@ -1,6 +1,6 @@
 """The local Mistral-compatible server, driven with plain httpx2 over real loopback HTTP.
 
-What it emits is checked against the official OpenAPI schemas (tests/openapi.py), so the client's
+What it emits is checked against the official OpenAPI schemas (tests/support/openapi.py), so the client's
 tests that run against this server test against the real API's shapes.
 """
 
@@ -24,8 +24,8 @@ from mistral_client.server import (
     Prompt,
     ServerConfig,
 )
-from openapi import conforms, spec
-from servertools import (
+from tests.support.openapi import conforms, spec
+from tests.support.servertools import (
     CHAT,
     DONE,
     MESSAGES,

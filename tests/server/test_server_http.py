@@ -10,7 +10,7 @@ import pytest
 
 from mistral_client import APIError, Mistral, user
 from mistral_client.server import Finish, LocalServer, Prompt, ServerConfig
-from servertools import CHAT, chat
+from tests.support.servertools import CHAT, chat
 
 JSON = {"content-type": "application/json"}  # the guard refuses a POST of anything else (415)
 ENVELOPE = {"object", "message", "type", "param", "code"}
@@ -174,7 +174,7 @@ def test_the_cap_is_checked(size: object) -> None:
 
 
 def test_serve_max_body_size_flag() -> None:
-    from test_cli import run_cli, serving
+    from tests.cli.test_cli import run_cli, serving
 
     for base_url in serving("--fast", "--max-body-size", str(CAP)):
         with httpx2.Client(base_url=base_url, timeout=10) as client:

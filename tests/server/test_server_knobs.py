@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from helpers import Runner
 from mistral_client import (
     APIError,
     APIStatusError,
@@ -23,7 +22,8 @@ from mistral_client import (
     user,
 )
 from mistral_client.server import KNOBS, LocalServer, ServerConfig
-from servertools import WEATHER
+from tests.support.helpers import Runner
+from tests.support.servertools import WEATHER
 
 Outcome = StreamResult | Exception
 

@@ -11,7 +11,7 @@ import pytest
 
 from mistral_client import AsyncMistral, AuthenticationError, Mistral, RateLimitError, user
 from mistral_client.server import KNOBS, LocalServer, ServerConfig
-from servertools import CHAT, EMBEDDINGS, FIM, MODEL, chat, chunks, content_chunks, stream_events
+from tests.support.servertools import CHAT, EMBEDDINGS, FIM, MODEL, chat, chunks, content_chunks, stream_events
 
 RATE_LIMIT_HEADERS = (
     "x-ratelimit-limit-req-minute",

@@ -12,8 +12,8 @@ import pytest
 
 from mistral_client import Models
 from mistral_client.server import KNOWN_MODELS, LocalServer, ServerConfig
-from openapi import spec_path, validator
-from servertools import CHAT, EMBEDDINGS, FIM, chat
+from tests.support.openapi import spec_path, validator
+from tests.support.servertools import CHAT, EMBEDDINGS, FIM, chat
 
 # The families the issue found refused, their dated releases, and the ones served before.
 SERVED = [
@@ -184,7 +184,7 @@ def test_models_option_is_checked(models: Any) -> None:
 
 
 def test_serve_model_flags() -> None:
-    from test_cli import serving
+    from tests.cli.test_cli import serving
 
     for base_url in serving("--fast", "--model", "mistral-small-latest", "--model", "my-model"):
         with httpx2.Client(base_url=base_url, timeout=10) as client:

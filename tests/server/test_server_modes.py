@@ -15,11 +15,11 @@ import httpx2
 import jsonschema
 import pytest
 
-from helpers import Runner
 from mistral_client import user
 from mistral_client.server import LocalServer
-from openapi import conforms
-from servertools import (
+from tests.support.helpers import Runner
+from tests.support.openapi import conforms
+from tests.support.servertools import (
     CHAT,
     EMBEDDINGS,
     FIM,

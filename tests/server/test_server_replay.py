@@ -14,7 +14,7 @@ import pytest
 
 from mistral_client import AsyncMistral, Mistral, NotFoundError, StreamError, user
 from mistral_client.server import LocalServer, ServerConfig
-from servertools import CHAT, chat
+from tests.support.servertools import CHAT, chat
 
 KEY = "sk-upstream-9d8c7b6a"
 HI = [user("Tell me about record and replay")]

@@ -18,8 +18,8 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer
-from openapi import conforms, validator
-from servertools import CHAT, DONE, EMBEDDINGS, FIM, SEARCH, WEATHER, chat, events
+from tests.support.openapi import conforms, validator
+from tests.support.servertools import CHAT, DONE, EMBEDDINGS, FIM, SEARCH, WEATHER, chat, events
 
 ASK = [{"role": "user", "content": "Call get_weather and search_docs about Paris"}]
 MODES: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {

@@ -1,6 +1,6 @@
 """``mistral-client serve`` attacked as someone on the network, or a web page in the user's browser, would.
 
-Each test runs a real ``serve`` process on a free loopback port (tests/serveproc.py) and sends
+Each test runs a real ``serve`` process on a free loopback port (tests/support/serveproc.py) and sends
 requests whose headers the attacker writes by hand. docs/local-server.md, "Sharing the server
 safely", promises what these tests hold.
 """
@@ -15,8 +15,8 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer
-from rawserver import RawConnection, RawServer
-from serveproc import RawAnswer, Served, outward_address, raw_request, run_serve, serving
+from tests.support.rawserver import RawConnection, RawServer
+from tests.support.serveproc import RawAnswer, Served, outward_address, raw_request, run_serve, serving
 
 KEY = "sk-serve-guard-7c1f0e"
 MODEL = "mistral-small-latest"

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from mistral_client import AsyncMistral, BadRequestError, Mistral, UnprocessableEntityError, user
 from mistral_client.server import LocalServer
 from mistral_client.server._requests import ChatCompletionRequest, schema_problems
-from openapi import conforms, spec, validator
-from servertools import CHAT, MODEL, chat
+from tests.support.openapi import conforms, spec, validator
+from tests.support.servertools import CHAT, MODEL, chat
 
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 CALL = {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}

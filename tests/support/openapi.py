@@ -2,7 +2,7 @@
 
 The spec lives in ``shared/mistral-openapi.yaml`` beside the repository checkout; the environment
 variable ``MISTRAL_OPENAPI`` points elsewhere. It is not in the repository, so a test that needs
-it follows the rule of tests/shared.py: skip without it, fail without it when ``CI=true``.
+it follows the rule of tests/support/shared.py: skip without it, fail without it when ``CI=true``.
 
 Most tests only cross-check what they already assert against the spec: they call ``conforms``,
 which, without the spec, lets the test's own assertions run and reports the cross-check as one
@@ -21,7 +21,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from shared import defer, in_ci, shared_path, unavailable
+from tests.support.shared import defer, in_ci, shared_path, unavailable
 
 __all__ = ["conforms", "missing_reason", "spec", "spec_path", "validator"]
 

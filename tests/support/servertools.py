@@ -1,4 +1,4 @@
-"""Helpers for the local server's tests (tests/test_server*.py): requests, and reading SSE bodies strictly."""
+"""Helpers for the local server's tests (tests/server/test_server*.py): requests, and reading SSE bodies strictly."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pytest
 
 __all__ = ["SHARED", "defer", "in_ci", "shared_path", "take_deferred", "unavailable"]
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 # Reasons of the cross-checks the running test could not make (reset around each test by conftest).
 _deferred: list[str] = []
 

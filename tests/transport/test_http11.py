@@ -21,12 +21,12 @@ import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.leaks import open_tcp, wait_until
-from tests.rawserver import RawConnection, RawServer, chunk_json, sse
 
 from mistral_client import AsyncMistral, _http11, user
 from mistral_client._chunked import ChunkedBody, ChunkedBodyError
 from mistral_client._http11 import AsyncTransport
+from tests.support.leaks import open_tcp, wait_until
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 LIMITS = httpx2.Limits(max_connections=10, max_keepalive_connections=10)

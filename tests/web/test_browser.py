@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from helpers import MODEL
 from mistral_client import Mistral, user
 from mistral_client.server import Finish, LocalServer, Prompt
-from serveproc import serving
-from shared import unavailable
+from tests.support.helpers import MODEL
+from tests.support.serveproc import serving
+from tests.support.shared import unavailable
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 15_000
 
 

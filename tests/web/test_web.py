@@ -24,13 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from helpers import MODEL
 from mistral_client import AsyncMistral, Mistral, StreamConsumedError, user
 from mistral_client._sse import SSEDecoder
 from mistral_client.server import Finish, LocalServer, Prompt
 from mistral_client.web import EventStreamResponse, TextStreamResponse, chunk_event
-from rawserver import RawConnection, RawServer, chunk_json, sse
-from uvicorn_thread import UvicornThread
+from tests.support.helpers import MODEL
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.uvicorn_thread import UvicornThread
 
 # --- The relay under test ------------------------------------------------------------------------
 
@@ -352,7 +352,7 @@ def test_chunk_event_skips_empty_chunks() -> None:
 
 def test_the_disconnect_benchmark_runs_at_a_tiny_size() -> None:
     # The 100 ms target is measured there, not asserted here.
-    script = Path(__file__).resolve().parents[1] / "bench" / "web_disconnect.py"
+    script = Path(__file__).resolve().parents[2] / "bench" / "web_disconnect.py"
     done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "| async | silent |" in done.stdout
@@ -364,7 +364,7 @@ def test_without_the_web_extra_the_import_error_says_what_to_install(tmp_path: P
     (tmp_path / "starlette" / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'starlette'\", name='starlette')\n", encoding="utf-8"
     )
-    src = Path(__file__).resolve().parents[1] / "src"
+    src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(src)])}
     done = subprocess.run([sys.executable, "-c", "import mistral_client.web"], env=env, capture_output=True, text=True)
     assert done.returncode == 1

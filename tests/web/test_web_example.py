@@ -19,11 +19,11 @@ import pytest
 from mistral_client import Mistral, Models, user
 from mistral_client._sse import SSEDecoder
 from mistral_client.server import LocalServer
-from uvicorn_thread import UvicornThread
+from tests.support.uvicorn_thread import UvicornThread
 
 pytest.importorskip("fastapi", reason="the FastAPI example needs fastapi (in the test extra)")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "fastapi_chat.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_chat.py"
 
 
 def load_example() -> ModuleType:

@@ -16,7 +16,7 @@ import pytest
 from mistral_client._sse import SSEDecoder
 from mistral_client.server import LocalServer
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 HELLO = {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Say hello"}]}
 
 
