@@ -1,7 +1,7 @@
 """From the numbers of a run to markdown tables, docs/benchmarks.md, the chart and the README's speed paragraph.
 
 Every number these pages state comes from the run (docs/benchmarks.json) or from a named constant
-(the targets below, the pools and limits of the code measured); tests/test_docs_claims.py renders the
+(the targets below, the pools and limits of the code measured); tests/docs/test_docs_claims.py renders the
 pages again from the JSON and from a perturbed copy of it to hold that.
 """
 

@@ -10,7 +10,7 @@
    in-process ``LocalServer``, whose records count the TCP connections: one must serve them all, and
    the process's file descriptors (``/proc/self/fd``) must not grow.
 
-Loopback only.  ``tests/test_soak.py`` runs the same workloads at a reduced size and asserts on
+Loopback only.  ``tests/client/test_soak.py`` runs the same workloads at a reduced size and asserts on
 them; this script prints the measurements and exits 1 if a check fails.
 """
 

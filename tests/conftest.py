@@ -7,17 +7,13 @@ against both; tests of what only one of them has (threads, task cancellation) ar
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from helpers import Runner
 from mistral_client.server import LocalServer
-from shared import take_deferred, unavailable
+from tests.support.helpers import Runner
+from tests.support.shared import take_deferred, unavailable
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ Why not httpx2's ``EventSource``: it decodes every read to ``str`` before splitt
 BOM as part of the first field name (losing the first event), dispatches ``event:`` lines that carry
 no data, and accepts ``retry`` values in non-ASCII digits.  This decoder works on bytes, so the JSON
 payload reaches msgspec without a decode/encode round trip; ``bench/sse_decoders.py`` keeps the
-measurement and ``tests/test_sse.py`` the vectors where the two differ.
+measurement and ``tests/pipeline/test_sse.py`` the vectors where the two differ.
 """
 
 from __future__ import annotations

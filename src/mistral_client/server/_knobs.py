@@ -5,7 +5,7 @@ One server serves a whole test matrix because every knob can be set per request 
 override. The table below is the single list of knobs: parsing, the ``serve`` flags and their help,
 and the knobs table of docs/local-server.md all come from it (``markdown_table``; after changing a
 knob, ``python -m mistral_client.server._knobs docs/local-server.md`` rewrites that table, and
-tests/test_knobs_table.py fails until it is). Nothing here imports the web framework.
+tests/docs/test_knobs_table.py fails until it is). Nothing here imports the web framework.
 
 A request's knobs may make its own answer slower, shorter, longer or failing, never loosen what
 the operator set: ``x-mock-api-key`` and ``x-mock-rate-limit`` only add a check on top of the

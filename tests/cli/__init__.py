@@ -1,0 +1,1 @@
+"""The ``mistral-client`` command."""

@@ -1,0 +1,1 @@
+"""The stream pipeline: bytes -> events -> chunks -> result, its views, partial JSON and structured output."""
