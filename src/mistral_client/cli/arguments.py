@@ -26,9 +26,9 @@ __all__ = [
 
 def _bounds(field: str) -> tuple[float, float]:
     """``(ge, le)`` of a number field of ``ChatCompletionRequest``; an infinity where a side is open."""
-    request = msgspec.inspect.type_info(ChatCompletionRequest)
-    assert isinstance(request, msgspec.inspect.StructType)
-    (field_type,) = (f.type for f in request.fields if f.name == field)
+    # The field's type alone: inspecting the whole request (every message type) costs ~2 ms at startup.
+    (annotated,) = (f.type for f in msgspec.structs.fields(ChatCompletionRequest) if f.name == field)
+    field_type = msgspec.inspect.type_info(annotated)
     types = field_type.types if isinstance(field_type, msgspec.inspect.UnionType) else (field_type,)
     (number,) = (t for t in types if isinstance(t, msgspec.inspect.FloatType | msgspec.inspect.IntType))
     if number.gt is not None or number.lt is not None:
