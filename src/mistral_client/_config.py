@@ -173,17 +173,21 @@ def _first_bad(text: str, allowed: Callable[[str], bool]) -> str | None:
 
 
 def is_loopback(host: str | None) -> bool:
-    """``localhost``, 127.0.0.0/8 or ::1: traffic that never leaves the machine."""
+    """``localhost``, 127.0.0.0/8 or ::1 (bracketed or not, IPv4-mapped too): traffic that never leaves
+    the machine."""
     if not host:
         return False
+    host = host.strip("[]")
     if host.lower() == "localhost":
         return True
     import ipaddress
 
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False  # a name: it may resolve anywhere
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def check_key_transport(root: str, allow_insecure_http: bool) -> None:

@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_refusal(args: argparse.Namespace, wanted: str) -> str | None:
     """Why serve will not start open to the network (None: it will): a model, or a recorder, for anyone."""
-    from ..server._guard import is_loopback
+    from .._config import is_loopback
 
     if is_loopback(args.host) or args.api_key or args.allow_open:
         return None
@@ -239,8 +239,8 @@ def _open_refusal(args: argparse.Namespace, wanted: str) -> str | None:
 def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) -> int:
     import uvicorn
 
+    from .._config import is_loopback
     from ..server import _net, create_app
-    from ..server._guard import is_loopback
 
     host: str = args.host
     # Bound before uvicorn starts: a busy port is one clear line, and --port 0 shows the port it got.
@@ -267,10 +267,10 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
             f"warning: listening on {host} without --api-key: anyone who can reach this port can use the server; "
             "add --api-key KEY to require a key"
         )
-    if host in ("0.0.0.0", "::") and not config.allowed_hosts:
+    if _net.is_wildcard(host) and not config.allowed_hosts:
         say("other machines must reach it by a name given with --allowed-host NAME (a Host header not allowed: 400)")
     bound = sock.getsockname()[0]
-    if bound != host and host not in ("0.0.0.0", "::"):
+    if bound != host and not _net.is_wildcard(host):
         # --host was a name: the chat page's relay reaches the address it resolved to, by that address.
         config.allowed_hosts = (*config.allowed_hosts, bound)
     app = create_app(config, host=host)

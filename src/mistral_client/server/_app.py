@@ -26,9 +26,10 @@ from starlette.routing import Route
 
 from ._config import ServerConfig
 from ._errors import routing_error, server_error
-from ._guard import Guard, host_name
+from ._guard import Guard
 from ._limits import RateWindow
 from ._middleware import Observed
+from ._net import host_name, is_wildcard
 from ._records import Recorder
 from ._replay import Recording, Replaying
 from ._routes import ROUTES
@@ -57,7 +58,7 @@ def create_app(
     # Outside the routes, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(Observed, shared=shared, passthrough=passthrough)
     # Outermost: a request from the wrong Host or a foreign page is refused before its body is read.
-    listening = [host_name(host)] if host and host not in ("0.0.0.0", "::") else []
+    listening = [host_name(host)] if host and not is_wildcard(host) else []
     app.add_middleware(
         Guard,
         allowed_hosts=[*listening, *map(host_name, config.allowed_hosts)],

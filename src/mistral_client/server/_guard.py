@@ -12,7 +12,6 @@ only to the origins the operator names (``cors_origins``, Starlette's ``CORSMidd
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 
 from starlette.datastructures import Headers
@@ -22,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import error_response
 
-__all__ = ["LOOPBACK_HOSTS", "Guard", "host_name", "is_loopback"]
+__all__ = ["LOOPBACK_HOSTS", "Guard"]
 
 # The names a browser on this machine uses for loopback (a Host header's port is not compared).
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -37,24 +36,6 @@ _EXPOSED = (
     "x-ratelimit-limit-tokens-minute",
     "x-ratelimit-remaining-tokens-minute",
 )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether an address (or the name ``localhost``) only reaches this machine."""
-    host = host.strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name: it may resolve anywhere
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-def host_name(address: str) -> str:
-    """How a Host header names ``address``: IPv6 in brackets."""
-    return f"[{address}]" if ":" in address and not address.startswith("[") else address
 
 
 class Guard:

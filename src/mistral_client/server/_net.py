@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-__all__ = ["base_url", "listen"]
+__all__ = ["base_url", "host_name", "is_wildcard", "listen"]
 
 # A wildcard address is not one a client can connect to: a URL names loopback instead.
 _REACHABLE = {"0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -26,6 +26,16 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether ``host`` means every address of the machine (the network, not only loopback)."""
+    return host in _REACHABLE
+
+
+def host_name(address: str) -> str:
+    """How a Host header names ``address``: IPv6 in brackets."""
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
 
 
 def base_url(host: str, port: int) -> str:

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .._config import is_loopback
 from ._errors import error_response
-from ._guard import is_loopback
 from ._net import base_url
 
 if TYPE_CHECKING:
