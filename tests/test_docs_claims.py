@@ -421,7 +421,7 @@ def _retry_constant(name: str) -> float:
 
 
 def _pool() -> int:
-    from mistral_client import _client
+    from mistral_client import _backends as _client
 
     return int(_client._LIMITS.max_connections or 0)
 

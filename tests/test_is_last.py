@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from helpers import HI, MODEL
-from mistral_client import AsyncMistral, Mistral, StreamResult, _streaming
+from mistral_client import AsyncMistral, Mistral, StreamResult
+from mistral_client import _backends as _streaming
 from rawserver import RawConnection, RawServer, chunk_json, sse
 
 

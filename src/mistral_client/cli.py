@@ -25,7 +25,7 @@ from ._messages import Models
 if TYPE_CHECKING:
     from ._exceptions import MistralError
     from ._result import StreamResult
-    from ._streaming import ChatStream
+    from ._sync.stream import ChatStream
     from .server import ServerConfig
     from .server._llama import LlamaEngine
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ._client import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -383,9 +383,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _stream(args: argparse.Namespace, *, base_url: str | None, api_key: str | None) -> int:
-    from ._client import Mistral
     from ._exceptions import InvalidRequestError, MistralError
     from ._messages import system, user
+    from ._sync.client import Mistral
 
     messages: list[dict[str, object]] = []
     if args.system is not None:
