@@ -24,7 +24,7 @@ from .._coalescing import Coalescer
 from .._config import Timeout
 from .._errors import check_event_stream
 from .._exceptions import StreamError
-from .._lifecycle import StreamConsumedError
+from .._lifecycle import Lifecycle, State, StreamConsumedError
 from .._models import ChatCompletion, ChatCompletionChunk
 from .._result import StreamResult
 from .._sockets import cut_socket
@@ -63,10 +63,9 @@ class ChatStream:
         self._response: httpx2.Response | None = None
         self._decoder: ChunkDecoder | None = None
         self._started: float | None = None
-        self._cancel_requested = False
-        self._deadline_passed = False
-        self._closed = False
-        self._iterating = False
+        # The one state (``_lifecycle.py``: the diagram); changed only under ``_lock``, as ``cancel()``
+        # and the deadline's timer may change it from another thread.
+        self._lifecycle = Lifecycle()
         self._lock = threading.Lock()
         self._empty_result: StreamResult | None = None
 
@@ -80,9 +79,8 @@ class ChatStream:
         self.close()
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        if self._iterator is None or self._closed:
+        if self._iterator is None or self._lifecycle.state is State.CLOSED:
             self.check_not_consumed()
-            self._iterating = True
             self._iterator = self._chunks()
         return self._iterator
 
@@ -123,14 +121,17 @@ class ChatStream:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel_requested
+        return self._lifecycle.cancel_asked
 
     def cancel(self) -> None:
         """Stop the stream now.  Safe from any thread and from inside the loop that reads it."""
         with self._lock:
-            self._cancel_requested = True
-            if self._decoder is None or not (self._decoder.done or self._decoder.failed):
-                self._cut()  # once the answer is complete, the connection can still go back to the pool
+            met = self._lifecycle.cancel()
+            if met is State.NEW:
+                self.result.cancelled = True  # never sent, and it will not be: no tokens to pay for
+            elif met is not State.CLOSED and met is not State.CANCELLED:
+                if self._decoder is None or not (self._decoder.done or self._decoder.failed):
+                    self._cut()  # once the answer is complete, the connection can still go back to the pool
 
     def check_not_consumed(self) -> None:
         """Raise ``StreamConsumedError`` if the stream was already read or closed (a stream is read once).
@@ -138,9 +139,9 @@ class ChatStream:
         For code that hands the stream on to be read later (``mistral_client.web``): it fails here,
         before it has sent anything of its own.
         """
-        if self._cancel_requested and self._response is None:
+        if self._lifecycle.cancel_asked and self._response is None:
             return  # cancelled before sending: iterating gives nothing, as the caller asked
-        if self._closed or self._iterating:
+        if self._lifecycle.state is State.CLOSED or self._iterator is not None:
             raise StreamConsumedError(
                 "this stream was already read or closed; a stream is read once: call chat.stream() again "
                 "(its result is in stream.result)"
@@ -159,7 +160,7 @@ class ChatStream:
 
     def until_done(self) -> StreamResult:
         """Read the stream to its end (if it is still open) and return the result."""
-        if not self._closed:
+        if self._lifecycle.state is not State.CLOSED:
             for _ in self:
                 pass
         return self.result
@@ -170,7 +171,7 @@ class ChatStream:
 
     def close(self) -> None:
         """Stop the stream (if it is still running) and release its connection."""
-        if self._closed:
+        if self._lifecycle.state is State.CLOSED:
             return
         SyncBackend.stop_reader(self._reader)
         if self._iterator is not None:
@@ -183,8 +184,7 @@ class ChatStream:
     def _expire(self) -> None:
         # The total deadline passed: wake the reader; it raises StreamTimeoutError.
         with self._lock:
-            if self._decoder is not None and not self._decoder.done:
-                self._deadline_passed = True
+            if self._decoder is not None and not self._decoder.done and self._lifecycle.expire():
                 self._cut()
 
     def _cut(self) -> None:
@@ -193,15 +193,22 @@ class ChatStream:
             cut_socket(self._response)
 
     def _open(self) -> None:
-        if self._response is not None or self._closed or self._cancelled_before_sending():
-            return
+        with self._lock:
+            if not self._lifecycle.send():
+                return  # already sent, or closed (a cancel before the first use sends nothing)
         self._started = started = perf_counter()
-        response = self._send(started)
+        try:
+            response = self._send(started)
+        except BaseException:
+            with self._lock:  # nothing was answered: it may be sent again, unless it was cancelled
+                self._lifecycle.send_failed()
+            raise
         try:
             self._begin(response, started)
         except BaseException:
             response.close()
-            self._closed = True
+            with self._lock:
+                self._lifecycle.close()
             raise
         self._loop = SyncBackend.running_loop()
         remaining = self._remaining()
@@ -222,16 +229,8 @@ class ChatStream:
                 request=response.request,
                 request_id=response.headers.get("mistral-correlation-id"),
             )
-            if self._cancel_requested:
-                self._cut()
-
-    def _cancelled_before_sending(self) -> bool:
-        # A stream cancelled before its first use is never sent: no request, no tokens to pay for.
-        if not self._cancel_requested:
-            return False
-        self._closed = True
-        self.result.cancelled = True
-        return True
+            if not self._lifecycle.answered():
+                self._cut()  # cancelled (or closed) while the request was on its way
 
     def _remaining(self) -> float | None:
         if self._timeout.total is None or self._started is None:
@@ -246,6 +245,7 @@ class ChatStream:
             if response is None or decoder is None:
                 return  # cancelled before it was sent
             deliver = decoder.deliver
+            lifecycle, cancelled = self._lifecycle, State.CANCELLED
             reader = SyncBackend.body_reader(response)
             drained = 0
             try:
@@ -258,7 +258,7 @@ class ChatStream:
                     for chunk in decoder.feed(data):
                         deliver(chunk)
                         yield chunk
-                        if self._cancel_requested:
+                        if lifecycle.state is cancelled:
                             return
                     self._check_read(decoder)
                 else:
@@ -288,9 +288,10 @@ class ChatStream:
     def _transport_failure(self, exc: httpx2.HTTPError) -> StreamError | None:
         """The error for a read that failed, or ``None`` when the failure is our own cancel."""
         assert self._decoder is not None
-        if self._cancel_requested:
+        state = self._lifecycle.state
+        if state is State.CANCELLED:
             return None
-        if self._deadline_passed:
+        if state is State.EXPIRED:
             return self._deadline_error(self._decoder)
         if isinstance(exc, httpx2.ReadTimeout):
             return self._decoder.broken(f"no data for {self._timeout.read}s (read timeout)", timeout=True)
@@ -303,39 +304,37 @@ class ChatStream:
         """After the chunks of a read were handed out: raise what stopped the stream, if anything."""
         if decoder.failed:
             raise decoder.error()
-        if self._deadline_passed and not decoder.complete:
+        if self._lifecycle.state is State.EXPIRED and not decoder.complete:
             raise self._deadline_error(decoder)
 
     def _cut_by_us(self, decoder: ChunkDecoder) -> bool:
         """At EOF: true if our cancel ended the body (stop quietly); the deadline raises."""
         if decoder.complete:
             return False
-        if self._deadline_passed:
+        if self._lifecycle.state is State.EXPIRED:
             raise self._deadline_error(decoder)
-        return self._cancel_requested
+        return self._lifecycle.state is State.CANCELLED
 
     def _unfinished_tail(self) -> bool:
         """The caller has the whole answer, but the body has not ended: [DONE] is still to come."""
         decoder = self._decoder
-        return decoder is not None and decoder.complete and not decoder.done and not self._cancel_requested
+        return decoder is not None and decoder.complete and not decoder.done and not self._lifecycle.cancel_asked
 
     def _finish(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if not self._lifecycle.close():
+                return
+            decoder, response = self._decoder, self._response
+            if decoder is not None and not decoder.complete:
+                # Cut the socket before awaiting anything: if this task is being cancelled, the await
+                # below may not run to completion, and the server must see the disconnect regardless.
+                self._cut()
         if self._timer is not None:
             self._timer.cancel()
-        decoder = self._decoder
         if decoder is not None:
             decoder.stop()
-        response = self._response
         if response is None:
             return
-        if decoder is not None and not decoder.complete:
-            # Cut the socket before awaiting anything: if this task is being cancelled, the await
-            # below may not run to completion, and the server must see the disconnect regardless.
-            with self._lock:
-                self._cut()
         try:
             response.close()
         except Exception:
@@ -345,12 +344,12 @@ class ChatStream:
     def __del__(self) -> None:
         # Dropped without ``async with`` or ``aclose()``: cut the socket now (the server stops
         # generating) and release the connection (the async stream on its loop).
-        response = getattr(self, "_response", None)
-        if getattr(self, "_closed", True) or response is None:
+        response, lifecycle = getattr(self, "_response", None), getattr(self, "_lifecycle", None)
+        if lifecycle is None or lifecycle.state is State.CLOSED or response is None:
             return
         try:
-            self._closed = True
             with self._lock:
+                lifecycle.close()
                 self._cut()
             if self._decoder is not None:
                 self._decoder.stop()
@@ -359,7 +358,13 @@ class ChatStream:
             pass
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open" if self._response is not None else "not started"
+        state = (
+            "closed"
+            if self._lifecycle.state is State.CLOSED
+            else "open"
+            if self._response is not None
+            else "not started"
+        )
         return f"<{type(self).__name__} {state} chunks={self.result.chunk_count}>"
 
 
