@@ -700,7 +700,7 @@ def document(r: dict[str, Any], tables: str, chart_name: str | None) -> str:
     ]
     if chart_name:
         lines += [f"![CPU per chunk by client and scenario]({chart_name})", ""]
-    from mistral_client._client import _LIMITS
+    from mistral_client._backends import _LIMITS
 
     default_pool = httpx2._config.DEFAULT_LIMITS.max_connections
     streams = r["sizes"]["many_streams"]

@@ -7,11 +7,13 @@
             print(chunk.content, end="", flush=True)
 
 The stream pipeline, one module a stage: ``_sse`` (bytes -> events), ``_chunks`` (events -> chunks),
-``_result`` (chunks -> result), ``_streaming`` (the streams you iterate).
+``_result`` (chunks -> result), ``_async/stream.py`` (the stream you iterate; ``_sync/`` is generated from
+``_async/`` by ``scripts/unasync.py``).
 """
 
-from ._chat import AsyncChat, Chat
-from ._client import AsyncMistral, Mistral, __version__
+from ._async.client import AsyncMistral
+from ._async.resources.chat import AsyncChat
+from ._async.stream import AsyncChatStream
 from ._config import Timeout
 from ._exceptions import (
     APIConnectionError,
@@ -33,6 +35,7 @@ from ._exceptions import (
     ToolArgumentsError,
     UnprocessableEntityError,
 )
+from ._lifecycle import StreamConsumedError
 from ._messages import Models, assistant, system, tool, user
 from ._models import (
     AssistantMessage,
@@ -51,7 +54,10 @@ from ._models import (
 )
 from ._request import ChatCompletionRequest
 from ._result import ChoiceResult, StreamResult
-from ._streaming import AsyncChatStream, ChatStream, StreamConsumedError
+from ._sync.client import Mistral
+from ._sync.resources.chat import Chat
+from ._sync.stream import ChatStream
+from ._version import __version__
 
 __all__ = [
     "__version__",

@@ -5,7 +5,7 @@ MistralError                  anything this library raises on purpose
 ├── ToolArgumentsError        a tool call's arguments are not a JSON object (``.arguments`` keeps them)
 ├── StructuredOutputError     the answer does not decode into the ``response_format`` type (``.content``)
 ├── SyncClientInAsyncError    a blocking ``Mistral`` call inside a running event loop; nothing is sent
-├── StreamConsumedError       a stream iterated again after it ended or was closed (in ``_streaming``)
+├── StreamConsumedError       a stream iterated again after it ended or was closed (in ``_lifecycle``)
 ├── APIError                  a call to the API failed
 │   ├── APIStatusError        the API answered with a non-2xx status
 │   │   ├── BadRequestError           400

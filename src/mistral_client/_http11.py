@@ -35,7 +35,7 @@ import h11
 import httpx2
 
 from ._chunked import ChunkedBody, ChunkedBodyError
-from ._streaming import OWN_BODY, shutdown_socket
+from ._sockets import OWN_BODY, shutdown_socket
 
 __all__ = ["AsyncTransport", "proxy_in_environment"]
 

@@ -39,7 +39,7 @@ from time import time
 
 import httpx2
 
-__all__ = ["RETRY_STATUSES", "SentInFull", "backoff", "retry_after", "transport_retryable"]
+__all__ = ["RETRY_STATUSES", "SentInFull", "backoff", "retry_after", "retry_delay", "transport_retryable"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 INITIAL_BACKOFF = 0.5
@@ -80,6 +80,24 @@ def backoff(attempt: int, headers: httpx2.Headers | None) -> float | None:
     # Exponential with jitter, so that many clients failing together do not retry together.
     delay = min(INITIAL_BACKOFF * 2.0**attempt, MAX_BACKOFF)
     return delay * (1.0 - 0.25 * random.random())
+
+
+def retry_delay(
+    retryable: bool, attempt: int, retries: int, deadline: float | None, headers: httpx2.Headers | None, now: float
+) -> float | None:
+    """Seconds to wait before sending again after a failed attempt; ``None``: raise the failure.
+
+    The one retry decision both send loops use.  ``attempt`` counts from 0; ``deadline`` and ``now``
+    are ``perf_counter`` times; ``headers`` are those of a refused answer (``None`` after a transport failure).
+    """
+    if not retryable or attempt >= retries:
+        return None
+    delay = backoff(attempt, headers)
+    if delay is None:
+        return None  # the server asked for a longer wait than a retry should make the caller sit through
+    if deadline is not None and now + delay >= deadline:
+        return None  # the wait would outlast the deadline: the real cause is more useful
+    return delay
 
 
 class SentInFull:

@@ -50,10 +50,11 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
         name=exc.name,
     ) from None
 
+from ._async.stream import AsyncChatStream
 from ._exceptions import APIStatusError, MistralError, StreamError
 from ._models import ChatCompletionChunk, choice_zero
 from ._result import StreamResult
-from ._streaming import AsyncChatStream, ChatStream
+from ._sync.stream import ChatStream
 
 __all__ = ["EventStreamResponse", "TextStreamResponse", "chunk_event", "error_event"]
 
@@ -402,4 +403,4 @@ def _check_stream(stream: object) -> None:
         raise TypeError(
             f"stream must be a ChatStream or AsyncChatStream (client.chat.stream(...)), got {type(stream).__name__}"
         )
-    stream._check_not_consumed()  # a closed stream fails here, before any response is sent
+    stream.check_not_consumed()  # a closed stream fails here, before any response is sent

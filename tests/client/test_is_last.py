@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from mistral_client import AsyncMistral, Mistral, StreamResult, _streaming
+from mistral_client import AsyncMistral, Mistral, StreamResult
+from mistral_client import _backends as _streaming
 from tests.support.helpers import HI, MODEL
 from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 

@@ -603,7 +603,7 @@ def _retry_constant(name: str) -> float:
 
 
 def _pool() -> int:
-    from mistral_client import _client
+    from mistral_client import _backends as _client
 
     return int(_client._LIMITS.max_connections or 0)
 
@@ -659,9 +659,9 @@ def _keepalive_default() -> float:
 
 
 def _drain_bounds() -> tuple[float, int]:
-    from mistral_client import _streaming
+    from mistral_client import _backends
 
-    return _streaming._DRAIN_SECONDS, _streaming._MAX_DRAIN
+    return _backends._DRAIN_SECONDS, _backends.DRAIN_BYTES
 
 
 def _longest_context() -> int:

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .._client import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,

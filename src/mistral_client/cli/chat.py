@@ -13,7 +13,7 @@ from .local import DEMO_FIRST_TOKEN_DELAY, DEMO_TOKEN_DELAY, llama_ready, local_
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Output, describe_error, say, stats_lines
 
 if TYPE_CHECKING:
-    from .._streaming import ChatStream
+    from .._sync.stream import ChatStream
 
 __all__ = ["DEFAULT_MODEL", "add_parser", "run"]
 
@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stream(args: argparse.Namespace, *, base_url: str | None, api_key: str | None) -> int:
-    from .._client import Mistral
     from .._exceptions import InvalidRequestError, MistralError
     from .._messages import system, user
+    from .._sync.client import Mistral
 
     messages: list[dict[str, object]] = []
     if args.system is not None:

@@ -1,0 +1,1 @@
+"""The async client, hand-written: the source ``scripts/unasync.py`` generates ``_sync/`` from."""

@@ -1,0 +1,1 @@
+"""One module per endpoint family, each a small class on ``AsyncResource`` (``_base.py``)."""

@@ -1,0 +1,119 @@
+"""``AsyncResource``: what every endpoint family shares, so that one is a small class on it.
+
+``post_json`` and ``get_json`` send a request without a stream and read its whole answer within the
+total deadline (no endpoint can read a body unbounded); ``open_stream`` makes a stream whose request
+is sent when it is first used; ``collect`` reads a stream for ``stream_collect``; ``decode`` turns an
+answer into its type or a clear ``APIError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx2
+import msgspec
+
+from ..._backends import AsyncBackend
+from ..._config import Timeout, TimeoutLike, resolve_timeout
+from ..._exceptions import APIError, InvalidRequestError
+from ..._models import ChatCompletion, ChatCompletionChunk
+from ..stream import AsyncChatStream
+
+if TYPE_CHECKING:
+    from ..client import AsyncMistral
+
+__all__ = ["AsyncOnChunk", "AsyncResource", "Headers", "check_on_chunk", "collect", "decode", "decode_completion"]
+
+T = TypeVar("T")
+Headers = dict[str, str] | None
+# ``on_chunk`` may return False to stop the stream (the result then says ``cancelled``); the async
+# client also awaits it when it returns an awaitable.
+AsyncOnChunk = Callable[[ChatCompletionChunk], "object | Awaitable[object]"]
+
+_decode_completion = msgspec.json.Decoder(ChatCompletion).decode
+
+
+class AsyncResource:
+    """An endpoint family (``client.chat``, ``client.models``...): sends through its client."""
+
+    def __init__(self, client: AsyncMistral) -> None:
+        self._client = client
+
+    async def post_json(
+        self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: Headers = None
+    ) -> tuple[bytes, httpx2.Request]:
+        """POST ``body`` and read the whole answer within the total deadline: the raw answer and its request."""
+        return await self._call("POST", path, body, timeout, extra_headers)
+
+    async def get_json(self, path: str, timeout: TimeoutLike) -> bytes:
+        """GET ``path`` and read the whole answer within the total deadline."""
+        data, _ = await self._call("GET", path, None, timeout, None)
+        return data
+
+    def open_stream(
+        self,
+        path: str,
+        body: bytes,
+        timeout: TimeoutLike,
+        extra_headers: Headers,
+        keep_chunks: bool = True,
+        output_type: Any = None,
+    ) -> AsyncChatStream:
+        """A stream of ``path``'s answer; the request is sent when the stream is first used."""
+        client = self._client
+        limits = resolve_timeout(timeout, client.timeout)
+
+        def send(started: float) -> Any:
+            return client._send(
+                "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
+            )
+
+        return AsyncChatStream(
+            send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
+        )
+
+    async def _call(
+        self, method: str, path: str, body: bytes | None, timeout: TimeoutLike, extra_headers: Headers
+    ) -> tuple[bytes, httpx2.Request]:
+        client = self._client
+        limits: Timeout = resolve_timeout(timeout, client.timeout)
+        started = perf_counter()
+        response = await client._send(
+            method, path, body=body, stream=False, timeout=limits, started=started, extra_headers=extra_headers
+        )
+        return await client._read(response, limits, client._deadline(limits, started)), response.request
+
+
+def check_on_chunk(on_chunk: object) -> None:
+    if on_chunk is not None and not callable(on_chunk):
+        raise InvalidRequestError(f"on_chunk must be a callable taking a chunk, got {type(on_chunk).__name__}")
+
+
+async def collect(stream: AsyncChatStream, on_chunk: AsyncOnChunk | None) -> None:
+    """Read ``stream`` to its end, calling ``on_chunk`` on each chunk; its ``False`` cancels the stream."""
+    async for chunk in stream:
+        if on_chunk is None:
+            continue
+        if await AsyncBackend.awaited(on_chunk(chunk)) is False:
+            stream.cancel()
+
+
+def decode(decoder: Callable[[bytes], T], data: bytes, what: str, request: Any = None) -> T:
+    """``decoder(data)``, or an ``APIError`` saying the answer is not ``what``."""
+    try:
+        return decoder(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise APIError(f"the answer is not {what}: {exc}", request=request, body=data[:500]) from None
+
+
+def decode_completion(data: bytes, request: Any, output_type: Any = None) -> ChatCompletion:
+    completion = decode(_decode_completion, data, "a chat completion", request)
+    if not completion.choices:  # every field has a default, so any JSON object would decode
+        shown = data[:200].decode("utf-8", "replace")
+        raise APIError(f"the answer is not a chat completion (no choices): {shown}", request=request, body=data[:500])
+    if output_type is not None:
+        for choice in completion.choices:
+            choice.message.__dict__["_output_type"] = output_type  # ``.parsed`` decodes on first use
+    return completion
