@@ -1,4 +1,4 @@
-"""The measurement behind ``_http11.py`` and ``_chunked.py``: httpx2's async transport against ours.
+"""The measurement behind ``_transport/http11.py`` and ``_transport/chunked.py``: httpx2's async transport against ours.
 
     python -m bench.http_layer
 
@@ -23,8 +23,8 @@ import httpx2
 from bench.clients import POOL
 from bench.server import ServerProcess
 from bench.wire import chunk_events, http_chunk
-from mistral_client._chunked import ChunkedBody
-from mistral_client._http11 import AsyncTransport
+from mistral_client._transport.chunked import ChunkedBody
+from mistral_client._transport.http11 import AsyncTransport
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 

@@ -26,7 +26,7 @@ import tracemalloc
 from typing import Any
 
 from bench.wire import chunk_events
-from mistral_client._chunks import ChunkDecoder
+from mistral_client._pipeline.decoding import ChunkDecoder
 
 READ = 64 * 1024
 

@@ -711,8 +711,8 @@ def document(r: dict[str, Any], tables: str, chart_name: str | None) -> str:
         "every read, one event each: compare a client with the `httpx2` floor rather than with zero.  The "
         "decoding core alone, fed the same bytes without I/O, is the part that is ours, measured warm; between "
         "two reads of a live stream the caches go cold, and the same work costs more.",
-        "- The async client runs on an HTTP/1.1 transport of its own (`_http11.py`): asyncio sockets, h11 for "
-        "the response head, its own chunked-body decoder and pool.  That is why it can cost less than the "
+        "- The async client runs on an HTTP/1.1 transport of its own (`_transport/http11.py`): asyncio sockets, "
+        "h11 for the response head, its own chunked-body decoder and pool.  That is why it can cost less than the "
         "`httpx2-async` floor, which reads through httpcore2 on anyio (a cancel scope per read, h11 and four "
         "generator layers per chunk).  The sync client uses httpx2's transport: blocking reads have no such cost.",
         *_loop_bullets(r),

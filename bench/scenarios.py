@@ -225,7 +225,7 @@ def bulk(clients: Clients, s: Sizes) -> dict[str, Any]:
 def core(sizes: tuple[int, int], reps: int, *, one_event_reads: bool) -> dict[str, Any]:
     """Our decoding core alone (bytes -> events -> typed chunks -> result), no I/O: what of a
     client's cost is ours rather than the HTTP layer's.  Fed ``CORE_READ`` reads, or one event a read."""
-    from mistral_client._chunks import ChunkDecoder
+    from mistral_client._pipeline.decoding import ChunkDecoder
 
     def reads(n: int) -> list[bytes]:
         events = chunk_events(n)
@@ -289,7 +289,7 @@ def _reads_per_event(base: str, headers: dict[str, str]) -> tuple[float, float]:
 # --- 3: many concurrent streams (each client in a process of its own) ---
 
 
-OUR_TRANSPORT = "mistral_client._http11.AsyncTransport"
+OUR_TRANSPORT = "mistral_client._transport.http11.AsyncTransport"
 
 
 def many(base: str, s: Sizes, loop: str = "asyncio") -> dict[str, Any]:
@@ -622,7 +622,7 @@ async def _close_async(client: Any, headers: dict[str, str], cancel_task: bool) 
 
 
 def _ours_sse(event: bytes, read: int) -> int:
-    from mistral_client._sse import SSEDecoder
+    from mistral_client._pipeline.sse import SSEDecoder
 
     decoder = SSEDecoder(max_event_size=None)
     got = 0
@@ -632,8 +632,8 @@ def _ours_sse(event: bytes, read: int) -> int:
 
 
 def _ours_chunks(event: bytes, read: int) -> int:
-    from mistral_client._chunks import ChunkDecoder
     from mistral_client._config import DEFAULT_MAX_EVENT_SIZE
+    from mistral_client._pipeline.decoding import ChunkDecoder
 
     decoder = ChunkDecoder(time.perf_counter(), max_event_size=DEFAULT_MAX_EVENT_SIZE)
     got = 0

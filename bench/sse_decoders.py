@@ -31,7 +31,7 @@ from collections.abc import Callable
 import msgspec
 from httpx2._sse import _SSEParser
 
-from mistral_client._sse import SSEDecoder
+from mistral_client._pipeline.sse import SSEDecoder
 
 READ_SIZE = 64 * 1024
 WORDS = [

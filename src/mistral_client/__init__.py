@@ -35,9 +35,13 @@ from ._exceptions import (
     ToolArgumentsError,
     UnprocessableEntityError,
 )
-from ._lifecycle import StreamConsumedError
-from ._messages import Models, assistant, system, tool, user
-from ._models import (
+from ._pipeline.accumulating import ChoiceResult, StreamResult
+from ._pipeline.lifecycle import StreamConsumedError
+from ._sync.client import Mistral
+from ._sync.resources.chat import Chat
+from ._sync.stream import ChatStream
+from ._version import __version__
+from ._wire.answers import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -52,12 +56,8 @@ from ._models import (
     ToolCall,
     Usage,
 )
-from ._request import ChatCompletionRequest
-from ._result import ChoiceResult, StreamResult
-from ._sync.client import Mistral
-from ._sync.resources.chat import Chat
-from ._sync.stream import ChatStream
-from ._version import __version__
+from ._wire.messages import Models, assistant, system, tool, user
+from ._wire.requests import ChatCompletionRequest
 
 __all__ = [
     "__version__",

@@ -4,7 +4,7 @@ Everything else is written once, in ``_async/``, and ``scripts/unasync.py`` gene
 it, renaming ``AsyncBackend`` to ``SyncBackend`` (as httpcore's ``_synchronization.py`` does): so the
 two classes here have the same methods, each the sync or the async way.  What differs:
 
-- the HTTP client: httpx2's ``Client``, or ``AsyncClient`` on our own transport (``_http11.py``),
+- the HTTP client: httpx2's ``Client``, or ``AsyncClient`` on our own transport (``_transport/http11.py``),
   unless a proxy is configured, which only httpx2's transport reaches;
 - the timers that hold the total deadline: ``threading.Timer`` or ``loop.call_later``;
 - reading a whole body within the deadline: a timer that cuts the socket, or ``asyncio.wait_for``;
@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx2
 
 from ._exceptions import MistralError, SyncClientInAsyncError
-from ._sockets import OWN_BODY, SocketWatch
+from ._transport.sockets import OWN_BODY, SocketWatch
 from ._version import __version__
 
 if TYPE_CHECKING:
     import asyncio
 
-    from ._coalescing import Coalescer
+    from ._pipeline.coalescing import Coalescer
 
 __all__ = ["DRAIN_BYTES", "AsyncBackend", "DeadlinePassed", "SyncBackend", "Timer"]
 
@@ -181,7 +181,7 @@ class AsyncBackend:
 
     @staticmethod
     def http_client(base_url: str) -> httpx2.AsyncClient:
-        from ._http11 import AsyncTransport, proxy_in_environment
+        from ._transport.http11 import AsyncTransport, proxy_in_environment
 
         if proxy_in_environment(base_url):
             # Our transport speaks to servers only; httpx2's own reaches them through the proxy.

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx2
 
-    from ._models import ToolCall
-    from ._result import StreamResult
+    from ._pipeline.accumulating import StreamResult
+    from ._wire.answers import ToolCall
 
 __all__ = [
     "MistralError",
@@ -104,7 +104,7 @@ class APIError(MistralError):
         partial: StreamResult | None = None,
     ) -> None:
         super().__init__(message)
-        from ._errors import redact  # the request kept here must not carry the API key
+        from ._http_errors import redact  # the request kept here must not carry the API key
 
         self.message = message
         self.request = redact(request)

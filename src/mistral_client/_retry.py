@@ -24,7 +24,7 @@ Transport failures, by what the server can have seen of the request (``transport
 
 "Sent in full" means the transport handed the request's last byte to the operating system.  The
 transports say when: httpx2's (httpcore2's) ``trace`` extension reports ``send_request_body.complete``,
-and ``_http11.py`` reports the same event once its write is flushed.  A reset that arrives after
+and ``_transport/http11.py`` reports the same event once its write is flushed.  A reset that arrives after
 that counts as "may have reached" even if the server read only part of the request: TCP does not
 tell the client how much of it the server's application read.  A transport that reports nothing
 (a custom one passed as ``http_client``) is judged by the error alone: connect and write errors

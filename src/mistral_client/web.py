@@ -52,9 +52,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
 
 from ._async.stream import AsyncChatStream
 from ._exceptions import APIStatusError, MistralError, StreamError
-from ._models import ChatCompletionChunk, choice_zero
-from ._result import StreamResult
+from ._pipeline.accumulating import StreamResult
 from ._sync.stream import ChatStream
+from ._wire.answers import ChatCompletionChunk, choice_zero
 
 __all__ = ["EventStreamResponse", "TextStreamResponse", "chunk_event", "error_event"]
 

@@ -2,7 +2,7 @@
 
 Each fault follows two good events, in the same write as them (one read on the client, decoded by
 h11 right after the head or by ``ChunkedBody`` past the first chunk boundary), through the sync
-client (httpx2's transport) and the async one (``_http11.py``).  The loop must get ``a`` and ``b``,
+client (httpx2's transport) and the async one (``_transport/http11.py``).  The loop must get ``a`` and ``b``,
 and the error's ``.partial`` must hold them.
 """
 

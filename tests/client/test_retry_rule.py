@@ -4,7 +4,7 @@ Cannot have reached it (retried): the connection was never made (refused, connec
 failed while the request was still being written.  May have reached it (not retried): the request
 was sent in full, then the connection closed or was reset, or stayed silent past the read timeout.
 
-Every case through the sync client (httpx2's transport) and the async one (``_http11.py``), with
+Every case through the sync client (httpx2's transport) and the async one (``_transport/http11.py``), with
 ``max_retries=1``: a retry shows as a second request on the raw server, and as the one INFO line
 the client logs before it (the only count there is when no server accepts).
 """

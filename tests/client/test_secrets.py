@@ -527,7 +527,7 @@ def test_a_bad_header_on_the_callers_own_http_client(
                 client.chat.complete(model=MODEL, messages=HI)
             errors.append(late.value)
     else:
-        from mistral_client._http11 import AsyncTransport
+        from mistral_client._transport.http11 import AsyncTransport
 
         async def main() -> None:
             for transport in (AsyncTransport(limits=httpx2.Limits()), None):  # ours, and httpx2's

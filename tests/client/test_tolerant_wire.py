@@ -22,7 +22,7 @@ from mistral_client import (
     UnprocessableEntityError,
     user,
 )
-from mistral_client import _models as models
+from mistral_client._wire import answers as models
 from tests.support.helpers import call
 from tests.support.rawserver import RawConnection, RawServer, sse
 

@@ -20,7 +20,7 @@ from tests.support.shared import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("bulk", "trickle", "many", "many_rates", "cold", "ttfc", "cancel", "large")
-OUR_TRANSPORT = "mistral_client._http11.AsyncTransport"
+OUR_TRANSPORT = "mistral_client._transport.http11.AsyncTransport"
 
 
 def run_bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -161,7 +161,7 @@ def _llama_default(name: str) -> Any:
 
 
 def _statuses() -> dict[int, str]:
-    from mistral_client import _errors
+    from mistral_client import _http_errors as _errors
 
     return {status: cls.__name__ for status, cls in _errors._BY_STATUS.items()}
 

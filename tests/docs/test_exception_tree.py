@@ -1,10 +1,10 @@
 """The tree in ``_exceptions``' docstring is the real class hierarchy, so it cannot drift.
 
 Every exception class of ``mistral_client._exceptions``, and every exception the package exports
-(``StreamConsumedError`` lives in ``_streaming``), appears in the tree exactly once, under a parent
+(``StreamConsumedError`` lives in ``_pipeline.lifecycle``), appears in the tree exactly once, under a parent
 that is one of its real bases; a second base that is also in the tree is named on its line
 ("also an APITimeoutError"); and the status codes drawn beside the status errors are the ones
-``_errors`` maps to them.
+``_http_errors`` maps to them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 import mistral_client
-from mistral_client import _errors, _exceptions
+from mistral_client import _exceptions
+from mistral_client import _http_errors as _errors
 
 # "│   ├── Name   text": the name's column says how deep it is (4 columns a level).
 LINE = re.compile(r"^(?P<lead>[│├└─ ]*)(?P<name>[A-Z][A-Za-z]+Error)\b(?P<text>.*)$")

@@ -1,10 +1,10 @@
-"""The stream's lifecycle (``_lifecycle.py``): its events move it along the diagram, and nothing else."""
+"""The stream's lifecycle (``_pipeline/lifecycle.py``): its events move it along the diagram, and nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
-from mistral_client._lifecycle import Lifecycle, LifecycleError, State
+from mistral_client._pipeline.lifecycle import Lifecycle, LifecycleError, State
 
 
 def test_a_stream_read_to_its_end() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mistral_client._partial_json import PartialJSON
+from mistral_client._pipeline.partial_json import PartialJSON
 
 
 def value_of(text: str) -> Any:

@@ -1,4 +1,4 @@
-"""Conformance vectors and properties for ``mistral_client._sse`` (stage 1: bytes -> events).
+"""Conformance vectors and properties for ``mistral_client._pipeline.sse`` (stage 1: bytes -> events).
 
 The rules are those of the HTML standard, "Interpreting an event stream"
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
@@ -21,7 +21,7 @@ from httpx2._sse import _SSEParser
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mistral_client._sse import EventTooLargeError, ServerSentEvent, SSEDecoder
+from mistral_client._pipeline.sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 
 BOM = b"\xef\xbb\xbf"
 
@@ -656,7 +656,7 @@ def test_cap_any_split_raises_as_soon_as_an_event_exceeds_it(stream: bytes, cuts
 
 # --------------------------------------------------------------------------------------------
 # Where httpx2's SSE parser differs from the standard: the reason this decoder exists.
-# If one of these fails, httpx2 was fixed: reconsider using it (see the _sse.py docstring).
+# If one of these fails, httpx2 was fixed: reconsider using it (see the _pipeline/sse.py docstring).
 # --------------------------------------------------------------------------------------------
 
 

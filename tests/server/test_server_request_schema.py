@@ -9,7 +9,7 @@ import msgspec
 import msgspec.inspect as mi
 import pytest
 
-from mistral_client import _request as client_requests
+from mistral_client._wire import requests as client_requests
 from mistral_client.server import _requests as server_requests
 
 NAMES = ["ChatCompletionRequest", "FIMCompletionRequest", "EmbeddingRequest"]

@@ -1,4 +1,4 @@
-"""The async HTTP/1.1 transport (``_http11.py``) and its chunked-body decoder (``_chunked.py``).
+"""The async HTTP/1.1 transport (``_transport/http11.py``) and its chunked-body decoder (``_transport/chunked.py``).
 
 The decoder is checked against h11 on random bodies cut at random places; the transport against
 byte-exact servers on loopback: bodies split at awkward places, keep-alive after our decoder handed
@@ -22,9 +22,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mistral_client import AsyncMistral, _http11, user
-from mistral_client._chunked import ChunkedBody, ChunkedBodyError
-from mistral_client._http11 import AsyncTransport
+from mistral_client import AsyncMistral, user
+from mistral_client._transport import http11 as _http11
+from mistral_client._transport.chunked import ChunkedBody, ChunkedBodyError
+from mistral_client._transport.http11 import AsyncTransport
 from tests.support.leaks import open_tcp, wait_until
 from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
 

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mistral_client import AsyncMistral, Mistral, StreamConsumedError, user
-from mistral_client._sse import SSEDecoder
+from mistral_client._pipeline.sse import SSEDecoder
 from mistral_client.server import Finish, LocalServer, Prompt
 from mistral_client.web import EventStreamResponse, TextStreamResponse, chunk_event
 from tests.support.helpers import MODEL

@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from mistral_client import Mistral, Models, user
-from mistral_client._sse import SSEDecoder
+from mistral_client._pipeline.sse import SSEDecoder
 from mistral_client.server import LocalServer
 from tests.support.uvicorn_thread import UvicornThread
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from mistral_client._sse import SSEDecoder
+from mistral_client._pipeline.sse import SSEDecoder
 from mistral_client.server import LocalServer
 
 SRC = Path(__file__).resolve().parents[2] / "src"

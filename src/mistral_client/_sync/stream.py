@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from .._backends import DRAIN_BYTES, SyncBackend, Timer
-from .._chunks import ChunkDecoder
-from .._coalescing import Coalescer
 from .._config import Timeout
-from .._errors import check_event_stream
 from .._exceptions import StreamError
-from .._lifecycle import Lifecycle, State, StreamConsumedError
-from .._models import ChatCompletion, ChatCompletionChunk
-from .._result import StreamResult
-from .._sockets import cut_socket
+from .._http_errors import check_event_stream
+from .._pipeline.accumulating import StreamResult
+from .._pipeline.coalescing import Coalescer
+from .._pipeline.decoding import ChunkDecoder
+from .._pipeline.lifecycle import Lifecycle, State, StreamConsumedError
+from .._transport.sockets import cut_socket
+from .._wire.answers import ChatCompletion, ChatCompletionChunk
 
 if TYPE_CHECKING:
-    from .._partial_json import PartialJSON
+    from .._pipeline.partial_json import PartialJSON
 
 __all__ = ["ChatStream"]
 
@@ -63,7 +63,7 @@ class ChatStream:
         self._response: httpx2.Response | None = None
         self._decoder: ChunkDecoder | None = None
         self._started: float | None = None
-        # The one state (``_lifecycle.py``: the diagram); changed only under ``_lock``, as ``cancel()``
+        # The one state (``_pipeline/lifecycle.py``: the diagram); changed only under ``_lock``, as ``cancel()``
         # and the deadline's timer may change it from another thread.
         self._lifecycle = Lifecycle()
         self._lock = threading.Lock()
@@ -101,7 +101,7 @@ class ChatStream:
         arrays and objects closed, a half key or literal left out; ``None`` before any value."""
         parser = self._partial_json
         if parser is None:
-            from .._partial_json import PartialJSON
+            from .._pipeline.partial_json import PartialJSON
 
             parser = self._partial_json = PartialJSON()
         content = self.result.content

@@ -10,7 +10,7 @@ import math
 
 import msgspec
 
-from .._request import ChatCompletionRequest
+from .._wire.requests import ChatCompletionRequest
 
 __all__ = [
     "TEMPERATURE_RANGE",

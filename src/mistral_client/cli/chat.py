@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from .._messages import Models
+from .._wire.messages import Models
 from . import arguments
 from .local import DEMO_FIRST_TOKEN_DELAY, DEMO_TOKEN_DELAY, llama_ready, local_engine, server_extra_present
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Output, describe_error, say, stats_lines
@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _stream(args: argparse.Namespace, *, base_url: str | None, api_key: str | None) -> int:
     from .._exceptions import InvalidRequestError, MistralError
-    from .._messages import system, user
     from .._sync.client import Mistral
+    from .._wire.messages import system, user
 
     messages: list[dict[str, object]] = []
     if args.system is not None:

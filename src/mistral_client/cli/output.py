@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from .._exceptions import MistralError
-    from .._result import StreamResult
+    from .._pipeline.accumulating import StreamResult
 
 __all__ = [
     "EXIT_FAILED",

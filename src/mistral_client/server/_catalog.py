@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._messages import Models
+from .._wire.messages import Models
 
 __all__ = ["KNOWN_MODELS", "Capability", "accepts", "can", "embedding_dimension", "model_card"]
 

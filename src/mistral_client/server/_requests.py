@@ -2,7 +2,7 @@
 
 Schema errors answer 422 in FastAPI's shape (``{"detail": [{"type", "loc", "msg", "input"}]}``);
 the rules the live service applies after the schema answer 400 in its ``{"object": "error"}``
-envelope. The request Structs are the client's (``mistral_client._request``: the official
+envelope. The request Structs are the client's (``mistral_client._wire.requests``: the official
 ``ChatCompletionRequest``, ``FIMCompletionRequest`` and ``EmbeddingRequest``, field by field, with
 their bounds), given the strict shapes below for the objects inside them; msgspec checks a body in
 microseconds, where a JSON Schema validator would take milliseconds. Unions tagged in the spec
@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct, UnsetType
 
-from mistral_client import _request as _client
+from mistral_client._wire import requests as _client
 
 __all__ = [
     "CHAT_COMPLETION_FIELDS",
@@ -235,7 +235,7 @@ class GuardrailConfig(Struct, omit_defaults=True):
 # --- Requests ------------------------------------------------------------------------------------
 #
 # The field list and every bound (temperature 0..1.5, max_tokens >= 0, ...) are the client's
-# (``mistral_client._request``): a new parameter or bound is written there, once. The server only
+# (``mistral_client._wire.requests``): a new parameter or bound is written there, once. The server only
 # puts its strict shapes where the client takes any object (messages, tools, formats), and refuses
 # unknown fields at every depth.
 

@@ -18,7 +18,7 @@ import msgspec
 from ..._backends import AsyncBackend
 from ..._config import Timeout, TimeoutLike, resolve_timeout
 from ..._exceptions import APIError, InvalidRequestError
-from ..._models import ChatCompletion, ChatCompletionChunk
+from ..._wire.answers import ChatCompletion, ChatCompletionChunk
 from ..stream import AsyncChatStream
 
 if TYPE_CHECKING:

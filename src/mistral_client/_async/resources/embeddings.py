@@ -8,8 +8,8 @@ import msgspec
 
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError
-from ..._models import EmbeddingResponse
-from ..._request import build_embedding_body
+from ..._wire.answers import EmbeddingResponse
+from ..._wire.requests import build_embedding_body
 from ._base import AsyncResource, Headers, decode
 
 __all__ = ["AsyncEmbeddings"]

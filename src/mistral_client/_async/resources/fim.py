@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..._config import TimeoutLike
-from ..._models import ChatCompletion
-from ..._request import build_fim_body
-from ..._result import StreamResult
+from ..._pipeline.accumulating import StreamResult
+from ..._wire.answers import ChatCompletion
+from ..._wire.requests import build_fim_body
 from ..stream import AsyncChatStream
 from ._base import AsyncOnChunk, AsyncResource, Headers, check_on_chunk, collect, decode_completion
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ..._request import FIMParams
+    from ..._wire.requests import FIMParams
 
 __all__ = ["AsyncFim"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from ..._config import TimeoutLike
-from ..._models import Model, ModelList
+from ..._wire.answers import Model, ModelList
 from ._base import AsyncResource, decode
 
 __all__ = ["AsyncModelsAPI"]

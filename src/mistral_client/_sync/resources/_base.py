@@ -19,7 +19,7 @@ import msgspec
 from ..._backends import SyncBackend
 from ..._config import Timeout, TimeoutLike, resolve_timeout
 from ..._exceptions import APIError, InvalidRequestError
-from ..._models import ChatCompletion, ChatCompletionChunk
+from ..._wire.answers import ChatCompletion, ChatCompletionChunk
 from ..stream import ChatStream
 
 if TYPE_CHECKING:

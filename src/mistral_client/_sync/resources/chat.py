@@ -7,16 +7,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..._config import TimeoutLike
-from ..._models import ChatCompletion
-from ..._request import ChatCompletionRequest, build_chat_body
-from ..._result import StreamResult
+from ..._pipeline.accumulating import StreamResult
+from ..._wire.answers import ChatCompletion
+from ..._wire.requests import ChatCompletionRequest, build_chat_body
 from ..stream import ChatStream
 from ._base import OnChunk, Resource, check_on_chunk, collect, decode_completion
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ..._request import ChatParams
+    from ..._wire.requests import ChatParams
 
 __all__ = ["Chat"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 import msgspec
 
-from ._exceptions import ToolArgumentsError
+from .._exceptions import ToolArgumentsError
 
 _T = TypeVar("_T")
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ class AssistantMessage(msgspec.Struct, dict=True):
         if output_type is None:
             return None
         if "_parsed" not in self.__dict__:
-            from ._structured import parse_output
+            from .._pipeline.structured import parse_output
 
             self.__dict__["_parsed"] = parse_output(self.text, output_type)
         return self.__dict__["_parsed"]

@@ -11,7 +11,7 @@ Why not let h11 do it: h11 turns every chunk into an event and makes two ``next_
 chunk, about 5 us, and a live server sends every SSE event in a chunk of its own.  For a backend
 relaying hundreds of streams that was a quarter of its CPU per chunk; this decoder does a read in a
 fraction of that (``python -m bench.http_layer`` keeps the measurement).  h11 still parses the response
-head and is told where the body ended (``_http11.py``).
+head and is told where the body ended (``_transport/http11.py``).
 """
 
 from __future__ import annotations

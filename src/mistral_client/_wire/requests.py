@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ._exceptions import InvalidRequestError
+from .._exceptions import InvalidRequestError
 
 __all__ = [
     "ChatCompletionRequest",
@@ -194,7 +194,7 @@ def build_chat_body(
         payload = {"model": model, "messages": messages}
         payload.update((key, value) for key, value in params.items() if value is not None)
         if "response_format" in payload:
-            from ._structured import response_format_for
+            from .._pipeline.structured import response_format_for
 
             payload["response_format"], output_type = response_format_for(payload["response_format"])
     payload = {key: value for key, value in payload.items() if value is not None}

@@ -34,8 +34,8 @@ from typing import Any
 import h11
 import httpx2
 
-from ._chunked import ChunkedBody, ChunkedBodyError
-from ._sockets import OWN_BODY, shutdown_socket
+from .chunked import ChunkedBody, ChunkedBodyError
+from .sockets import OWN_BODY, shutdown_socket
 
 __all__ = ["AsyncTransport", "proxy_in_environment"]
 

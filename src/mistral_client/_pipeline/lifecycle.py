@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 
-from ._exceptions import MistralError
+from .._exceptions import MistralError
 
 __all__ = ["Lifecycle", "LifecycleError", "State", "StreamConsumedError"]
 

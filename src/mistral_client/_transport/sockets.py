@@ -1,7 +1,7 @@
 """The socket under a response: cut it now, or after a time limit; the body extension our transport sets.
 
 Transport-level helpers: this module imports nothing from the package, so the transport
-(``_http11.py``) and the streams above it both use it.
+(``_transport/http11.py``) and the streams above it both use it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpx2
 
 __all__ = ["OWN_BODY", "SocketWatch", "cut_socket", "shutdown_socket"]
 
-# A response extension our async transport (``_http11.py``) sets: the body, to read it directly.
+# A response extension our async transport (``_transport/http11.py``) sets: the body, to read it directly.
 OWN_BODY = "mistral_client.body"
 
 

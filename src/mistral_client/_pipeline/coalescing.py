@@ -7,7 +7,7 @@ the sync and async ``buffered`` readers (``_backends.py``) both use it.
 
 from __future__ import annotations
 
-from ._exceptions import InvalidRequestError
+from .._exceptions import InvalidRequestError
 
 __all__ = ["Coalescer"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._errors import describe_error_body
-from ._exceptions import StreamError
-from ._models import ChatCompletionChunk
-from ._result import StreamResult
-from ._sse import EventTooLargeError, SSEDecoder
+from .._exceptions import StreamError
+from .._http_errors import describe_error_body
+from .._wire.answers import ChatCompletionChunk
+from .accumulating import StreamResult
+from .sse import EventTooLargeError, SSEDecoder
 
 if TYPE_CHECKING:
     import httpx2
@@ -172,7 +172,7 @@ class ChunkDecoder:
         """The exception for the failure, built once everything before it was delivered."""
         if self._error is None:
             assert self._failure is not None
-            from ._exceptions import StreamTimeoutError
+            from .._exceptions import StreamTimeoutError
 
             reason, timeout, fields = self._failure
             result = self.result

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ._exceptions import InvalidRequestError, StructuredOutputError
+from .._exceptions import InvalidRequestError, StructuredOutputError
 
 __all__ = ["parse_output", "response_format_for"]
 

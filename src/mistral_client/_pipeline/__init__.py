@@ -1,0 +1,1 @@
+"""The stream pipeline, I/O-free: bytes -> server-sent events -> typed chunks -> the result."""

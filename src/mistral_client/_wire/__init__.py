@@ -1,0 +1,1 @@
+"""The wire types: what we send and what the API answers, as msgspec Structs."""
