@@ -6,9 +6,9 @@
         for chunk in stream:
             print(chunk.content, end="", flush=True)
 
-The stream pipeline, one module a stage: ``_sse`` (bytes -> events), ``_chunks`` (events -> chunks),
-``_result`` (chunks -> result), ``_async/stream.py`` (the stream you iterate; ``_sync/`` is generated from
-``_async/`` by ``scripts/unasync.py``).
+Every request and answer type is in ``mistral_client.types``; docs/architecture.md draws the layers
+(the transport, the I/O-free stream pipeline, the wire types, the streams, resources and clients
+written once in ``_async/`` with ``_sync/`` generated from it).
 """
 
 from ._async.client import AsyncMistral

@@ -104,10 +104,8 @@ class APIError(MistralError):
         partial: StreamResult | None = None,
     ) -> None:
         super().__init__(message)
-        from ._http_errors import redact  # the request kept here must not carry the API key
-
         self.message = message
-        self.request = redact(request)
+        self.request = redact(request)  # the request kept here must not carry the API key
         self.body = body
         self.partial = partial
 
@@ -214,3 +212,14 @@ class StreamError(APIError):
 
 class StreamTimeoutError(StreamError, APITimeoutError):
     """A stream went silent longer than the read timeout or passed its total deadline."""
+
+
+def redact(request: httpx2.Request | None) -> httpx2.Request | None:
+    """A copy of the request without the API key, safe to keep on an exception."""
+    if request is None or "authorization" not in request.headers:
+        return request
+    import httpx2  # loaded already by the client that made the request
+
+    headers = httpx2.Headers(request.headers)
+    headers["authorization"] = "[redacted]"
+    return httpx2.Request(request.method, request.url, headers=headers, extensions=request.extensions)

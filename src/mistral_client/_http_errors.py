@@ -20,6 +20,7 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
+    redact,
 )
 from ._retry import retry_after
 
@@ -33,15 +34,6 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     422: UnprocessableEntityError,
     429: RateLimitError,
 }
-
-
-def redact(request: httpx2.Request | None) -> httpx2.Request | None:
-    """A copy of the request without the API key, safe to keep on an exception."""
-    if request is None or "authorization" not in request.headers:
-        return request
-    headers = httpx2.Headers(request.headers)
-    headers["authorization"] = "[redacted]"
-    return httpx2.Request(request.method, request.url, headers=headers, extensions=request.extensions)
 
 
 def status_error(response: httpx2.Response) -> APIStatusError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import mistral_client
@@ -53,3 +54,38 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    # As httpx checks its own: a name added to the package but not to __all__ (or the reverse) fails.
+    public = {
+        name
+        for name, value in vars(mistral_client).items()
+        if (not name.startswith("_") or name == "__version__") and not isinstance(value, types.ModuleType)
+    }
+    assert len(mistral_client.__all__) == len(set(mistral_client.__all__))
+    assert sorted(mistral_client.__all__) == sorted(public)
+
+
+def test_the_types_module_has_every_request_and_answer_type() -> None:
+    from mistral_client import types as public_types
+    from mistral_client._pipeline import accumulating
+    from mistral_client._wire import answers, messages, requests
+
+    public = {
+        name
+        for name, value in vars(public_types).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
+    }
+    assert sorted(public_types.__all__) == sorted(public)
+    # Every class a wire module or the result module exports is a type a user may need to name.
+    wanted = {
+        name
+        for module in (answers, messages, requests, accumulating)
+        for name in module.__all__
+        if isinstance(getattr(module, name), type) and name != "Models"
+    }
+    assert wanted - set(public_types.__all__) == set()
+    # And the ones the package's root exports are the same objects.
+    for name in set(public_types.__all__) & set(mistral_client.__all__):
+        assert getattr(public_types, name) is getattr(mistral_client, name), name

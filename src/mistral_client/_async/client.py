@@ -24,8 +24,8 @@ from .._config import (
     resolve_api_key,
     resolve_timeout,
 )
-from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError
-from .._http_errors import redact, status_error, transport_error
+from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
+from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .resources.chat import AsyncChat
 from .resources.embeddings import AsyncEmbeddings

@@ -122,7 +122,7 @@ class ChoiceResult:
             return None
         content = self.content
         if self._parsed is None or self._parsed[0] != len(content):
-            from .structured import parse_output
+            from .._wire.structured import parse_output
 
             self._parsed = (len(content), parse_output(content, self._output_type))
         return self._parsed[1]

@@ -164,11 +164,6 @@ class SSEDecoder:
         self._event_size = 0
         return []
 
-    @property
-    def has_partial_event(self) -> bool:
-        """Bytes of an event that has not been dispatched are buffered."""
-        return bool(self._pending or self._data or self._event)
-
     def _field(self, line: bytes) -> None:
         name, colon, value = line.partition(b":")
         if colon and value[:1] == b" ":

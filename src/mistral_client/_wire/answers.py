@@ -249,7 +249,7 @@ class AssistantMessage(msgspec.Struct, dict=True):
         if output_type is None:
             return None
         if "_parsed" not in self.__dict__:
-            from .._pipeline.structured import parse_output
+            from .structured import parse_output
 
             self.__dict__["_parsed"] = parse_output(self.text, output_type)
         return self.__dict__["_parsed"]

@@ -194,7 +194,7 @@ def build_chat_body(
         payload = {"model": model, "messages": messages}
         payload.update((key, value) for key, value in params.items() if value is not None)
         if "response_format" in payload:
-            from .._pipeline.structured import response_format_for
+            from .structured import response_format_for
 
             payload["response_format"], output_type = response_format_for(payload["response_format"])
     payload = {key: value for key, value in payload.items() if value is not None}
