@@ -17,19 +17,8 @@ _OPEN_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "08": "
 
 
 def pool_states(client: Any) -> list[str]:
-    """``idle``, ``active`` or ``closed`` for each connection in a ``Mistral``/``AsyncMistral`` pool.
-
-    httpx2 keeps its pool on the transport: ``Client._transport._pool.connections`` (httpcore2).
-    """
-    pool = client._http._transport._pool
-    states = []
-    for connection in pool.connections:
-        if connection.is_closed():
-            states.append("closed")
-        elif connection.is_idle():
-            states.append("idle")
-        else:
-            states.append("active")
+    """``idle``, ``active`` or ``closed`` for each connection in a ``Mistral``/``AsyncMistral`` pool."""
+    states: list[str] = client.connection_states()
     return states
 
 

@@ -207,6 +207,19 @@ class AsyncMistral:
     def _deadline(timeout: Timeout, started: float) -> float | None:
         return started + timeout.total if timeout.total is not None else None
 
+    def connection_states(self) -> list[str]:
+        """``active``, ``idle`` or ``closed`` for each connection of the client's pool.
+
+        For checking that streams give their connections back: one that stays ``active`` after
+        every stream ended is a leak. Empty for an ``http_client`` whose transport keeps no pool
+        this can read (a mounted or custom transport).
+        """
+        pool = getattr(getattr(self._http, "_transport", None), "_pool", None)
+        states = []
+        for connection in getattr(pool, "connections", ()):
+            states.append("closed" if connection.is_closed() else "idle" if connection.is_idle() else "active")
+        return states
+
     async def close(self) -> None:
         """Close the connection pool (unless it was passed in as ``http_client``)."""
         if self._owns_http:

@@ -131,7 +131,7 @@ class _Pool:
 
     @property
     def connections(self) -> list[_Connection]:
-        """Busy and idle connections, as httpcore2's pool lists them (for tests and debugging)."""
+        """Busy and idle connections, as httpcore2's pool lists them (read by ``connection_states()``)."""
         return [*self._busy, *(c for stack in self._idle.values() for c in stack)]
 
     def close(self) -> list[_Socket]:

@@ -24,9 +24,9 @@ from mistral_client._wire import requests as _client
 
 __all__ = [
     "CHAT_COMPLETION_FIELDS",
-    "ChatCompletionRequest",
-    "EmbeddingRequest",
-    "FIMCompletionRequest",
+    "StrictChatRequest",
+    "StrictEmbeddingRequest",
+    "StrictFIMRequest",
     "RuleViolation",
     "chat_rule_violation",
     "schema_problems",
@@ -254,10 +254,12 @@ def _stricter(client: type[Struct], **shapes: Any) -> type[Struct]:
             fields.append((info.name, kind, msgspec.field(default_factory=info.default_factory)))
         else:
             fields.append((info.name, kind, info.default))
-    return msgspec.defstruct(client.__name__, fields, kw_only=True, forbid_unknown_fields=True, module=__name__)
+    return msgspec.defstruct(
+        f"Strict{client.__name__}", fields, kw_only=True, forbid_unknown_fields=True, module=__name__
+    )
 
 
-ChatCompletionRequest = _stricter(
+StrictChatRequest = _stricter(
     _client.ChatCompletionRequest,
     # The client refuses an empty model id before sending; the spec takes any string, and the
     # service answers "Invalid model" (400), as this server does.
@@ -269,12 +271,12 @@ ChatCompletionRequest = _stricter(
     prediction=Prediction | UnsetType,
     guardrails=list[GuardrailConfig] | UnsetType | None,
 )
-FIMCompletionRequest = _stricter(_client.FIMCompletionRequest)
+StrictFIMRequest = _stricter(_client.FIMCompletionRequest)
 # The client refuses an empty list of texts; the spec does not, and this server answers it with none.
-EmbeddingRequest = _stricter(_client.EmbeddingRequest, input=str | list[str])
+StrictEmbeddingRequest = _stricter(_client.EmbeddingRequest, input=str | list[str])
 
 # The properties of ChatCompletionRequest in the official spec (tests check this against it).
-CHAT_COMPLETION_FIELDS = frozenset(ChatCompletionRequest.__struct_fields__)
+CHAT_COMPLETION_FIELDS = frozenset(StrictChatRequest.__struct_fields__)
 
 
 # --- Schema errors -------------------------------------------------------------------------------
@@ -303,7 +305,7 @@ def schema_problems(body: Any, schema: type[Struct]) -> list[dict[str, Any]]:
     ]
     if problems:
         return problems
-    if schema is ChatCompletionRequest and isinstance(body.get("tools"), list):
+    if schema is StrictChatRequest and isinstance(body.get("tools"), list):
         # "type" defaults to "function" in the spec; msgspec's tagged union needs it spelled out.
         tools = [{"type": "function", **t} if isinstance(t, dict) and "type" not in t else t for t in body["tools"]]
         body = {**body, "tools": tools}

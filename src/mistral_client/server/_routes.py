@@ -28,20 +28,20 @@ from ._engine import Engine, EngineBusy, Prompt
 from ._errors import PROXY_ERROR_PAGE, engine_busy, error_response, injected_failure
 from ._knobs import Knobs
 from ._requests import (
-    ChatCompletionRequest,
-    EmbeddingRequest,
-    FIMCompletionRequest,
+    StrictChatRequest,
+    StrictEmbeddingRequest,
+    StrictFIMRequest,
     chat_rule_violation,
     schema_problems,
 )
 from ._state import knobs_of, shared_of
-from ._stream import ChatStream, ClosingStreamingResponse, stream_body, usage
+from ._stream import AnswerStream, ClosingStreamingResponse, stream_body, usage
 
 __all__ = ["ROUTES"]
 
 
 async def chat_completions(request: Request) -> Response:
-    begun = await _begin(request, ChatCompletionRequest, "completion_chat")
+    begun = await _begin(request, StrictChatRequest, "completion_chat")
     if isinstance(begun, Response):
         return begun
     body = begun
@@ -67,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def fim_completions(request: Request) -> Response:
-    begun = await _begin(request, FIMCompletionRequest, "completion_fim")
+    begun = await _begin(request, StrictFIMRequest, "completion_fim")
     if isinstance(begun, Response):
         return begun
     body = begun
@@ -90,7 +90,7 @@ async def fim_completions(request: Request) -> Response:
 
 
 async def embeddings(request: Request) -> Response:
-    begun = await _begin(request, EmbeddingRequest, "embeddings")
+    begun = await _begin(request, StrictEmbeddingRequest, "embeddings")
     if isinstance(begun, Response):
         return begun
     body = begun
@@ -225,7 +225,7 @@ def _streamed(
 ) -> Response:
     shared, knobs = shared_of(request), knobs_of(request)
     config = shared.config
-    stream = ChatStream(
+    stream = AnswerStream(
         items=items,
         chunk_base={
             "id": uuid.uuid4().hex,

@@ -18,11 +18,11 @@ from ._engine import Finish
 from ._knobs import StreamFaults
 from ._records import Recorder, RequestRecord
 
-__all__ = ["ChatStream", "ClosingStreamingResponse", "InjectedDisconnect", "StreamFaults", "stream_body", "usage"]
+__all__ = ["AnswerStream", "ClosingStreamingResponse", "InjectedDisconnect", "StreamFaults", "stream_body", "usage"]
 
 
 @dataclass
-class ChatStream:
+class AnswerStream:
     """Everything one streamed answer needs."""
 
     items: Iterator[Item]  # the answer (see _answers); must end with a Finish
@@ -153,7 +153,7 @@ class _EventWriter:
         return joined
 
 
-async def stream_body(stream: ChatStream) -> AsyncGenerator[bytes, None]:
+async def stream_body(stream: AnswerStream) -> AsyncGenerator[bytes, None]:
     faults = stream.faults
     # A model paces itself: its pieces go out as they come, however fast.
     batched = stream.token_delay <= 0 and not stream.blocking
