@@ -1,6 +1,6 @@
 """How much a hand-written bytes decoder saves over httpx2's str-based SSE parser.
 
-Builds a Mistral-like chat stream (chunk events in the format of PROTOCOL.md, with the random ``p``
+Builds a Mistral-like chat stream (chunk events shaped as the live API sends them, with the random ``p``
 padding, 200-300 bytes each) and reports the median cost per event over several repetitions of:
 
   (a) ``SSEDecoder`` fed 64 KiB reads                 vs  (b) httpx2 ``_SSEParser`` fed the same reads,

@@ -1,6 +1,6 @@
 """The bytes every client reads: chat streams in the 2026 wire format, and their HTTP framing.
 
-Chunk events follow PROTOCOL.md: a role chunk, content chunks of one to three words (some of them
+Chunk events are shaped as the live API sends them: a role chunk, content chunks of one to three words (some of them
 non-ASCII), a last chunk with ``finish_reason`` and ``usage``, then ``[DONE]``; every chunk after the
 first carries the random-length ``p`` padding.  Streams are built from a fixed seed, so the server
 sends the same bytes to every client in a run, and from one run to the next.

@@ -1,4 +1,4 @@
-"""Stream helpers on byte-exact answers: the shapes PROTOCOL.md records, served by a raw socket server.
+"""Stream helpers on byte-exact answers: the shapes the live API sends, served by a raw socket server.
 
 Tool calls whole and in fragments, list-shaped reasoning content, interleaved ``n > 1`` choices,
 and the final completion built from them; sync and async through the ``kind`` fixture.

@@ -389,7 +389,7 @@ def test_cap_none_means_no_cap() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# A captured Mistral stream (docs: /work/shared/PROTOCOL.md)
+# A Mistral stream as the live service sent it
 # --------------------------------------------------------------------------------------------
 
 MISTRAL_CHUNKS = [

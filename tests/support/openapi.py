@@ -38,7 +38,7 @@ def missing_reason() -> str:
 
 @functools.lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
-    """The parsed spec with the documented quirks applied (see shared/PROTOCOL.md, "Spec quirks")."""
+    """The parsed spec, with its one quirk against the live service put right (below)."""
     if not spec_path().is_file():
         unavailable(missing_reason())
     # The spec is 1 MB: the C loader, where PyYAML has it, parses it several times faster.
