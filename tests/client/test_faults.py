@@ -49,7 +49,7 @@ from mistral_client import (
 from mistral_client.server import LocalServer
 from tests.support.helpers import HI, MODEL
 from tests.support.leaks import assert_no_open_sockets, pool_states, wait_until
-from tests.support.rawserver import RawConnection, RawServer, chunk_json, sse
+from tests.support.rawserver import RawConnection, RawServer, chunk_json, full_accept_queue, sse
 
 TOKENS = 12  # content chunks in an answer the faults cut short
 
@@ -254,21 +254,9 @@ def test_connection_refused(kind: str, caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_connect_timeout_is_retried(kind: str, caplog: pytest.LogCaptureFixture) -> None:
-    # A listener whose accept queue is full drops new SYNs: connecting hangs, on loopback too (Linux).
     caplog.set_level(logging.INFO, logger="mistral_client")
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = [socket.socket() for _ in range(4)]
-        try:
-            for filler in fillers:
-                filler.setblocking(False)
-                filler.connect_ex(("127.0.0.1", port))
-            outcome = attempt(kind, f"http://127.0.0.1:{port}", {"timeout": Timeout(connect=0.2), "max_retries": 1})
-        finally:
-            for filler in fillers:
-                filler.close()
+    with full_accept_queue() as base_url:
+        outcome = attempt(kind, base_url, {"timeout": Timeout(connect=0.2), "max_retries": 1})
     error = outcome.error
     assert type(error) is APITimeoutError
     assert "timed out connecting" in str(error)

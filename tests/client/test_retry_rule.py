@@ -24,7 +24,7 @@ import pytest
 from mistral_client import APIConnectionError, APITimeoutError, Mistral, Timeout, user
 from tests.client.test_faults import _free_port, attempt
 from tests.support.helpers import HI, MODEL
-from tests.support.rawserver import RawConnection, RawServer
+from tests.support.rawserver import RawConnection, RawServer, full_accept_queue
 
 BIG = 16 * 1024 * 1024  # far more than the kernel buffers hold while the server reads nothing
 
@@ -58,20 +58,8 @@ def _refused() -> Iterator[tuple[str, Callable[[], int]]]:
 
 @contextmanager
 def _full_accept_queue() -> Iterator[tuple[str, Callable[[], int]]]:
-    # A listener whose accept queue is full drops new SYNs: connecting hangs (Linux, loopback too).
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = [socket.socket() for _ in range(4)]
-        try:
-            for filler in fillers:
-                filler.setblocking(False)
-                filler.connect_ex(("127.0.0.1", port))
-            yield f"http://127.0.0.1:{port}", lambda: -1
-        finally:
-            for filler in fillers:
-                filler.close()
+    with full_accept_queue() as base_url:
+        yield base_url, lambda: -1
 
 
 # name, the other end, request size, retried, the error after the last attempt

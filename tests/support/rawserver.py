@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -151,6 +152,25 @@ class RawServer:
                 sock.close()
             except OSError:
                 pass
+
+
+@contextmanager
+def full_accept_queue() -> Iterator[str]:
+    """The base URL of a listener whose accept queue is full: it drops new SYNs, so connecting hangs
+    until the client's connect timeout (Linux, loopback too)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 def sse(*payloads: bytes | str) -> bytes:
