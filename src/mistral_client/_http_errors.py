@@ -20,11 +20,10 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
-    redact,
 )
 from ._retry import retry_after
 
-__all__ = ["check_event_stream", "redact", "status_error", "transport_error"]
+__all__ = ["check_event_stream", "status_error", "transport_error"]
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
