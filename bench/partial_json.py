@@ -12,6 +12,9 @@ stream's ``partial_json()`` uses), reading ``value()`` after each, and measures:
   openai-python does), in the same run, medians of a few runs;
 - the cost of one call (feed 5 characters, read the value) at a 1 KB and a 30 KB prefix, on a
   longer answer of the same kind: flat means the second is not much more than the first;
+- the same through the decoding pipeline (SSE events of 5 characters of content each, to chunks and
+  the result), reading the value after each chunk as ``stream.partial_json()`` does, beside the
+  decoding alone;
 - on how many of the stream's prefixes the two values differ (the rule's documented differences).
 
 It prints the numbers and writes them to docs/partial-json.json (not with ``--quick``); it judges
@@ -33,6 +36,7 @@ from typing import Any
 
 import jiter
 
+from mistral_client._pipeline.decoding import ChunkDecoder
 from mistral_client._pipeline.partial_json import PartialJSON
 
 CHUNK = 5
@@ -95,6 +99,38 @@ def theirs(data: bytes, cuts: list[int]) -> Any:
     return partial
 
 
+def stream_events(text: str) -> list[bytes]:
+    """The answer as the API streams it: one event per chunk of ``CHUNK`` characters."""
+    head = {"id": "a", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    events = [
+        b"data: %s\n\n"
+        % json.dumps({**head, "choices": [{"index": 0, "delta": {"content": text[i : i + CHUNK]}}]}).encode()
+        for i in range(0, len(text), CHUNK)
+    ]
+    return [*events, b"data: [DONE]\n\n"]
+
+
+def through_the_pipeline(events: list[bytes], reader: str) -> Any:
+    """Decode the events, reading the value after each chunk as ``stream.partial_json()`` does (it reads
+    ``result.content``, which joins the text, and feeds the parser what is new); another
+    ``reader``: decoding alone."""
+    decoder = ChunkDecoder(time.perf_counter())
+    parser = PartialJSON()
+    from_json = jiter.from_json
+    partial = None
+    for event in events:
+        for chunk in decoder.feed(event):
+            decoder.deliver(chunk)
+            if reader == "ours":
+                content = decoder.result.content
+                if len(content) > parser.length:
+                    parser.feed(content[parser.length :])
+                partial = parser.value()
+            elif reader == "jiter":
+                partial = from_json(decoder.result.content.encode(), partial_mode="trailing-strings")
+    return partial
+
+
 def timed(fn: Any, *args: Any) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -144,6 +180,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stream["jiter"].append(timed(theirs, data, cuts) * 1e3)
     stream_ms = {name: statistics.median(times) for name, times in stream.items()}
 
+    events = stream_events(text)
+    assert through_the_pipeline(events, "ours") == through_the_pipeline(events, "jiter") == json.loads(text)
+    pipeline: dict[str, list[float]] = {"decoding alone": [], "ours": [], "jiter": []}
+    for _ in range(reps):
+        for name in pipeline:
+            pipeline[name].append(timed(through_the_pipeline, events, name) * 1e3)
+    pipeline_ms = {name: statistics.median(times) for name, times in pipeline.items()}
+
     long_text = answer(max(PREFIXES) + CHUNK * (CALLS + 2))
     calls = {str(prefix): per_call(long_text, prefix, reps) for prefix in PREFIXES}
     small, large = (str(prefix) for prefix in PREFIXES)
@@ -162,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "reps": reps,
         "stream_ms": stream_ms,
         "stream_speedup": stream_ms["jiter"] / stream_ms["ours"],
+        "pipeline_ms": pipeline_ms,
         "per_call_us": calls,
         "per_call_growth": calls[large]["ours"] / calls[small]["ours"],
         "prefixes_compared": len(cuts),
@@ -171,6 +216,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(f"{len(text):,}-character answer in {len(cuts):,} chunks of {CHUNK}, value after each (median of {reps})")
     print(f"  ours  {stream_ms['ours']:8.1f} ms   jiter {stream_ms['jiter']:8.1f} ms   {out['stream_speedup']:.1f}x")
+    alone = pipeline_ms["decoding alone"]
+    print(
+        f"  through the decoding pipeline: decoding alone {alone:.1f} ms, with ours "
+        f"{pipeline_ms['ours']:.1f} ms, with jiter {pipeline_ms['jiter']:.1f} ms"
+    )
     for prefix, costs in calls.items():
         print(
             f"  one call at a {int(prefix):,}-character prefix: "
