@@ -113,7 +113,7 @@ class PartialJSON:
         if self._string is not None:
             if not self._string_is_key:
                 tail = self._string_so_far()
-        elif self._tail[:1] in "-0123456789" and self._tail:
+        elif self._tail and self._tail[0] in "-0123456789":  # a number still arriving
             tail = _number(self._tail.rstrip("+-.eE"))
         keys = self._keys
         for depth in range(len(self._containers) - 1, -1, -1):
