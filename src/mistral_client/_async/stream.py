@@ -104,8 +104,8 @@ class AsyncChatStream:
 
             parser = self._partial_json = PartialJSON()
         content = self.result.content
-        if len(content) > len(parser.text):
-            parser.feed(content[len(parser.text) :])
+        if len(content) > parser.length:
+            parser.feed(content[parser.length :])
         return parser.value()
 
     @property
