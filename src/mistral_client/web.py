@@ -286,7 +286,9 @@ class _RelayResponse(Response):
 
     def _refuse(self, exc: BaseException) -> int:
         """Answer ``exc`` with a status and a JSON error; for a failure before the first frame."""
-        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-cache")]
+        # The response's own headers (the caller's among them) still hold; only the body changed.
+        headers = [(k, v) for k, v in self.raw_headers if k not in (b"content-type", b"content-length")]
+        headers.append((b"content-type", b"application/json"))
         if isinstance(exc, APIStatusError) and "retry-after" in exc.response.headers:
             headers.append((b"retry-after", exc.response.headers["retry-after"].encode("latin-1")))
         body = _encode(_error_fields(exc))

@@ -355,6 +355,7 @@ def test_text_response_refused_upstream_answers_its_status_and_a_json_error(
     assert response.status_code == 429
     assert response.headers["content-type"] == "application/json"
     assert response.headers["retry-after"] == "7"
+    assert response.headers["cache-control"] == "no-cache"  # the response's own headers still hold
     [upstream_request] = server.requests
     request_id = upstream_request.correlation_id
     assert response.json() == {
@@ -418,8 +419,10 @@ def test_text_response_bug_before_the_first_text_is_a_500_and_its_traceback(
 def test_sse_upstream_failure_logs_one_line_without_a_traceback(
     relay: UvicornThread, server: LocalServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    events = sse_events(get(relay, "/sse", server.base_url, {"x-mock-status": "503"}).content)
-    assert [kind for kind, _ in events] == ["error"]  # an event stream answers 200 and says it there
+    response = get(relay, "/sse", server.base_url, {"x-mock-status": "503"})
+    assert response.status_code == 200  # an event stream answers 200 at once, and says what failed in an event
+    events = sse_events(response.content)
+    assert [kind for kind, _ in events] == ["error"]
     request_id = server.requests[0].correlation_id
     ours, tracebacks = _relay_log(caplog)
     assert [r.getMessage() for r in ours] == [
