@@ -235,6 +235,23 @@ def test_with_no_tokens_set_every_request_is_refused(upstream: LocalServer) -> N
     assert upstream.requests == []
 
 
+def test_an_upstream_refusal_reaches_the_text_client_as_its_status() -> None:
+    # An upstream that refuses every request (400 is not retried): the refusal comes before any text.
+    with LocalServer(mock_headers={"x-mock-status": "400"}) as refusing, pytest.MonkeyPatch.context() as env:
+        env.setenv("MISTRAL_BASE_URL", refusing.base_url)
+        env.delenv("MISTRAL_API_KEY", raising=False)
+        env.setenv("CHAT_APP_TOKENS", f"alice:{TOKENS['alice']}")
+        with UvicornThread(load_example().app, lifespan="on") as running:
+            response = httpx2.post(
+                f"{running.base_url}/chat/stream", json="Tell me a joke", headers=auth("alice"), timeout=10
+            )
+        request_id = refusing.requests[0].correlation_id
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    refusal = response.json()
+    assert (refusal["error"], refusal["status"], refusal["request_id"]) == ("BadRequestError", 400, request_id)
+
+
 def test_the_docs_show_the_example_as_it_is() -> None:
     # docs/web.md's first python block is the example, less its module docstring and __future__ import.
     docs = (EXAMPLE.parents[1] / "docs" / "web.md").read_text(encoding="utf-8")
