@@ -17,7 +17,8 @@ user 5 questions a minute (429 beyond). Run it against the API (MISTRAL_API_KEY)
 
 Unlike the seed, a browser that goes away cancels the upstream stream at once (the ASP.NET
 version relies on a CancellationToken reaching the HTTP call), and an upstream failure reaches the
-browser as an ``error`` event instead of a truncated answer.
+browser as an ``error`` event, or, on the text endpoint before the first word, as the upstream's
+status with a JSON error, instead of a truncated answer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import StringConstraints
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from mistral_client import AsyncMistral, Models, user
 from mistral_client.web import EventStreamResponse, TextStreamResponse
@@ -81,8 +86,41 @@ class PerUserLimit:
 
 # Every chat endpoint takes a ``User``: authenticated first, then counted.
 User = Annotated[str, Depends(PerUserLimit(requests=5, seconds=60))]
-# A cap on what one question may cost.
-Message = Annotated[str, Body(max_length=4000)]
+# A question has something to answer (blank is 422), and a cap on what it may cost.
+Question = StringConstraints(strip_whitespace=True)
+Message = Annotated[str, Question, Body(min_length=1, max_length=4000)]
+
+# Room for the longest question (4,000 characters are at most 48 KB as JSON, emoji escaped).
+MAX_BODY = 64 * 1024
+
+
+class BodyCap:
+    """Refuses a body over ``limit`` bytes with 413 as soon as it is known, without reading the rest.
+
+    FastAPI reads a whole body before it validates it: without a cap, a 20 MB question is read
+    into memory first and refused only then.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = int(Headers(scope=scope).get("content-length", "0"))  # the server checked it is a number
+        received = 0
+
+        async def capped() -> ASGIMessage:
+            nonlocal received
+            if declared > self.limit:  # said up front: read none of it
+                raise HTTPException(413, f"the body is over {self.limit} bytes")
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:  # a chunked body says nothing up front: count it as it comes
+                raise HTTPException(413, f"the body is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, capped, send)
 
 
 @asynccontextmanager
@@ -94,6 +132,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
+app.add_middleware(BodyCap, limit=MAX_BODY)
 
 
 async def answer_text(client: AsyncMistral, message: str) -> AsyncIterator[str]:
@@ -111,7 +150,7 @@ async def stream_chat(request: Request, who: User, message: Message) -> TextStre
 
 @app.get("/chat/sse")
 async def stream_sse(
-    request: Request, who: User, message: Annotated[str, Query(max_length=4000)]
+    request: Request, who: User, message: Annotated[str, Question, Query(min_length=1, max_length=4000)]
 ) -> EventStreamResponse:
     # The response opens the stream, relays each chunk as a JSON event and closes it however it ends.
     client: AsyncMistral = request.app.state.mistral

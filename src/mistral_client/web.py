@@ -23,7 +23,12 @@ or, when the upstream fails (before or mid-stream)::
     data: {"message":"...","error":"RateLimitError","status":429,"partial":{"content":"Hel",...}}
 
 and ``: keep-alive`` comments while the model is silent, so proxies keep the connection open.
-Every event is JSON: a newline inside a token cannot break the framing.
+Every event is JSON: a newline inside a token cannot break the framing.  The event stream answers
+200 at once, even when the upstream then refuses: ``EventSource`` cannot read the body of any other
+status, and the keep-alives must flow while the model thinks.  ``TextStreamResponse`` instead holds
+its status until the first text, so a failure before it gets a real status and a JSON error.
+
+An upstream failure logs one line (status, type, request id); only a bug in the relay logs its traceback.
 
 Needs the ``web`` extra (starlette); ``import mistral_client`` never imports this module.
 """
@@ -51,7 +56,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
     ) from None
 
 from ._async.stream import AsyncChatStream
-from ._exceptions import APIStatusError, MistralError, StreamError
+from ._exceptions import APIError, APIStatusError, APITimeoutError, MistralError, StreamError
 from ._pipeline.accumulating import StreamResult
 from ._sync.stream import ChatStream
 from ._wire.answers import ChatCompletionChunk, choice_zero
@@ -100,22 +105,58 @@ def chunk_event(chunk: ChatCompletionChunk) -> dict[str, Any] | None:
 
 def error_event(exc: MistralError, delivered: StreamResult) -> dict[str, Any]:
     """The body of an ``error`` event: what went wrong, and what the browser had already been sent."""
-    event: dict[str, Any] = {"message": str(exc), "error": type(exc).__name__}
-    if isinstance(exc, APIStatusError):
-        event["status"] = exc.status_code
-    if isinstance(exc, (APIStatusError, StreamError)):
-        if exc.type:
-            event["type"] = exc.type
-        if exc.code:
-            event["code"] = exc.code
-        if exc.request_id:
-            event["request_id"] = exc.request_id
+    event = _error_fields(exc)
     event["partial"] = {
         "content": delivered.content,
         "finish_reason": delivered.finish_reason,
         "chunk_count": delivered.chunk_count,
     }
     return event
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    """What a browser may learn of a failure: the upstream's error as it was, a bug only by its name."""
+    if not isinstance(exc, MistralError):
+        return {"message": f"the relay failed ({type(exc).__name__})", "error": "RelayError"}
+    fields: dict[str, Any] = {"message": str(exc), "error": type(exc).__name__}
+    if isinstance(exc, APIStatusError):
+        fields["status"] = exc.status_code
+    if isinstance(exc, (APIStatusError, StreamError)):
+        if exc.type:
+            fields["type"] = exc.type
+        if exc.code:
+            fields["code"] = exc.code
+        if exc.request_id:
+            fields["request_id"] = exc.request_id
+    return fields
+
+
+def _failure_status(exc: BaseException) -> int:
+    """The status that stands for a failure before anything was relayed."""
+    if isinstance(exc, APIStatusError):
+        return exc.status_code  # the upstream's own refusal (429, 400, 503...) is the caller's answer too
+    if isinstance(exc, APITimeoutError):
+        return 504  # also a first token that never came (StreamTimeoutError)
+    if isinstance(exc, APIError):
+        return 502  # no answer, or one that broke before its first token
+    return 500
+
+
+def _log_failure(exc: BaseException, outcome: str) -> None:
+    """One line per upstream failure: they are the upstream's news, not the relay's bug."""
+    if not isinstance(exc, MistralError):
+        # A bug in the relay (an event function, a generator): its traceback is what fixes it.
+        logger.error("relaying a chat stream failed (%s)", outcome, exc_info=exc)
+        return
+    fields = _error_fields(exc)
+    logger.warning(
+        "upstream failed (%s): %s status=%s type=%s request_id=%s",
+        outcome,
+        fields["error"],
+        fields.get("status", "-"),
+        fields.get("type", "-"),
+        fields.get("request_id", "-"),
+    )
 
 
 def _frame(data: object, event: str | None = None) -> bytes:
@@ -128,7 +169,12 @@ class _RelayResponse(Response):
 
     ``background`` runs once the response is over, however it ended (done, failed, client gone),
     so it can release what the stream needed (a per-request client, say).
+
+    With ``hold_status`` the status line waits for the first frame, so a producer that fails before
+    it can still answer with a status of its own (``_refuse``) instead of a 200 it cannot take back.
     """
+
+    hold_status = False
 
     def __init__(
         self,
@@ -146,6 +192,7 @@ class _RelayResponse(Response):
         self._interval = math.inf if keepalive is None else keepalive
         self._finishing = False  # the last write is under way: a disconnect now is the normal end
         self._cut = False  # set by a producer that failed in a way only a cut body can tell
+        self._refusal: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
         self._producer_scope: anyio.CancelScope | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -172,7 +219,10 @@ class _RelayResponse(Response):
                     await self.background()
 
     async def _deliver(self, send: Send, source: MemoryObjectReceiveStream[bytes]) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        started = not self.hold_status
+        if started:
+            await send(start)
         while True:
             frame = _KEEPALIVE
             with anyio.move_on_after(self._interval):
@@ -186,9 +236,22 @@ class _RelayResponse(Response):
                     frames.append(source.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
+            if not started:
+                await send(start)
+                started = True
             await send({"type": "http.response.body", "body": b"".join(frames), "more_body": True})
+        if not started and self._refusal is not None:
+            status, headers, body = self._refusal
+            self._finishing = True
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        if not started:
+            await send(start)  # an answer with no text: an empty body, but a whole one
         if self._cut:
-            return  # no end of body: the server drops the connection when __call__ raises
+            # No end of body: the server closes the connection on an app that returns without one
+            # (uvicorn logs a line, without the traceback that raising would print on every failure).
+            return
         self._finishing = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -220,6 +283,18 @@ class _RelayResponse(Response):
 
     async def _produce(self, sink: MemoryObjectSendStream[bytes]) -> None:
         raise NotImplementedError
+
+    def _refuse(self, exc: BaseException) -> int:
+        """Answer ``exc`` with a status and a JSON error; for a failure before the first frame."""
+        # The response's own headers (the caller's among them) still hold; only the body changed.
+        headers = [(k, v) for k, v in self.raw_headers if k not in (b"content-type", b"content-length")]
+        headers.append((b"content-type", b"application/json"))
+        if isinstance(exc, APIStatusError) and "retry-after" in exc.response.headers:
+            headers.append((b"retry-after", exc.response.headers["retry-after"].encode("latin-1")))
+        body = _encode(_error_fields(exc))
+        headers.append((b"content-length", str(len(body)).encode()))
+        self._refusal = (_failure_status(exc), headers, body)
+        return self._refusal[0]
 
     def _stop_upstream(self) -> bool:
         """Cut the upstream now, from the event loop without blocking; false if only cancelling can."""
@@ -275,13 +350,13 @@ class EventStreamResponse(_RelayResponse):
             raise
         except MistralError as exc:
             if not stream.cancelled:
+                _log_failure(exc, "error event sent")
                 await sink.send(_frame(error_event(exc, stream.result), "error"))
             return
         except Exception as exc:
             # A bug (in ``event``, say): the browser learns that the answer broke, the log learns why.
-            logger.exception("relaying a chat stream failed")
-            failure = {"message": f"the relay failed ({type(exc).__name__})", "error": "RelayError"}
-            await sink.send(_frame(failure, "error"))
+            _log_failure(exc, "error event sent")
+            await sink.send(_frame(_error_fields(exc), "error"))
             return
         if not stream.cancelled:
             await sink.send(_DONE)
@@ -299,10 +374,17 @@ class TextStreamResponse(_RelayResponse):
     """The text of a chat stream as ``text/plain``, for clients that want no framing at all.
 
     ``source`` is a ``ChatStream``/``AsyncChatStream`` not yet read, or any async iterable of text
-    (an ``async def`` generator that streams from the client, say).  Plain text cannot carry an
-    error, so when the upstream fails the body is cut without its end: the client sees a broken
-    body rather than a shorter answer it could take for the whole one.
+    (an ``async def`` generator that streams from the client, say).
+
+    The status waits for the first piece of text.  A failure before it is answered with a status
+    and a JSON error (``{"message", "error", "status", "type", "code", "request_id"}``): the
+    upstream's own status when it refused (with its ``Retry-After``), 504 when it timed out, 502
+    when it could not be reached or broke, 500 for a bug in the relay.  Plain text cannot carry an
+    error once it has begun, so a failure after the first byte cuts the body without its end: the
+    client sees a broken body rather than a shorter answer it could take for the whole one.
     """
+
+    hold_status = True
 
     def __init__(
         self,
@@ -324,29 +406,28 @@ class TextStreamResponse(_RelayResponse):
             keepalive=None,
         )
         self.source = source
-        self._failure: Exception | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await super().__call__(scope, receive, send)
-        if self._failure is not None:
-            raise self._failure
 
     async def _produce(self, sink: MemoryObjectSendStream[bytes]) -> None:
         source = self.source
         texts = _chunk_texts(source) if isinstance(source, (ChatStream, AsyncChatStream)) else source
+        sent = False
         try:
             async for text in texts:
                 if not isinstance(text, str):
                     raise TypeError(f"a text source must yield str, got {type(text).__name__}")
                 if text:
                     await sink.send(text.encode())
+                    sent = True
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise
         except Exception as exc:
             if isinstance(source, (ChatStream, AsyncChatStream)) and source.cancelled:
                 return
-            self._failure = exc
-            self._cut = True
+            if sent:
+                _log_failure(exc, "body cut")
+                self._cut = True
+            else:
+                _log_failure(exc, f"answered {self._refuse(exc)}")
         finally:
             if isinstance(texts, AsyncGenerator):
                 await texts.aclose()

@@ -8,7 +8,9 @@ see what the relay did to its own connection.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mistral_client import AsyncMistral, Mistral, StreamConsumedError, user
+from mistral_client import AsyncMistral, Mistral, StreamConsumedError, Timeout, user
 from mistral_client._pipeline.sse import SSEDecoder
 from mistral_client.server import Finish, LocalServer, Prompt
 from mistral_client.web import EventStreamResponse, TextStreamResponse, chunk_event
@@ -40,14 +42,15 @@ def _stream_for(request: Request) -> tuple[Any, BackgroundTask]:
     query = request.query_params
     faults = {name: value for name, value in request.headers.items() if name.startswith("x-mock-")}
     messages = [user(query.get("prompt", "Say hello"))]
+    timeout = Timeout(read=float(query["read_timeout"])) if "read_timeout" in query else None
     if query.get("kind") == "sync":
-        client: Any = Mistral(base_url=query["upstream"], max_retries=0)
+        client: Any = Mistral(base_url=query["upstream"], max_retries=0, timeout=timeout)
         done = BackgroundTask(client.close)
     elif query.get("kind") == "shared":
         client = request.app.state.shared_client(query["upstream"])
         done = BackgroundTask(_nothing)
     else:
-        client = AsyncMistral(base_url=query["upstream"], max_retries=0)
+        client = AsyncMistral(base_url=query["upstream"], max_retries=0, timeout=timeout)
         done = BackgroundTask(client.close)
     return client.chat.stream(model=MODEL, messages=messages, extra_headers=faults), done
 
@@ -77,6 +80,14 @@ async def text_route(request: Request) -> Response:
                     yield text
 
         return TextStreamResponse(texts(), background=done)
+    if request.query_params.get("source") == "broken":
+
+        async def not_texts() -> AsyncIterator[Any]:
+            async with stream:
+                async for chunk in stream:
+                    yield chunk  # a bug: chunks, not their text
+
+        return TextStreamResponse(not_texts(), background=done)
     return TextStreamResponse(stream, background=done)
 
 
@@ -308,6 +319,117 @@ def test_text_response_is_cut_when_the_upstream_fails(relay: UvicornThread, serv
         for data in response.iter_bytes():
             received += data
     assert received  # what arrived before the failure, but no end of body
+
+
+def _relay_log(caplog: pytest.LogCaptureFixture) -> tuple[list[logging.LogRecord], list[logging.LogRecord]]:
+    """The relay's log lines, and every record anywhere that carries a traceback."""
+    ours = [r for r in caplog.records if r.name == "mistral_client.web"]
+    return ours, [r for r in caplog.records if r.exc_info is not None]
+
+
+@pytest.mark.parametrize("source", ["stream", "generator"])
+def test_text_response_failing_mid_answer_logs_one_line_without_a_traceback(
+    relay: UvicornThread, server: LocalServer, source: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = {"upstream": server.base_url, "source": source}
+    with (
+        pytest.raises(httpx2.RemoteProtocolError),
+        httpx2.stream("GET", f"{relay.base_url}/text", params=params, headers={"x-mock-error-event-after": "3"}) as r,
+    ):
+        for _ in r.iter_bytes():
+            pass
+    request_id = server.requests[0].correlation_id
+    ours, tracebacks = _relay_log(caplog)
+    assert [r.getMessage() for r in ours] == [
+        f"upstream failed (body cut): StreamError status=- type=internal_error request_id={request_id}"
+    ]
+    assert tracebacks == []  # neither the relay nor the server (uvicorn's "Exception in ASGI application")
+
+
+@pytest.mark.parametrize(("stream_kind", "source"), [("async", "stream"), ("sync", "stream"), ("async", "generator")])
+def test_text_response_refused_upstream_answers_its_status_and_a_json_error(
+    relay: UvicornThread, server: LocalServer, stream_kind: str, source: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    refuse = {"x-mock-status": "429", "x-mock-retry-after": "7"}
+    response = get(relay, "/text", server.base_url, refuse, kind=stream_kind, source=source)
+    assert response.status_code == 429
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["retry-after"] == "7"
+    assert response.headers["cache-control"] == "no-cache"  # the response's own headers still hold
+    [upstream_request] = server.requests
+    request_id = upstream_request.correlation_id
+    assert response.json() == {
+        "message": f"429 Rate limit exceeded type=rate_limited code=1300 request_id={request_id}",
+        "error": "RateLimitError",
+        "status": 429,
+        "type": "rate_limited",
+        "code": "1300",
+        "request_id": request_id,
+    }
+    ours, tracebacks = _relay_log(caplog)
+    assert [r.getMessage() for r in ours] == [
+        f"upstream failed (answered 429): RateLimitError status=429 type=rate_limited request_id={request_id}"
+    ]
+    assert tracebacks == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "error"),
+    [
+        ({"x-mock-error-event-after": "0"}, 502, "StreamError"),  # a 200 that broke before its first token
+        ({"x-mock-disconnect-after": "0"}, 502, "StreamError"),
+        ({"x-mock-first-token-delay": "5"}, 504, "StreamTimeoutError"),  # the relay's read timeout is 0.2 s
+    ],
+    ids=["error event", "disconnect", "timeout"],
+)
+def test_text_response_upstream_breaking_before_the_first_token_is_a_gateway_error(
+    relay: UvicornThread,
+    server: LocalServer,
+    stream_kind: str,
+    faults: dict[str, str],
+    status: int,
+    error: str,
+) -> None:
+    response = get(relay, "/text", server.base_url, faults, kind=stream_kind, read_timeout="0.2")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == error
+
+
+def test_text_response_unreachable_upstream_is_a_502(relay: UvicornThread, stream_kind: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening: refused
+        response = get(relay, "/text", closed, kind=stream_kind)
+    assert response.status_code == 502
+    assert response.json()["error"] == "APIConnectionError"
+
+
+def test_text_response_bug_before_the_first_text_is_a_500_and_its_traceback(
+    relay: UvicornThread, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = get(relay, "/text", server.base_url, source="broken")
+    assert response.status_code == 500
+    assert response.json() == {"message": "the relay failed (TypeError)", "error": "RelayError"}
+    ours, _ = _relay_log(caplog)
+    [logged] = ours
+    assert logged.exc_info is not None and "must yield str" in str(logged.exc_info[1])
+
+
+def test_sse_upstream_failure_logs_one_line_without_a_traceback(
+    relay: UvicornThread, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = get(relay, "/sse", server.base_url, {"x-mock-status": "503"})
+    assert response.status_code == 200  # an event stream answers 200 at once, and says what failed in an event
+    events = sse_events(response.content)
+    assert [kind for kind, _ in events] == ["error"]
+    request_id = server.requests[0].correlation_id
+    ours, tracebacks = _relay_log(caplog)
+    assert [r.getMessage() for r in ours] == [
+        f"upstream failed (error event sent): InternalServerError status=503 type=service_unavailable "
+        f"request_id={request_id}"
+    ]
+    assert tracebacks == []
 
 
 @pytest.mark.parametrize("source", ["stream", "generator"])

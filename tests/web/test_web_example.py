@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -41,7 +42,7 @@ def upstream() -> Iterator[LocalServer]:
         yield server
 
 
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 TOKENS = {name: f"{name}-token-{i}f9a2c" for i, name in enumerate(USERS)}
 
 
@@ -107,6 +108,69 @@ def test_the_example_bad_input_is_refused_by_fastapi(example: UvicornThread, ups
     assert upstream.requests == []
 
 
+@pytest.mark.parametrize("blank", ["", " \n\t "])  # two: a refusal counts against frank's five a minute
+def test_an_empty_question_is_refused(example: UvicornThread, upstream: LocalServer, blank: str) -> None:
+    upstream.clear_records()
+    text = httpx2.post(f"{example.base_url}/chat/stream", json=blank, headers=auth("frank"), timeout=10)
+    sse = httpx2.get(f"{example.base_url}/chat/sse", params={"message": blank}, headers=auth("frank"), timeout=10)
+    for response in (text, sse):
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["msg"] == "String should have at least 1 character"
+    assert upstream.requests == []
+
+
+def _post_raw(example: UvicornThread, head: str, body_parts: list[bytes]) -> tuple[int, dict[str, str], bytes]:
+    """Send a POST's head and some of its body over a socket, then read the answer without sending more."""
+    with socket.create_connection(("127.0.0.1", example.port), timeout=5) as sock:
+        sock.sendall(head.encode() + b"".join(body_parts))
+        received = b""
+        while b"\r\n\r\n" not in received:
+            data = sock.recv(65536)
+            assert data, f"the connection closed without an answer: {received!r}"
+            received += data
+        raw_head, _, body = received.partition(b"\r\n\r\n")
+        status_line, *lines = raw_head.decode().split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        while len(body) < int(headers["content-length"]):
+            data = sock.recv(65536)
+            assert data
+            body += data
+    return int(status_line.split()[1]), headers, body
+
+
+def _head(example: UvicornThread, framing: str, token: str = TOKENS["frank"]) -> str:
+    return (
+        f"POST /chat/stream HTTP/1.1\r\nhost: 127.0.0.1:{example.port}\r\ncontent-type: application/json\r\n"
+        f"authorization: Bearer {token}\r\n{framing}\r\n\r\n"
+    )
+
+
+def test_a_body_announced_too_big_is_refused_before_it_is_read(example: UvicornThread, upstream: LocalServer) -> None:
+    upstream.clear_records()
+    # 20 MB announced, 1 KB sent: the answer must come without the rest (the socket would time out).
+    status, headers, body = _post_raw(example, _head(example, "content-length: 20000000"), [b'"' + b"x" * 1024])
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"detail": "the body is over 65536 bytes"}
+    # The cap comes before the auth: a body too big to read is refused whatever its token.
+    anyone = _head(example, "content-length: 20000000", token="not-a-token")
+    assert _post_raw(example, anyone, [b'"' + b"x" * 1024])[0] == 413
+    assert upstream.requests == []
+
+
+def test_a_chunked_body_too_big_is_refused_once_it_passes_the_cap(
+    example: UvicornThread, upstream: LocalServer
+) -> None:
+    upstream.clear_records()
+    piece = b'"' + b"x" * 16383
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 5  # 80 KB, and no last chunk: the body never ends
+    status, headers, body = _post_raw(example, _head(example, "transfer-encoding: chunked"), chunks)
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"detail": "the body is over 65536 bytes"}
+    assert upstream.requests == []
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -169,6 +233,23 @@ def test_with_no_tokens_set_every_request_is_refused(upstream: LocalServer) -> N
                 response = httpx2.post(f"{running.base_url}/chat/stream", json="hi", headers=headers, timeout=10)
                 assert response.status_code == 401
     assert upstream.requests == []
+
+
+def test_an_upstream_refusal_reaches_the_text_client_as_its_status() -> None:
+    # An upstream that refuses every request (400 is not retried): the refusal comes before any text.
+    with LocalServer(mock_headers={"x-mock-status": "400"}) as refusing, pytest.MonkeyPatch.context() as env:
+        env.setenv("MISTRAL_BASE_URL", refusing.base_url)
+        env.delenv("MISTRAL_API_KEY", raising=False)
+        env.setenv("CHAT_APP_TOKENS", f"alice:{TOKENS['alice']}")
+        with UvicornThread(load_example().app, lifespan="on") as running:
+            response = httpx2.post(
+                f"{running.base_url}/chat/stream", json="Tell me a joke", headers=auth("alice"), timeout=10
+            )
+        request_id = refusing.requests[0].correlation_id
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    refusal = response.json()
+    assert (refusal["error"], refusal["status"], refusal["request_id"]) == ("BadRequestError", 400, request_id)
 
 
 def test_the_docs_show_the_example_as_it_is() -> None:
