@@ -10,6 +10,8 @@
 const $ = (id) => document.getElementById(id);
 const conversation = []; // {role, content} of the conversation so far
 let controller = null; // the AbortController of the answer being streamed
+// Bumped by New chat: an answer still finishing belongs to the old chat and must not touch the new one.
+let chatNumber = 0;
 
 // --- Markdown, safely ------------------------------------------------------------------------
 
@@ -239,6 +241,7 @@ async function ask(prompt) {
     answer.innerHTML = renderMarkdown(text);
     stats.show(usage);
   };
+  const mine = chatNumber;
   controller = new AbortController();
   setState("streaming");
   try {
@@ -271,9 +274,11 @@ async function ask(prompt) {
       }
     }
     if (!ended) throw new Error("the connection closed before the answer was complete");
+    if (mine !== chatNumber) return;
     paint();
     setState("done");
   } catch (error) {
+    if (mine !== chatNumber) return; // New chat aborted it: that chat is gone
     paint();
     if (error instanceof KeyRefused) {
       refused = error;
@@ -288,7 +293,9 @@ async function ask(prompt) {
       setState("error");
     }
   } finally {
-    controller = null;
+    if (mine === chatNumber) controller = null;
+  }
+  if (mine === chatNumber) {
     // A partial answer stays in the conversation; nothing at all leaves the question open to ask again.
     if (text) conversation.push({ role: "assistant", content: text });
     else conversation.pop();
@@ -333,7 +340,9 @@ $("prompt").addEventListener("keydown", (event) => {
 });
 $("stop").addEventListener("click", () => controller && controller.abort());
 $("clear").addEventListener("click", () => {
+  chatNumber += 1;
   if (controller) controller.abort();
+  controller = null;
   conversation.length = 0;
   $("log").replaceChildren();
   $("stats").textContent = "";
