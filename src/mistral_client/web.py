@@ -51,7 +51,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
     ) from None
 
 from ._async.stream import AsyncChatStream
-from ._exceptions import APIStatusError, MistralError, StreamError
+from ._exceptions import APIStatusError, MistralError, RateLimitError, StreamError
 from ._pipeline.accumulating import StreamResult
 from ._sync.stream import ChatStream
 from ._wire.answers import ChatCompletionChunk, choice_zero
@@ -103,6 +103,8 @@ def error_event(exc: MistralError, delivered: StreamResult) -> dict[str, Any]:
     event: dict[str, Any] = {"message": str(exc), "error": type(exc).__name__}
     if isinstance(exc, APIStatusError):
         event["status"] = exc.status_code
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        event["retry_after"] = exc.retry_after  # the chat page counts it down before retrying
     if isinstance(exc, (APIStatusError, StreamError)):
         if exc.type:
             event["type"] = exc.type

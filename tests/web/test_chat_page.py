@@ -42,3 +42,52 @@ def test_new_chat_during_an_answer_does_not_leak_the_old_answer(chat: ChatPage, 
     assert sent[-1] == [{"role": "user", "content": "A fresh question"}]
     assert chat.page.locator(".message").count() == 2
     assert chat.page.locator(".message.user").all_inner_texts() == ["A fresh question"]
+
+
+AT_BOTTOM = (
+    "() => { const l = document.getElementById('log'); return l.scrollHeight - l.scrollTop - l.clientHeight <= 24; }"
+)
+TEXT_LENGTH = "document.querySelector('.message.assistant:last-child .body').textContent.length"
+
+
+def test_the_newest_text_stays_above_the_input_bar_and_following_stops_when_the_reader_scrolls_up(
+    browser: Any,
+    ui: LocalServer,
+) -> None:
+    tab = ChatPage(browser, ui.base_url)
+    try:
+        page = tab.page
+        page.set_viewport_size({"width": 700, "height": 480})
+        for number in range(3):
+            tab.ask(f"Question {number}", faults={"x-mock-tokens": "60"})
+            tab.wait_for_state("done")
+        assert page.evaluate(AT_BOTTOM)
+        # The last question and its answer end above the input bar, not under it.
+        footer_top = page.locator("footer").bounding_box()["y"]
+        last = page.locator(".message.assistant").last.bounding_box()
+        assert last["y"] + last["height"] <= footer_top
+
+        tab.ask("A long one", faults={"x-mock-tokens": "100000", "x-mock-token-delay": "0.005"})
+        page.wait_for_function(f"() => {TEXT_LENGTH} > 400")
+        page.wait_for_function(f"() => {TEXT_LENGTH} > 800")
+        assert page.evaluate(AT_BOTTOM)  # followed while the reader stays at the bottom
+        assert page.is_hidden("#jump")
+
+        page.evaluate("document.getElementById('log').scrollTop = 0")
+        page.wait_for_selector("#jump:not([hidden])")
+        grown = page.evaluate(f"() => {TEXT_LENGTH}") + 300
+        page.wait_for_function(f"() => {TEXT_LENGTH} > {grown}")
+        assert page.evaluate("document.getElementById('log').scrollTop") == 0  # left where they are
+        tab.screenshot("chat-jump.png")
+
+        page.click("#jump")
+        page.wait_for_function(AT_BOTTOM)
+        grown = page.evaluate(f"() => {TEXT_LENGTH}") + 300
+        page.wait_for_function(f"() => {TEXT_LENGTH} > {grown}")
+        assert page.evaluate(AT_BOTTOM)  # following again
+        assert page.is_hidden("#jump")
+        page.click("#stop")
+        tab.wait_for_state("stopped")
+        assert tab.errors == []
+    finally:
+        tab.close()

@@ -37,6 +37,7 @@ _FILES = {
     "index.html": "text/html; charset=utf-8",
     "chat.js": "text/javascript; charset=utf-8",
     "chat.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 # Defence in depth behind the page's own escaping: no inline script, no foreign origin, no framing.
 _PAGE_HEADERS = {
