@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,3 +92,80 @@ def test_the_newest_text_stays_above_the_input_bar_and_following_stops_when_the_
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def test_a_busy_service_is_counted_down_from_retry_after_then_asked_again(chat: ChatPage, ui: LocalServer) -> None:
+    busy = {"x-mock-status": "429", "x-mock-retry-after": "2", "x-mock-fail-times": "1", "x-mock-id": "countdown"}
+    chat.ask("Say hello", faults=busy)
+    chat.wait_for_state("waiting")
+    notice = chat.answer().locator(".notice-text")
+    assert re.fullmatch(r"The service is busy\. Retrying in [12] s…", notice.inner_text())
+    assert "429" in chat.answer().locator(".notice details pre").text_content()
+    assert chat.page.is_enabled("#stop")
+    chat.screenshot("chat-busy.png")
+    chat.wait_for_state("done")  # the second try goes through
+    assert chat.page.locator(".message.user").all_inner_texts() == ["Say hello"]
+    assert chat.answer().locator(".notice").count() == 0
+    assert chat.answer().locator(".body").inner_text()
+    assert [len(m) for m in upstream_messages(ui)] == [1, 1]
+
+
+def test_stop_ends_the_countdown(chat: ChatPage, ui: LocalServer) -> None:
+    chat.ask("Say hello", faults={"x-mock-status": "429", "x-mock-retry-after": "30"})
+    chat.wait_for_state("waiting")
+    chat.page.keyboard.press("Escape")
+    chat.wait_for_state("error")
+    assert chat.answer().locator(".notice-text").inner_text() == "The service is busy."
+    assert chat.page.is_visible(".retry")
+
+
+def test_a_question_that_got_no_answer_is_marked_not_sent_and_left_out_of_the_context(
+    chat: ChatPage, ui: LocalServer
+) -> None:
+    chat.ask("First question", faults={"x-mock-status": "503"})
+    chat.wait_for_state("error")
+    question = chat.page.locator(".message.user").last
+    assert "unsent" in (question.get_attribute("class") or "")
+    assert "Not sent" in question.inner_text()
+    chat.screenshot("chat-unsent.png")
+
+    chat.ask("Second question")
+    chat.wait_for_state("done")
+    # What the screen says was not sent, the model was not sent either.
+    assert upstream_messages(ui)[-1] == [{"role": "user", "content": "Second question"}]
+    assert chat.page.is_hidden(".retry")  # only the last answer can be retried
+
+
+def test_retry_asks_the_failed_question_again_in_place_of_the_failed_attempt(chat: ChatPage, ui: LocalServer) -> None:
+    chat.ask("Say hello", faults={"x-mock-status": "503", "x-mock-fail-times": "1", "x-mock-id": "retry-button"})
+    chat.wait_for_state("error")
+    chat.page.click(".retry")
+    chat.wait_for_state("done")
+    assert chat.page.locator(".message.user").all_inner_texts() == ["Say hello"]
+    assert chat.page.locator(".message.assistant").count() == 1
+    assert chat.page.locator(".notice").count() == 0
+    assert [m[-1]["content"] for m in upstream_messages(ui)] == ["Say hello", "Say hello"]
+
+
+def test_a_cut_off_answer_keeps_its_text_and_is_part_of_the_context(chat: ChatPage, ui: LocalServer) -> None:
+    chat.ask("Say hello", faults={"x-mock-disconnect-after": "4"})
+    chat.wait_for_state("error")
+    partial = chat.answer().locator(".body").inner_text()
+    assert partial
+    assert chat.answer().locator(".notice-text").inner_text() == "The answer was cut off."
+    assert "unsent" not in (chat.page.locator(".message.user").last.get_attribute("class") or "")
+    chat.ask("Go on")
+    chat.wait_for_state("done")
+    assert upstream_messages(ui)[-1][1] == {"role": "assistant", "content": partial}
+
+
+def test_no_bubble_is_ever_left_empty(chat: ChatPage) -> None:
+    chat.ask("Wait", faults={"x-mock-first-token-delay": "30"})
+    chat.page.wait_for_selector(".message.assistant.silent .typing")
+    chat.page.click("#stop")
+    chat.wait_for_state("stopped")
+    assert chat.answer().inner_text().strip() == "Stopped before any answer came."
+    empty = chat.page.evaluate(
+        "() => [...document.querySelectorAll('.message')].filter(m => !m.innerText.trim()).length"
+    )
+    assert empty == 0

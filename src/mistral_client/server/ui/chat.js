@@ -391,7 +391,7 @@ function render(item, element = document.createElement("div")) {
       element.classList.add("unsent");
       const note = document.createElement("div");
       note.className = "note";
-      note.textContent = "Not sent: the model will not see this question.";
+      note.textContent = "Not sent: the model has not seen this question.";
       element.append(note);
     }
     return element;
