@@ -169,3 +169,39 @@ def test_no_bubble_is_ever_left_empty(chat: ChatPage) -> None:
         "() => [...document.querySelectorAll('.message')].filter(m => !m.innerText.trim()).length"
     )
     assert empty == 0
+
+
+FOCUSED = "() => document.activeElement && document.activeElement.id"
+
+
+def test_the_input_has_the_focus_on_load_and_after_send_and_stop(chat: ChatPage) -> None:
+    assert chat.page.evaluate(FOCUSED) == "prompt"
+    chat.ask("Count to a million", faults=SLOW)  # clicks Send: the focus comes back to the input
+    chat.wait_for_state("streaming")
+    assert chat.page.evaluate(FOCUSED) == "prompt"
+    chat.page.click("#stop")
+    chat.wait_for_state("stopped")
+    assert chat.page.evaluate(FOCUSED) == "prompt"
+
+
+def test_escape_stops_the_answer(chat: ChatPage, ui: LocalServer) -> None:
+    chat.ask("Count to a million", faults=SLOW)
+    chat.page.wait_for_function("() => document.querySelector('.message.assistant .body').textContent.length > 5")
+    chat.page.keyboard.press("Escape")
+    chat.wait_for_state("stopped")
+    ui.wait_for_disconnect(timeout=5)
+    assert chat.page.evaluate(FOCUSED) == "prompt"
+
+
+def test_enter_sends_but_not_while_an_input_method_composes(chat: ChatPage, ui: LocalServer) -> None:
+    chat.page.fill("#prompt", "にほんご")
+    chat.page.dispatch_event("#prompt", "keydown", {"key": "Enter", "isComposing": True})
+    chat.page.dispatch_event("#prompt", "keydown", {"key": "Enter", "keyCode": 229})
+    assert chat.page.locator(".message").count() == 0
+    assert chat.page.input_value("#prompt") == "にほんご"
+    chat.page.keyboard.press("Shift+Enter")  # a new line, not a send
+    assert chat.page.locator(".message").count() == 0
+    chat.page.keyboard.press("Enter")
+    chat.wait_for_state("done")
+    assert chat.page.locator(".message.user").all_inner_texts() == ["にほんご"]
+    assert chat.page.input_value("#prompt") == ""
