@@ -205,3 +205,49 @@ def test_enter_sends_but_not_while_an_input_method_composes(chat: ChatPage, ui: 
     chat.wait_for_state("done")
     assert chat.page.locator(".message.user").all_inner_texts() == ["にほんご"]
     assert chat.page.input_value("#prompt") == ""
+
+
+STORE = "mistral-client.chat"
+
+
+def test_the_conversation_survives_a_reload_and_new_chat_forgets_it(chat: ChatPage, ui: LocalServer) -> None:
+    chat.ask("Remember me")
+    chat.wait_for_state("done")
+    first_answer = chat.answer().locator(".body").inner_text()
+    chat.page.reload()
+    chat.page.wait_for_selector("body[data-ready='1']")
+    assert chat.page.locator(".message.user").all_inner_texts() == ["Remember me"]
+    assert chat.answer().locator(".body").inner_text() == first_answer
+
+    chat.ask("And now?")
+    chat.wait_for_state("done")
+    assert [m["role"] for m in upstream_messages(ui)[-1]] == ["user", "assistant", "user"]
+
+    chat.page.click("#clear")
+    assert chat.page.evaluate(f"() => localStorage.getItem('{STORE}')") is None
+    chat.page.reload()
+    chat.page.wait_for_selector("body[data-ready='1']")
+    assert chat.page.locator(".message").count() == 0
+
+
+def test_typing_dots_before_the_first_token_and_during_a_long_silence(chat: ChatPage) -> None:
+    typing = ".message.assistant.silent .typing"
+    chat.ask("Take your time", faults={"x-mock-first-token-delay": "1"})
+    chat.page.wait_for_selector(typing, state="visible")
+    assert chat.answer().locator(".body").text_content() == ""
+    chat.wait_for_state("done")
+    assert chat.page.is_hidden(".message.assistant .typing")
+
+    chat.ask("Pause midway", faults={"x-mock-stall-after": "3", "x-mock-stall-seconds": "3"})
+    chat.page.wait_for_function("() => document.querySelector('.message.assistant:last-child .body').textContent")
+    chat.page.wait_for_selector(f".message.assistant:last-child{typing[len('.message.assistant') :]}", state="visible")
+    assert chat.answer().locator(".body").text_content()  # the dots come after the text so far
+    chat.wait_for_state("done")
+    assert chat.page.is_hidden(".message.assistant:last-child .typing")
+
+
+def test_the_page_has_a_favicon(chat: ChatPage, ui: LocalServer) -> None:
+    assert chat.page.get_attribute("link[rel=icon]", "href") == "favicon.svg"
+    loaded = chat.page.evaluate("() => document.querySelector('header h1 img').naturalWidth")
+    assert loaded > 0  # served, and allowed by the page's Content-Security-Policy
+    assert any(r.path == "/ui/favicon.svg" for r in ui.requests)
