@@ -251,3 +251,18 @@ def test_the_page_has_a_favicon(chat: ChatPage, ui: LocalServer) -> None:
     loaded = chat.page.evaluate("() => document.querySelector('header h1 img').naturalWidth")
     assert loaded > 0  # served, and allowed by the page's Content-Security-Policy
     assert any(r.path == "/ui/favicon.svg" for r in ui.requests)
+
+
+def test_an_answer_left_streaming_by_a_reload_comes_back_as_stopped(chat: ChatPage, ui: LocalServer) -> None:
+    chat.ask("Count to a million", faults=SLOW)
+    chat.page.wait_for_function(f"() => (JSON.parse(localStorage.getItem('{STORE}'))[1] || {{}}).content.length > 10")
+    chat.page.reload()
+    chat.page.wait_for_selector("body[data-ready='1']")
+    ui.wait_for_disconnect(timeout=5)
+    answer = chat.answer()
+    assert "stopped" in (answer.get_attribute("class") or "")
+    assert answer.locator(".body").inner_text()
+    assert chat.page.evaluate("() => document.body.dataset.state") == "idle"
+    chat.ask("Go on")
+    chat.wait_for_state("done")
+    assert [m["role"] for m in upstream_messages(ui)[-1]] == ["user", "assistant", "user"]

@@ -326,7 +326,18 @@ function explain(failure, answered) {
 function loadItems() {
   try {
     const saved = JSON.parse(localStorage.getItem(STORE) || "[]");
-    return Array.isArray(saved) ? saved.filter((item) => item && typeof item.content === "string") : [];
+    if (!Array.isArray(saved)) return [];
+    const list = saved.filter((item) => item && (item.role === "user" || item.role === "assistant"));
+    list.forEach((item, index) => {
+      if (typeof item.content !== "string") item.content = "";
+      // The page was left while this answer streamed: it ended there, as if stopped.
+      if (item.streaming) {
+        delete item.streaming;
+        item.stopped = true;
+        if (!item.content && index > 0) list[index - 1].unsent = true;
+      }
+    });
+    return list;
   } catch (ignored) {
     return [];
   }
@@ -533,8 +544,9 @@ async function ask(prompt) {
   const mine = chatNumber;
   const messages = [...context(list), { role: "user", content: prompt }];
   const question = { role: "user", content: prompt };
-  const answer = { role: "assistant", content: "" };
+  const answer = { role: "assistant", content: "", streaming: true };
   list.push(question, answer);
+  save(list);
   const questionElement = add(question);
   const answerElement = add(answer);
   const body = answerElement.querySelector(".body");
@@ -622,6 +634,7 @@ async function ask(prompt) {
     await ask(prompt);
     return;
   }
+  delete answer.streaming;
   paint();
   // Nothing came back: the question is not part of the conversation, and the page says so.
   if (!answer.content) question.unsent = true;
