@@ -56,7 +56,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subproce
     ) from None
 
 from ._async.stream import AsyncChatStream
-from ._exceptions import APIError, APIStatusError, APITimeoutError, MistralError, StreamError
+from ._exceptions import APIError, APIStatusError, APITimeoutError, MistralError, RateLimitError, StreamError
 from ._pipeline.accumulating import StreamResult
 from ._sync.stream import ChatStream
 from ._wire.answers import ChatCompletionChunk, choice_zero
@@ -121,6 +121,8 @@ def _error_fields(exc: BaseException) -> dict[str, Any]:
     fields: dict[str, Any] = {"message": str(exc), "error": type(exc).__name__}
     if isinstance(exc, APIStatusError):
         fields["status"] = exc.status_code
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        fields["retry_after"] = exc.retry_after  # the chat page counts it down before retrying
     if isinstance(exc, (APIStatusError, StreamError)):
         if exc.type:
             fields["type"] = exc.type

@@ -41,6 +41,12 @@ NUMBER = re.compile(r"(?<![\w.\-/])\d+(?:[.,]\d+)*x?(?!\w)|(?<=-)\d+(?:[.,]\d+)*
 MB = 1_000_000
 
 
+def _ui_body_cap() -> int:
+    from mistral_client.server import _ui
+
+    return _ui._MAX_BODY
+
+
 # --- reading pages ------------------------------------------------------------------------------
 
 
@@ -574,6 +580,24 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         (HeldBy("tests/pipeline/test_partial_json_rule.py::test_every_prefix_shows_what_the_rule_says"),),
     ),
     # docs/web.md
+    (
+        "docs/web.md",
+        "The service is busy. Retrying in 7 s…",
+        (
+            Note("an example of the countdown's text: the seconds are the answer's Retry-After"),
+            HeldBy(
+                "tests/web/test_chat_page.py::test_a_busy_service_is_counted_down_from_retry_after_then_asked_again"
+            ),
+        ),
+    ),
+    (
+        "docs/web.md",
+        "`/ui/chat` refuses a body over 2 MB with a JSON 413",
+        (
+            Code("the page's body cap", lambda: _ui_body_cap() == 2 * 1024 * 1024),
+            HeldBy("tests/web/test_chat_page_limits.py::test_a_large_body_is_refused_with_a_json_413"),
+        ),
+    ),
     (
         "docs/web.md",
         "seconds of silence (default 15;",

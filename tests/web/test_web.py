@@ -362,6 +362,7 @@ def test_text_response_refused_upstream_answers_its_status_and_a_json_error(
         "message": f"429 Rate limit exceeded type=rate_limited code=1300 request_id={request_id}",
         "error": "RateLimitError",
         "status": 429,
+        "retry_after": 7.0,  # in the body too, for a page that cannot read the header
         "type": "rate_limited",
         "code": "1300",
         "request_id": request_id,

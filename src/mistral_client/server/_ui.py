@@ -37,6 +37,7 @@ _FILES = {
     "index.html": "text/html; charset=utf-8",
     "chat.js": "text/javascript; charset=utf-8",
     "chat.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 # Defence in depth behind the page's own escaping: no inline script, no foreign origin, no framing.
 _PAGE_HEADERS = {
@@ -49,6 +50,8 @@ _PAGE_HEADERS = {
 }
 _ROLES = ("system", "user", "assistant")
 _MAX_MESSAGES = 200
+# A long conversation is well under this (a 128k-token context is about 0.5 MB of text); more is abuse.
+_MAX_BODY = 2 * 1024 * 1024
 
 
 def ui_routes(config: ServerConfig) -> list[Route]:
@@ -70,8 +73,12 @@ def ui_routes(config: ServerConfig) -> list[Route]:
         from mistral_client import AsyncMistral
         from mistral_client.web import EventStreamResponse
 
+        body = await _capped_body(request)
+        if body is None:
+            message = f"the request body is larger than {_MAX_BODY // (1024 * 1024)} MB: start a new chat"
+            return JSONResponse({"message": message}, status_code=413)
         try:
-            model, messages = _chat_request(await request.body(), chat_models)
+            model, messages = _chat_request(body, chat_models)
         except ValueError as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
         # The request's x-mock-* headers go on to the API, so a page (or a test) can ask for faults.
@@ -115,6 +122,19 @@ def _this_machine_only(endpoint: Endpoint) -> Endpoint:
         return await endpoint(request)
 
     return answer
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None when it is over ``_MAX_BODY`` (read no further than that, however it is sent)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BODY:
+            return None
+    return bytes(body)
 
 
 def _chat_request(body: bytes, models: list[str]) -> tuple[str, list[dict[str, str]]]:
