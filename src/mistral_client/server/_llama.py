@@ -170,6 +170,7 @@ class LlamaEngine:
         # How many leading tokens of the model's state were computed in batches of two or more
         # (see _prefill); only the model thread touches it.
         self._batched = 0
+        self._keeping = False  # recomputing the last answer (_recompute_answer); guarded by _lock
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name=f"LlamaEngine:{path.name}", daemon=True)
         self._thread.start()
@@ -195,12 +196,15 @@ class LlamaEngine:
     @property
     def busy(self) -> bool:
         with self._lock:
-            return bool(self._admitted)
+            return self._is_busy()
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Wait until nothing is generating or waiting; False on timeout."""
+        """Wait until nothing is generating, waiting or being kept for the next turn; False on timeout."""
         with self._lock:
-            return self._lock.wait_for(lambda: not self._admitted, timeout)
+            return self._lock.wait_for(lambda: not self._is_busy(), timeout)
+
+    def _is_busy(self) -> bool:
+        return bool(self._admitted) or self._keeping
 
     # --- Lifecycle ---
 
@@ -280,6 +284,7 @@ class LlamaEngine:
                 seconds = time.monotonic() - started
                 self._typical_seconds = 0.7 * self._typical_seconds + 0.3 * seconds
                 self._record(generation, finish.completion_tokens or 0, finish.reason, started)
+                self._keeping = True
                 self._lock.notify_all()
             generation.put(finish)
             kept = finish.reason != "error"
@@ -292,6 +297,9 @@ class LlamaEngine:
             if not kept:  # the next request starts afresh
                 self._llama.reset()
                 self._batched = 0
+            with self._lock:
+                self._keeping = False
+                self._lock.notify_all()
 
     def _record(self, generation: _Generation, completion_tokens: int, reason: str, started: float) -> None:
         at_cancel = generation.tokens_at_cancel
@@ -390,7 +398,7 @@ class LlamaEngine:
         done = 0
         # In steps, so that a request arriving meanwhile waits little; it drops what is left.
         while len(tokens) - done >= 2 and self._jobs.empty():
-            end = min(len(tokens), done + 64)
+            end = min(len(tokens), done + 16)
             if len(tokens) - end == 1:
                 end -= 1
             llama.n_tokens = self._batched  # eval first drops the state past this point
