@@ -95,7 +95,9 @@ class LlamaEngine:
     ``top_p`` (default ``top_p``), after ``top_k`` and ``min_p`` cut the unlikely tokens (0
     turns either off) and ``repeat_penalty`` (1 turns it off) damps the tokens of the answer's
     last 64; seeded by ``random_seed`` so the same request gives the same text. A request without
-    ``max_tokens`` ends after ``max_tokens`` tokens (None: at the end of the context).
+    ``max_tokens`` ends after ``max_tokens`` tokens (None: at the end of the context). The model's
+    state after a request is kept, so a request that continues it (the next turn of a
+    conversation) computes only what is new; see ``_prefill`` for why the text stays the same.
     """
 
     blocking: ClassVar[bool] = True  # the server reads our pieces from a worker thread
