@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from mistral_client import Mistral, RateLimitError, user
+from mistral_client import Mistral, RateLimitError, assistant, user
 from mistral_client.server import (
     EngineBusy,
     Finish,
@@ -36,6 +37,14 @@ MISSING = local_model_missing()
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
 QUESTION = [user("What is the capital of France?")]
 STORY = [user("Write a very long story about a lighthouse keeper and her cat.")]
+HAIKU = "Write a haiku about rivers."  # the README's command: it used to repeat one line for 70 s
+
+
+def loops(text: str) -> bool:
+    """Whether a line, or a phrase of two words or more between punctuation, comes three times or more."""
+    lines = [line.strip().lower() for line in text.splitlines() if line.strip()]
+    phrases = [part.strip().lower() for part in re.split(r"[\n.,;:!?]+", text) if len(part.split()) >= 2]
+    return any(items.count(item) >= 3 for items in (lines, phrases) for item in items)
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +189,7 @@ def test_the_queue_is_bounded(model_server: LocalServer, engine: LlamaEngine) ->
     body = error.body
     assert body == {
         "object": "error",
-        "message": "Rate limit exceeded",
+        "message": "server busy: model queue full",  # not a quota: the model has too much to do
         "type": "rate_limited",
         "param": None,
         "code": "1300",
@@ -203,6 +212,75 @@ def test_busy_engine_raises_before_anything_is_sent(engine: LlamaEngine, model_s
         for generation in (second, first):
             generation.close()  # type: ignore[attr-defined]
     assert engine.wait_until_idle(10)
+
+
+def test_a_haiku_ends_without_looping(model_server: LocalServer, engine: LlamaEngine) -> None:
+    # What the model wrote with repeat_penalty=1.0 (as before): the detector sees it.
+    assert loops("In the heart of the world, a river flows, a river flows, a river flows.")
+    assert loops("Flow on\nthe river\nFlow on\nFlow on")
+    assert not loops("In the heart of a river, where shadows dance,\nA life is lived in the depths.")
+
+    with Mistral(base_url=model_server.base_url) as client:
+        for seed in range(1, 7):
+            # No max_tokens and the default temperature: what `chat --local` sends.
+            answer = client.chat.stream_collect(model=MODEL, messages=[user(HAIKU)], random_seed=seed)
+            assert not loops(answer.content), (seed, answer.content)
+            assert answer.finish_reason == "stop", (seed, answer.content)
+            assert answer.usage is not None and answer.usage.completion_tokens < engine.max_tokens  # type: ignore[operator]
+
+
+def test_an_answer_without_max_tokens_ends_at_the_engines_cap() -> None:
+    if MISSING is not None:
+        pytest.skip(f"needs the local-model extra ({MISSING})")
+    with LlamaEngine(max_tokens=8) as capped:
+        *pieces, finish = capped.generate(Prompt(model=MODEL, messages=STORY, temperature=0))
+        assert finish == Finish("length", completion_tokens=8)
+        # The request's own max_tokens still wins, above the cap too.
+        *_, longer = capped.generate(Prompt(model=MODEL, messages=STORY, temperature=0, max_tokens=12))
+        assert longer == Finish("length", completion_tokens=12)
+    assert pieces
+
+
+def test_the_engine_settings_are_checked_before_loading(engine: LlamaEngine) -> None:
+    for name, value in (
+        ("threads", 0),
+        ("max_tokens", 0),
+        ("max_queue", -1),
+        ("temperature", -0.1),
+        ("top_p", 0.0),
+        ("top_k", -1),
+        ("min_p", 1.5),
+        ("repeat_penalty", 0.0),
+    ):
+        with pytest.raises(ValueError, match=name):
+            LlamaEngine("/no/such/model.gguf", **{name: value})
+    # The defaults: half the cores, a repeat penalty and a cap on answers without max_tokens.
+    assert engine.threads == max(1, (os.cpu_count() or 2) // 2)
+    assert (engine.repeat_penalty, engine.max_tokens, engine.temperature) == (1.1, 512, 0.3)
+
+
+def test_a_conversation_keeps_its_computed_prefix_and_its_text(engine: LlamaEngine) -> None:
+    def ask(on: LlamaEngine, messages: list[dict[str, str]]) -> str:
+        prompt = Prompt(model=MODEL, messages=messages, max_tokens=24, temperature=0.7, random_seed=11)
+        return "".join(piece for piece in on.generate(prompt) if isinstance(piece, str))
+
+    conversation = [user("Name three colours.")]
+    texts = []
+    for question in ("Which one is the warmest?", "Why?"):
+        texts.append(ask(engine, conversation))
+        previous = engine.generations[-1]
+        conversation += [assistant(texts[-1]), user(question)]
+    texts.append(ask(engine, conversation))
+    last = engine.generations[-1]
+    # The third turn computed what follows the second's prompt (at most), not the whole conversation.
+    assert last.reused_tokens >= previous.prompt_tokens - 1, (last, previous)
+
+    # The same requests on a model that starts afresh each time give the same text, to the token:
+    # what was kept was computed as a fresh start computes it.
+    for turn, text in enumerate(texts):
+        with LlamaEngine() as fresh:
+            assert ask(fresh, conversation[: 2 * turn + 1]) == text, turn
+            assert fresh.generations[-1].reused_tokens == 0
 
 
 def test_the_wire_format_validates_against_the_spec(model_server: LocalServer) -> None:

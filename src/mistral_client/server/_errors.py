@@ -46,9 +46,11 @@ def too_large(size: str, limit: int) -> Response:
 
 
 def engine_busy(busy: EngineBusy) -> Response:
-    # The model's queue is full: the live service's rate-limit answer, with when to come back.
+    # The model's queue is full: the live service's rate-limit status, type and code (so clients
+    # retry it as one), with when to come back, and a message that says it is not a quota.
     retry_after = str(max(1, math.ceil(busy.retry_after)))
-    return error_response(429, "Rate limit exceeded", "rate_limited", "1300", headers={"retry-after": retry_after})
+    message = "server busy: model queue full"
+    return error_response(429, message, "rate_limited", "1300", headers={"retry-after": retry_after})
 
 
 def injected_failure(knobs: Knobs, failures_by_id: dict[str, int]) -> Response | None:

