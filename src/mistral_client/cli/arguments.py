@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 
 import msgspec
 
@@ -14,6 +15,7 @@ from .._wire.requests import ChatCompletionRequest
 
 __all__ = [
     "TEMPERATURE_RANGE",
+    "Wrapping",
     "add_engine_flags",
     "byte_count",
     "count",
@@ -21,7 +23,24 @@ __all__ = [
     "port",
     "seconds",
     "temperature",
+    "threads",
 ]
+
+
+class Wrapping(argparse.HelpFormatter):
+    """argparse's wrapping at the terminal's width, but never inside a flag or header name
+    (``x-mock-disconnect-after`` stays whole), and with the description's blank lines kept."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(
+            textwrap.fill(
+                " ".join(part.split()), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+            )
+            for part in text.split("\n\n")
+        )
 
 
 def _bounds(field: str) -> tuple[float, float]:
@@ -46,7 +65,12 @@ def count(text: str) -> int:
 
 
 def max_tokens(text: str) -> int:
-    return _whole_number(text, minimum=_MAX_TOKENS_MIN)
+    # The API takes 0, but an answer of no tokens prints nothing: on a command line it is a mistake.
+    return _whole_number(text, minimum=max(1, _MAX_TOKENS_MIN))
+
+
+def threads(text: str) -> int:
+    return _whole_number(text, minimum=1)
 
 
 def _whole_number(text: str, *, minimum: float) -> int:
@@ -105,4 +129,10 @@ def add_engine_flags(command: argparse.ArgumentParser | argparse._ArgumentGroup,
         "--model-path",
         metavar="GGUF",
         help="the GGUF chat model for --engine llama (default: SmolLM2-135M-Instruct, from the local-model extra)",
+    )
+    command.add_argument(
+        "--threads",
+        type=threads,
+        metavar="N",
+        help="CPU threads the model uses (--engine llama; default: half the machine's cores)",
     )
