@@ -11,53 +11,125 @@ Every request and answer type is in ``mistral_client.types``; docs/architecture.
 written once in ``_async/`` with ``_sync/`` generated from it).
 """
 
-from ._async.client import AsyncMistral
-from ._async.resources.chat import AsyncChat
-from ._async.stream import AsyncChatStream
-from ._config import Timeout
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    InternalServerError,
-    InvalidRequestError,
-    MistralError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    StreamError,
-    StreamTimeoutError,
-    StructuredOutputError,
-    SyncClientInAsyncError,
-    ToolArgumentsError,
-    UnprocessableEntityError,
-)
-from ._pipeline.accumulating import ChoiceResult, StreamResult
-from ._pipeline.lifecycle import StreamConsumedError
-from ._sync.client import Mistral
-from ._sync.resources.chat import Chat
-from ._sync.stream import ChatStream
+import typing as _typing
+
 from ._version import __version__
-from ._wire.answers import (
-    AssistantMessage,
-    ChatCompletion,
-    ChatCompletionChunk,
-    Choice,
-    ChunkChoice,
-    DeltaMessage,
-    Embedding,
-    EmbeddingResponse,
-    FunctionCall,
-    Model,
-    ModelList,
-    ToolCall,
-    Usage,
-)
-from ._wire.messages import Models, assistant, system, tool, user
-from ._wire.requests import ChatCompletionRequest
+
+if _typing.TYPE_CHECKING:
+    from ._async.client import AsyncMistral
+    from ._async.resources.chat import AsyncChat
+    from ._async.stream import AsyncChatStream
+    from ._config import Timeout
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        InternalServerError,
+        InvalidRequestError,
+        MistralError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        StreamError,
+        StreamTimeoutError,
+        StructuredOutputError,
+        SyncClientInAsyncError,
+        ToolArgumentsError,
+        UnprocessableEntityError,
+    )
+    from ._pipeline.accumulating import ChoiceResult, StreamResult
+    from ._pipeline.lifecycle import StreamConsumedError
+    from ._sync.client import Mistral
+    from ._sync.resources.chat import Chat
+    from ._sync.stream import ChatStream
+    from ._wire.answers import (
+        AssistantMessage,
+        ChatCompletion,
+        ChatCompletionChunk,
+        Choice,
+        ChunkChoice,
+        DeltaMessage,
+        Embedding,
+        EmbeddingResponse,
+        FunctionCall,
+        Model,
+        ModelList,
+        ToolCall,
+        Usage,
+    )
+    from ._wire.messages import Models, assistant, system, tool, user
+    from ._wire.requests import ChatCompletionRequest
+
+# Each name is imported on first use (PEP 562): ``import mistral_client.cli`` (``--help``, ``--version``)
+# must not pay for the HTTP stack.  The table says where each name lives.
+_WHERE = {
+    "AsyncMistral": "._async.client",
+    "AsyncChat": "._async.resources.chat",
+    "AsyncChatStream": "._async.stream",
+    "Timeout": "._config",
+    "APIConnectionError": "._exceptions",
+    "APIError": "._exceptions",
+    "APIStatusError": "._exceptions",
+    "APITimeoutError": "._exceptions",
+    "AuthenticationError": "._exceptions",
+    "BadRequestError": "._exceptions",
+    "InternalServerError": "._exceptions",
+    "InvalidRequestError": "._exceptions",
+    "MistralError": "._exceptions",
+    "NotFoundError": "._exceptions",
+    "PermissionDeniedError": "._exceptions",
+    "RateLimitError": "._exceptions",
+    "StreamError": "._exceptions",
+    "StreamTimeoutError": "._exceptions",
+    "StructuredOutputError": "._exceptions",
+    "SyncClientInAsyncError": "._exceptions",
+    "ToolArgumentsError": "._exceptions",
+    "UnprocessableEntityError": "._exceptions",
+    "ChoiceResult": "._pipeline.accumulating",
+    "StreamResult": "._pipeline.accumulating",
+    "StreamConsumedError": "._pipeline.lifecycle",
+    "Mistral": "._sync.client",
+    "Chat": "._sync.resources.chat",
+    "ChatStream": "._sync.stream",
+    "AssistantMessage": "._wire.answers",
+    "ChatCompletion": "._wire.answers",
+    "ChatCompletionChunk": "._wire.answers",
+    "Choice": "._wire.answers",
+    "ChunkChoice": "._wire.answers",
+    "DeltaMessage": "._wire.answers",
+    "Embedding": "._wire.answers",
+    "EmbeddingResponse": "._wire.answers",
+    "FunctionCall": "._wire.answers",
+    "Model": "._wire.answers",
+    "ModelList": "._wire.answers",
+    "ToolCall": "._wire.answers",
+    "Usage": "._wire.answers",
+    "Models": "._wire.messages",
+    "assistant": "._wire.messages",
+    "system": "._wire.messages",
+    "tool": "._wire.messages",
+    "user": "._wire.messages",
+    "ChatCompletionRequest": "._wire.requests",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(where, __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "__version__",

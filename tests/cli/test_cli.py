@@ -245,7 +245,6 @@ def test_wrong_key_is_an_auth_error_without_the_key(keyed_server: LocalServer) -
 @pytest.mark.parametrize(
     "args",
     [
-        ["chat"],
         ["chat", "hi", "--local", "--base-url", "http://127.0.0.1:1"],
         ["chat", "hi", "--max-tokens", "-1"],
         ["chat", "hi", "--temperature", "9"],

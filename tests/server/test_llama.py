@@ -334,8 +334,8 @@ def test_chat_local_streams_from_the_model_and_says_so(engine: LlamaEngine) -> N
     assert "usage: prompt=" in "\n".join(stats)
 
 
-def test_a_model_asked_for_but_not_installed_falls_back_and_says_so() -> None:
-    # As if llama-cpp-python were not installed: the deterministic engine answers, and stderr says why.
+def test_a_model_asked_for_but_not_installed_is_a_usage_error() -> None:
+    # As if llama-cpp-python were not installed: asked for by name, it fails with the install line (issue 17).
     done = run_cli(
         "chat",
         "hi",
@@ -347,12 +347,12 @@ def test_a_model_asked_for_but_not_installed_falls_back_and_says_so() -> None:
         prelude="import sys; sys.modules['llama_cpp'] = None",
     )
 
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "mistral-client: no local model: llama-cpp-python is not installed: pip install 'mistral-client[local-model]'",
-        "mistral-client: --local: streaming from the embedded local server (deterministic text, not a model)",
+        "mistral-client: error: no local model: llama-cpp-python is not installed: "
+        "pip install 'mistral-client[local-model]'",
     ]
-    assert done.stdout.strip()
+    assert done.stdout == ""
 
 
 def test_a_missing_model_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer
+from mistral_client.server._llama import local_model_missing
 from tests.support.rawserver import RawConnection, RawServer
 from tests.support.serveproc import RawAnswer, Served, outward_address, raw_request, run_serve, serving
 
@@ -282,6 +283,11 @@ def test_a_model_or_a_recorder_on_the_network_needs_a_key_or_allow_open(what: st
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mistral-client: error: refusing"), done.stderr
     assert "--api-key" in lines[0] and "--allow-open" in lines[0]
+    if what == "llama" and local_model_missing() is not None:
+        # Past the refusal, a model asked for by name and not installed is a usage error (issue 17).
+        done = run_serve("--port", "0", "--host", "0.0.0.0", *mode, "--allow-open", timeout=15)
+        assert done.returncode == 2 and "pip install 'mistral-client[local-model]'" in done.stderr, done.stderr
+        return
     with serving("--host", "0.0.0.0", *mode, "--allow-open") as served:
         assert "warning: listening on 0.0.0.0" in served.stderr
     with serving("--host", "0.0.0.0", *mode, "--api-key", KEY) as served:

@@ -1,15 +1,17 @@
 """The ``mistral-client`` command: stream a chat answer to the terminal, or run the local server.
 
     mistral-client chat "Tell me a joke" [--model M] [--system TEXT] [--max-tokens N] [--stats]
+    echo "Tell me a joke" | mistral-client chat       # or chat -: the prompt from stdin
     mistral-client serve [--port 8000] [--engine llama]   # then: MISTRAL_BASE_URL=http://127.0.0.1:8000
 
 Without ``MISTRAL_API_KEY`` (and no ``--base-url`` / ``MISTRAL_BASE_URL``), or with ``--local``,
 ``chat`` streams from the embedded local server: a small real model (SmolLM2-135M-Instruct through
 llama.cpp) when the ``local-model`` extra is installed, deterministic text otherwise.
 
-Exit codes: 0 success, 1 the request failed, 2 a usage error (or the ``server`` extra is missing),
-130 interrupted with Ctrl-C.  Errors are one ``mistral-client: error: ...`` line on stderr.
-The client and the server are imported only by the command that needs them.
+Exit codes: 0 success, 1 the request failed, 2 a usage error (or the ``server`` extra is missing, or a
+model asked for is not installed), 130 interrupted with Ctrl-C.  Errors are one ``mistral-client: error:
+...`` line on stderr (red on a terminal, unless NO_COLOR is set).  The client and the server are imported
+only by the command that needs them: ``--help`` and ``--version`` load neither.
 
 One module per command (``chat``, ``serve``), each adding its parser and running it; ``output`` is
 what the terminal gets, ``arguments`` what a flag's value may be, ``local`` the embedded server both
@@ -22,7 +24,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import chat, serve
+from . import arguments, chat, serve
 
 # What ``cli.NAME`` read before the split, still there (docs claims read the demo pace from here).
 from .chat import DEFAULT_MODEL as DEFAULT_MODEL
@@ -41,13 +43,14 @@ _COMMANDS = {"chat": chat.run, "serve": serve.run}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script passes it to ``sys.exit``)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    run = _COMMANDS.get(args.command)
-    if run is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    # Ctrl-C at any point, also while the server or a model loads, is one line, never a traceback.
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        run = _COMMANDS.get(args.command)
+        if run is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
         return run(args)
     except KeyboardInterrupt:
         say("interrupted")
@@ -59,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
+        formatter_class=arguments.Wrapping,
         description="Stream chat answers from the Mistral AI API, or run a local Mistral-compatible server.",
         epilog="Environment: MISTRAL_API_KEY (the API key), MISTRAL_BASE_URL (another server, e.g. a local one).",
     )

@@ -49,11 +49,16 @@ def llama_ready() -> bool:
 def local_engine(args: argparse.Namespace, *, wanted: str | None) -> tuple[LlamaEngine | None, str] | int:
     """The engine for the local server (None: the deterministic one) and its description, or an exit code.
 
-    A model asked for but not installed is not an error: the deterministic engine stands in, and says so.
+    ``wanted`` is "llama" only when the user asked for a model (``--engine llama``, ``--model-path``,
+    ``--threads``): then a model that is not installed is a usage error naming the install line.
     """
     from ..server._llama import INSTALL_HINT, LlamaEngine, local_model_missing
 
+    threads: int | None = getattr(args, "threads", None)
     if wanted != "llama":
+        if threads is not None:
+            say("error: --threads is for a model (--engine llama)")
+            return EXIT_USAGE
         hint = "" if wanted == "template" else f"; for a real model: {INSTALL_HINT}"
         return None, TEMPLATE_ENGINE + hint
     if args.model_path is not None and not os.path.isfile(args.model_path):
@@ -61,10 +66,10 @@ def local_engine(args: argparse.Namespace, *, wanted: str | None) -> tuple[Llama
         return EXIT_USAGE
     missing = local_model_missing(args.model_path)
     if missing is not None:
-        say(f"no local model: {missing}")
-        return None, TEMPLATE_ENGINE
+        say(f"error: no local model: {' '.join(missing.split())}")
+        return EXIT_USAGE
     try:
-        engine = LlamaEngine(args.model_path, max_queue=getattr(args, "queue", 4))
+        engine = LlamaEngine(args.model_path, max_queue=getattr(args, "queue", 4), threads=threads)
     except (ValueError, RuntimeError, OSError) as exc:
         say(f"error: cannot load the model {args.model_path or ''}: {' '.join(str(exc).split())}")
         return EXIT_USAGE

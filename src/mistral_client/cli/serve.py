@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from . import arguments
 from .local import DEMO_FIRST_TOKEN_DELAY, DEMO_TOKEN_DELAY, local_engine, server_extra_present
-from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, say
+from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, say
 
 if TYPE_CHECKING:
     from ..server import ServerConfig
@@ -27,26 +27,24 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = commands.add_parser(
         "serve",
         help="run the local Mistral-compatible server in the foreground",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=arguments.Wrapping,
         description=(
-            "Run the local Mistral-compatible server (deterministic text, or a model: --engine llama) until\n"
-            "Ctrl-C.  "
-            "Point a client at it with MISTRAL_BASE_URL.  Every behaviour flag below sets a default that\n"
-            "a request can override with the x-mock-* header of the same name (--disconnect-after N is\n"
-            "x-mock-disconnect-after: N), so one server serves a whole test matrix.  A request can never\n"
-            "loosen --api-key or --rate-limit, and with --api-key its x-mock-* headers count only if it\n"
+            "Run the local Mistral-compatible server (deterministic text, or a model: --engine llama) until "
+            "Ctrl-C.  Point a client at it with MISTRAL_BASE_URL.  Every behaviour flag below sets a default "
+            "that a request can override with the x-mock-* header of the same name (--disconnect-after N is "
+            "x-mock-disconnect-after: N), so one server serves a whole test matrix.  A request can never "
+            "loosen --api-key or --rate-limit, and with --api-key its x-mock-* headers count only if it "
             "carries the key.\n\n"
-            "It answers only requests that name it by a Host it knows (localhost, 127.0.0.1, [::1], the\n"
-            "--host address, --allowed-host names).  A POST must be application/json, and come from no\n"
-            "web page but the server's own (or a --cors-origin's).  On an address other than loopback\n"
-            "without --api-key it warns, and refuses to run a model (--engine llama) or --record unless\n"
+            "It answers only requests that name it by a Host it knows (localhost, 127.0.0.1, [::1], the "
+            "--host address, --allowed-host names).  A POST must be application/json, and come from no "
+            "web page but the server's own (or a --cors-origin's).  On an address other than loopback "
+            "without --api-key it warns, and refuses to run a model (--engine llama) or --record unless "
             "--allow-open is given."
         ),
         epilog=(
-            "Answers: tools + tool_choice any/required (or a prompt naming a tool) give a tool call;\n"
-            "response_format json_object/json_schema gives JSON; prompt_mode reasoning gives thinking\n"
-            "chunks; n > 1 gives n choices.  Also /v1/fim/completions, /v1/embeddings, /v1/models.\n"
-            "Guide: docs/local-server.md"
+            "Answers: tools + tool_choice any/required (or a prompt naming a tool) give a tool call; "
+            "response_format json_object/json_schema gives JSON; prompt_mode reasoning gives thinking "
+            "chunks; n > 1 gives n choices.  Also /v1/fim/completions, /v1/embeddings, /v1/models."
         ),
     )
     place = serve.add_argument_group("where")
@@ -199,7 +197,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if not server_extra_present():
         return EXIT_USAGE
-    wanted = args.engine or ("llama" if args.model_path else "template")
+    wanted = args.engine or ("llama" if args.model_path or args.threads else "template")
     refusal = _open_refusal(args, wanted)
     if refusal is not None:
         say(f"error: {refusal}")
@@ -241,6 +239,7 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
 
     from .._config import is_loopback
     from ..server import _net, create_app
+    from .stopping import StoppableServer
 
     host: str = args.host
     # Bound before uvicorn starts: a busy port is one clear line, and --port 0 shows the port it got.
@@ -274,7 +273,7 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
         # --host was a name: the chat page's relay reaches the address it resolved to, by that address.
         config.allowed_hosts = (*config.allowed_hosts, bound)
     app = create_app(config, host=host)
-    server = uvicorn.Server(
+    server = StoppableServer(
         uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="info", timeout_graceful_shutdown=2)
     )
     try:
@@ -283,7 +282,14 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
         pass  # uvicorn shut down cleanly, then re-raised the Ctrl-C it caught
     finally:
         sock.close()
-    return EXIT_OK if server.started else EXIT_FAILED
+    if not server.started:
+        if server.should_exit:  # Ctrl-C before it was listening
+            say("interrupted")
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED
+    streams = f"{server.cancelled} open stream" + ("" if server.cancelled == 1 else "s")
+    say(f"stopped{f' (cancelled {streams})' if server.cancelled else ''}")
+    return EXIT_OK
 
 
 def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -> ServerConfig:
