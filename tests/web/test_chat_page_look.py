@@ -83,6 +83,12 @@ def test_markdown_tables_quotes_lists_links_and_code_blocks(browser: Any, rich: 
         assert log.locator("td del").inner_text() == "old"
         assert log.locator("td strong").inner_text() == "1"
         assert log.locator("td").nth(3).inner_text() == LONG_ID
+        # A header stays on one line however long a cell of its table is; the long cell wraps instead.
+        lines_of = (
+            "el => { const r = document.createRange(); r.selectNodeContents(el); return r.getClientRects().length; }"
+        )
+        assert [log.locator("th").nth(i).evaluate(lines_of) for i in range(2)] == [1, 1]
+        assert log.locator("td").nth(3).evaluate(lines_of) > 1
         assert log.locator("blockquote em").inner_text() == "emphasis"
         assert log.locator("blockquote blockquote").inner_text() == "and a nested one"
         assert log.locator("ul > li > ul > li > ol > li").inner_text() == "deeper, numbered"
