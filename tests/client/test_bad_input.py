@@ -18,13 +18,14 @@ from mistral_client import (
     ChatCompletionRequest,
     InvalidRequestError,
     Mistral,
+    NotFoundError,
     StreamConsumedError,
     SyncClientInAsyncError,
     Timeout,
     user,
 )
 from mistral_client.server import LocalServer
-from tests.support.helpers import HI, MODEL, Runner
+from tests.support.helpers import HI, MODEL, Runner, call
 from tests.support.leaks import assert_no_open_sockets, pool_states
 
 # kwargs of chat.stream / chat.complete, the exception, and words its message must contain.
@@ -128,6 +129,8 @@ FIM_AND_EMBEDDINGS: list[tuple[str, dict[str, Any], str]] = [
     ("embeddings.create", {"model": "mistral-embed", "input": ["ok", "\ud800"]}, "embeddings.create(): input[1]"),
     ("fim.complete", {"model": "codestral-latest", "prompt": "x", "extra_headers": {"x-a": "\n"}}, "['x-a']"),
     ("embeddings.create", {"model": "mistral-embed", "input": "x", "extra_headers": {"x-a": "\n"}}, "['x-a']"),
+    ("models.retrieve", {"model_id": ""}, "model_id must be a model id such as"),
+    ("models.retrieve", {"model_id": "x\ud800"}, "model_id has a character with no UTF-8 form"),
 ]
 
 
@@ -357,3 +360,14 @@ async def test_a_notebook_kernel_may_block_its_loop(server: LocalServer, monkeyp
     with Mistral(base_url=server.base_url) as client:
         assert client.chat.complete(model=MODEL, messages=HI).choices
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("model_id", ["a/b", "../chat/completions", "ft:open-mistral-7b:587a6b29:20240514:7e773925"])
+def test_a_model_id_stays_one_segment_of_the_path(kind: str, server: LocalServer, model_id: str) -> None:
+    # An id is escaped into the URL: it can name no other route ("../chat/completions" is no path).
+    with pytest.raises(NotFoundError) as info:
+        call(kind, {"base_url": server.base_url, "max_retries": 0}, "models.retrieve", model_id=model_id)
+    assert info.value.request is not None
+    escaped = model_id.replace("/", "%2F")  # a fine-tuned id's colons stay as they are
+    assert info.value.request.url.raw_path == f"/v1/models/{escaped}".encode()
+    assert [request.method for request in server.requests] == ["GET"]
