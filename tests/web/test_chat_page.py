@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from mistral_client.server import LocalServer
 from tests.web import test_browser
 from tests.web.test_browser import ChatPage
 
-browser = test_browser.browser  # the same fixtures: one Chromium, one server per module
+browser = test_browser.browser  # the same fixtures: one Chromium, one server per module, one tab per test
 ui = test_browser.ui
+chat = test_browser.chat
 
 SLOW = {"x-mock-tokens": "100000", "x-mock-token-delay": "0.01"}
-
-
-@pytest.fixture
-def chat(browser: Any, ui: LocalServer) -> Iterator[ChatPage]:
-    ui.clear_records()
-    tab = ChatPage(browser, ui.base_url)
-    yield tab
-    tab.close()
-    assert tab.errors == [], "the page raised script errors"
 
 
 def upstream_messages(ui: LocalServer) -> list[list[dict[str, str]]]:
