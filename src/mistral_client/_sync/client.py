@@ -28,7 +28,9 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .resources.agents import Agents
 from .resources.chat import Chat
+from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
@@ -63,6 +65,8 @@ class Mistral:
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
+    agents: Agents
+    conversations: Conversations
     _http: httpx2.Client
 
     def __init__(
@@ -96,6 +100,8 @@ class Mistral:
         self.fim = Fim(self)
         self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
+        self.agents = Agents(self)
+        self.conversations = Conversations(self)
 
     def _send(
         self,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncOnChunk", "AsyncResource", "Headers", "check_on_chunk", "collect", "decode", "decode_completion"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=AsyncChatStream)
 Headers = dict[str, str] | None
 # ``on_chunk`` may return False to stop the stream (the result then says ``cancelled``); the async
 # client also awaits it when it returns an awaitable.
@@ -60,7 +61,8 @@ class AsyncResource:
         extra_headers: Headers,
         keep_chunks: bool = True,
         output_type: Any = None,
-    ) -> AsyncChatStream:
+        stream_type: type[S] = AsyncChatStream,  # type: ignore[assignment]
+    ) -> S:
         """A stream of ``path``'s answer; the request is sent when the stream is first used."""
         client = self._client
         limits = resolve_timeout(timeout, client.timeout)
@@ -70,7 +72,7 @@ class AsyncResource:
                 "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
             )
 
-        return AsyncChatStream(
+        return stream_type(
             send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
         )
 

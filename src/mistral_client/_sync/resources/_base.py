@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["OnChunk", "Resource", "Headers", "check_on_chunk", "collect", "decode", "decode_completion"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ChatStream)
 Headers = dict[str, str] | None
 # ``on_chunk`` may return False to stop the stream (the result then says ``cancelled``); the async
 # client also awaits it when it returns an awaitable.
@@ -61,7 +62,8 @@ class Resource:
         extra_headers: Headers,
         keep_chunks: bool = True,
         output_type: Any = None,
-    ) -> ChatStream:
+        stream_type: type[S] = ChatStream,  # type: ignore[assignment]
+    ) -> S:
         """A stream of ``path``'s answer; the request is sent when the stream is first used."""
         client = self._client
         limits = resolve_timeout(timeout, client.timeout)
@@ -71,7 +73,7 @@ class Resource:
                 "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
             )
 
-        return ChatStream(
+        return stream_type(
             send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
         )
 
