@@ -98,17 +98,21 @@ class MessageOutputEvent(_Event, kw_only=True):
     model: str | None = None
     agent_id: str | None = None
     role: str | None = "assistant"
-    content: Content = None
+    # The spec sends one part per delta (an object); a list of parts is read as well.
+    content: str | ContentPart | list[ContentPart] | None = None
 
     @property
     def text(self) -> str:
         """The text of this delta (``""`` for parts that carry none)."""
         content = self.content
-        return content if type(content) is str else text_of(content)
+        if type(content) is str:
+            return content
+        return text_of([content] if isinstance(content, ContentPart) else content)
 
     @property
     def thinking(self) -> str:
-        return thinking_of(self.content)
+        content = self.content
+        return thinking_of([content] if isinstance(content, ContentPart) else content)
 
 
 class FunctionCallEvent(_Event, kw_only=True):
