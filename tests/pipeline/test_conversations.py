@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mistral_client._exceptions import StreamError
-from mistral_client._pipeline.conversations import ConversationDecoder, ConversationResult
+from mistral_client._pipeline.conversations import CONVERSATION_EVENTS, ConversationResult
+from mistral_client._pipeline.events import EventDecoder
 from mistral_client._wire.conversations import (
     EVENT_TYPES,
     AgentHandoffEntry,
@@ -20,15 +21,18 @@ from mistral_client._wire.conversations import (
     MessageOutputEntry,
     ToolExecutionEntry,
     UnknownEntry,
-    UnknownEvent,
     decode_response,
 )
+from mistral_client._wire.events import UnknownEvent
 from tests.support import conversations as C
 from tests.support.openapi import conforms
 
 
-def decode(reads: list[bytes], keep_events: bool = True) -> tuple[list[Any], ConversationDecoder]:
-    decoder = ConversationDecoder(perf_counter(), keep_events=keep_events)
+Decoder = EventDecoder[ConversationResult]
+
+
+def decode(reads: list[bytes], keep_events: bool = True) -> tuple[list[Any], Decoder]:
+    decoder = EventDecoder(perf_counter(), CONVERSATION_EVENTS, ConversationResult(keep_events=keep_events))
     out = []
     for read in reads:
         for event in decoder.feed(read):
@@ -66,7 +70,7 @@ def test_every_event_type_decodes_into_its_struct() -> None:
     assert [type(event).__name__ for event in events] == expected
     unknown = events[-2]
     assert isinstance(unknown, UnknownEvent)
-    assert (unknown.event, unknown.data) == ("ping.future", {"type": "ping.future", "n": 1})
+    assert (unknown.type, unknown.data) == ("ping.future", {"type": "ping.future", "n": 1})
     assert decoder.complete and not decoder.failed
     for event in events:
         assert event.total_latency >= event.event_latency >= 0

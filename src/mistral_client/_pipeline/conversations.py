@@ -11,13 +11,8 @@ tool's execution with its ``info``, each handoff.  ``to_response()`` gives the s
 
 from __future__ import annotations
 
-from time import perf_counter
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-import msgspec
-
-from .._exceptions import StreamError
-from .._http_errors import describe_error_body
 from .._wire.conversations import (
     EVENT_TYPES,
     AgentHandoffDoneEvent,
@@ -38,17 +33,19 @@ from .._wire.conversations import (
     ToolExecutionDoneEvent,
     ToolExecutionEntry,
     ToolExecutionStartedEvent,
-    UnknownEvent,
 )
+from .._wire.events import StreamEvent
 from .accumulating import _fold
-from .sse import EventTooLargeError, SSEDecoder
+from .events import EventKinds, EventResult
 
-if TYPE_CHECKING:
-    import httpx2
-
-__all__ = ["ConversationDecoder", "ConversationResult", "RunResult"]
+__all__ = ["CONVERSATION_EVENTS", "ConversationResult", "RunResult"]
 
 _FOLD_EVERY = 256
+
+# The conversation family's events: ``conversation.response.done`` ends a turn, ``.error`` fails it.
+CONVERSATION_EVENTS = EventKinds(
+    EVENT_TYPES, end={"conversation.response.done"}, errors={"conversation.response.error"}
+)
 
 
 class _Output:
@@ -103,7 +100,7 @@ class _Output:
         )
 
 
-class ConversationResult:
+class ConversationResult(EventResult):
     """Everything a conversation stream delivered: the conversation id, the outputs, usage, timings.
 
     ``time_to_first_event`` runs from the call to the first event, ``total_latency`` to the end of
@@ -112,30 +109,11 @@ class ConversationResult:
     when the caller stopped before it; ``error`` holds a ``conversation.response.error`` event.
     """
 
-    __slots__ = (
-        "_by_index",
-        "_outputs",
-        "cancelled",
-        "conversation_id",
-        "done",
-        "error",
-        "event_count",
-        "events",
-        "time_to_first_event",
-        "time_to_first_token",
-        "total_latency",
-        "usage",
-    )
-
     def __init__(self, *, keep_events: bool = True) -> None:
+        super().__init__(keep_events=keep_events)
         self.conversation_id = ""
         self.usage: ConversationUsage | None = None
-        self.events: list[Any] | None = [] if keep_events else None
-        self.event_count = 0
-        self.time_to_first_event: float | None = None
         self.time_to_first_token: float | None = None
-        self.total_latency: float | None = None
-        self.cancelled = False
         self.done = False
         self.error: ResponseErrorEvent | None = None
         self._outputs: list[_Output] = []
@@ -182,17 +160,12 @@ class ConversationResult:
 
     # -- accumulation ----------------------------------------------------------------------------
 
-    def add(self, event: Any) -> None:
-        """The caller was handed ``event``: it is now part of the result."""
-        count = self.event_count = self.event_count + 1
-        if self.time_to_first_event is None:
-            self.time_to_first_event = event.total_latency
-        events = self.events
-        if events is not None:
-            events.append(event)
-        elif not count % _FOLD_EVERY:
+    def apply(self, item: StreamEvent) -> None:
+        """Assemble what ``event`` carries (``add``, the base's, counts and keeps it first)."""
+        if self.events is None and not self.event_count % _FOLD_EVERY:
             for output in self._outputs:
                 output.folded = _fold(output.parts, output.folded)
+        event: Any = item
         kind = type(event)
         if kind is MessageOutputEvent:
             output = self._output("message.output", event)
@@ -332,147 +305,3 @@ class RunResult:
         text = self.text
         shown = text if len(text) <= 60 else text[:57] + "..."
         return f"RunResult(conversation_id={self.conversation_id!r}, rounds={self.rounds}, text={shown!r})"
-
-
-_DECODERS = {name: msgspec.json.Decoder(kind).decode for name, kind in EVENT_TYPES.items()}
-_BAD_JSON = (msgspec.DecodeError, UnicodeDecodeError)
-_ERROR = "conversation.response.error"
-_DONE = "conversation.response.done"
-
-
-class ConversationDecoder:
-    """Feed it the body of a conversation stream, one read at a time; it gives back typed events.
-
-    The same contract as chat's ``ChunkDecoder`` (the stream is the same loop around either): the
-    caller passes each event it hands out to ``deliver``; a failure does not raise from ``feed``,
-    it sets ``failed`` after the events decoded before it, and ``error()`` builds the exception.
-    """
-
-    def __init__(
-        self,
-        started: float,
-        *,
-        max_event_size: int | None = None,
-        keep_events: bool = True,
-        request: httpx2.Request | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        self.result = ConversationResult(keep_events=keep_events)
-        self.started = started
-        self.done = False  # conversation.response.done was decoded: the rest of the body is not read
-        self.failed = False
-        self._failure: tuple[str, bool, dict[str, Any]] | None = None
-        self._error: StreamError | None = None
-        self._returned = self._delivered = 0
-        self._last = started
-        self._sse = SSEDecoder(max_event_size)
-        self._request = request
-        self._request_id = request_id
-
-    def deliver(self, event: Any) -> None:
-        self._delivered += 1
-        self.result.add(event)
-
-    def feed(self, data: bytes) -> list[Any]:
-        if self.done or self.failed:
-            return []
-        too_large = None
-        try:
-            events = self._sse.feed(data)
-        except EventTooLargeError as exc:
-            events, too_large = exc.events, exc
-        out: list[Any] = []
-        for sse in events:
-            name, raw = sse.event, sse.raw
-            decoder = _DECODERS.get(name)
-            event: Any
-            try:
-                if decoder is None:
-                    value = msgspec.json.decode(raw) if raw else None
-                    kind = value.get("type") if isinstance(value, dict) else None
-                    if name == "message" and isinstance(kind, str) and kind in _DECODERS:
-                        name, event = kind, _DECODERS[kind](raw)  # a server that sends no event names
-                    else:
-                        event = UnknownEvent(event=name, data=value)
-                else:
-                    event = decoder(raw)
-            except _BAD_JSON:
-                if decoder is None:
-                    event = UnknownEvent(event=name, data=raw.decode("utf-8", "replace"))
-                else:
-                    self._fail(f"malformed {name} event in the stream: {_excerpt(raw)}")
-                    break
-            now = perf_counter()
-            event.event_latency = now - self._last
-            event.total_latency = now - self.started
-            self._last = now
-            if name == _ERROR:
-                self.result.error = event
-                message, fields, _ = describe_error_body({"message": event.message, "code": event.code})
-                self._fail(
-                    f"the server sent conversation.response.error: {message or 'unknown error'}",
-                    code=event.code,
-                    body=msgspec.json.decode(raw),
-                    type=fields.get("type"),
-                )
-                break
-            out.append(event)
-            if name == _DONE:
-                self.done = True
-                break
-        if too_large is not None and not (self.done or self.failed):
-            self._fail(str(too_large))
-        self._returned += len(out)
-        return out
-
-    def eof(self) -> list[Any]:
-        """The body ended: without ``conversation.response.done``, the stream broke."""
-        if not (self.done or self.failed):
-            self._sse.end()
-            self._fail(
-                "the connection closed before the conversation's answer finished (no conversation.response.done)"
-            )
-        return []
-
-    @property
-    def complete(self) -> bool:
-        """The caller holds the whole answer: it was handed ``conversation.response.done``."""
-        return not self.failed and self.done and self._delivered == self._returned
-
-    def stop(self) -> None:
-        result = self.result
-        if result.total_latency is None:
-            result.total_latency = perf_counter() - self.started
-        if not self.failed and not self.complete:
-            result.cancelled = True
-
-    def broken(self, reason: str, *, timeout: bool = False) -> StreamError:
-        self._fail(reason, timeout=timeout)
-        return self.error()
-
-    def error(self) -> StreamError:
-        if self._error is None:
-            assert self._failure is not None
-            from .._exceptions import StreamTimeoutError
-
-            reason, timeout, fields = self._failure
-            result = self.result
-            if result.total_latency is None:
-                result.total_latency = perf_counter() - self.started
-            received = f"{result.event_count} events ({len(result.text)} characters) arrived before it; see .partial"
-            cls = StreamTimeoutError if timeout else StreamError
-            partial = cast(Any, result)  # a StreamError's partial is the result of its stream, of whatever kind
-            self._error = cls(
-                f"{reason}; {received}", partial=partial, request=self._request, request_id=self._request_id, **fields
-            )
-        return self._error
-
-    def _fail(self, reason: str, *, timeout: bool = False, **fields: Any) -> None:
-        if not self.failed:
-            self.failed = True
-            self._failure = (reason, timeout, fields)
-
-
-def _excerpt(raw: bytes, limit: int = 200) -> str:
-    text = raw[:limit].decode("utf-8", "replace")
-    return repr(text + ("..." if len(raw) > limit else ""))

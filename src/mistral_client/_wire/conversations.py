@@ -5,7 +5,8 @@ of the ten names of the spec's ``SSETypes`` has one Struct here, and ``EVENT_TYP
 it.  An event whose name is not among them is kept as an ``UnknownEvent``, never an error.
 
 A tolerant reader, as ``answers.py``: every field may be missing or ``null`` (strings read as
-``None`` then); fields the server adds are skipped.  The client sets the latencies of each event.
+``None`` then); fields the server adds are skipped.  The client sets the latencies of each event
+(``StreamEvent``, the base every named-event stream's events share).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import msgspec
 
 from .answers import ContentPart, text_of, thinking_of
+from .events import StreamEvent, UnknownEvent
 
 __all__ = [
     "EVENT_TYPES",
@@ -68,12 +70,10 @@ class ConversationUsage(msgspec.Struct, gc=False):
 # ``type`` repeats the SSE event name; ``output_index`` says which output of the turn an event adds to.
 
 
-class _Event(msgspec.Struct, gc=False, kw_only=True):
-    type: str | None = None
+class _Event(StreamEvent, kw_only=True):
+    # ``null`` is read too (a tolerant reader); the decoder then names the event by its SSE name.
+    type: str | None = ""  # type: ignore[assignment]
     created_at: str | None = None
-    # Set by the client, not sent: since the previous event, and since the request was sent.
-    event_latency: float = 0.0
-    total_latency: float = 0.0
 
 
 class ResponseStartedEvent(_Event, kw_only=True):
@@ -167,13 +167,6 @@ class AgentHandoffDoneEvent(_Event, kw_only=True):
     next_agent_name: str | None = None
 
 
-class UnknownEvent(_Event, kw_only=True):
-    """An event whose name the client does not know: its name and its data, decoded if JSON."""
-
-    event: str = ""
-    data: Any = None
-
-
 ConversationEvent = (
     ResponseStartedEvent
     | ResponseDoneEvent
@@ -188,7 +181,7 @@ ConversationEvent = (
     | UnknownEvent
 )
 
-EVENT_TYPES: dict[str, type[_Event]] = {
+EVENT_TYPES: dict[str, type[StreamEvent]] = {
     "conversation.response.started": ResponseStartedEvent,
     "conversation.response.done": ResponseDoneEvent,
     "conversation.response.error": ResponseErrorEvent,

@@ -181,7 +181,7 @@ class AsyncConversations(AsyncResource):
         return decode(decode_messages, await self.get_json(path, timeout), "a conversation's messages")
 
     async def delete(self, conversation_id: str, *, timeout: TimeoutLike = None) -> None:
-        await self._call("DELETE", _conversation_path(conversation_id, "conversations.delete"), None, timeout, None)
+        await self.call("DELETE", _conversation_path(conversation_id, "conversations.delete"), None, timeout)
 
     # -- the tool loop ---------------------------------------------------------------------------
 
@@ -246,7 +246,7 @@ class AsyncConversations(AsyncResource):
     def _stream(
         self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: dict[str, str] | None, keep_events: bool
     ) -> AsyncConversationStream:
-        return self.open_stream(path, body, timeout, extra_headers, keep_events, stream_type=AsyncConversationStream)
+        return self.stream_of(AsyncConversationStream, path, body, timeout, extra_headers, keep_events=keep_events)
 
 
 class _Loop:

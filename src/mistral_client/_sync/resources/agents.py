@@ -111,18 +111,18 @@ class Agents(Resource):
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.update')}"
         fields = {"model": model, "name": name, "deployment_chat": deployment_chat, **params}
         body = _agent_body(AgentUpdateRequest, fields, "agents.update")
-        data, sent = self._call("PATCH", path, body, timeout, None)
+        data, sent = self.call("PATCH", path, body, timeout)
         return decode(_decode_agent, data, "an agent", sent)
 
     def delete(self, agent_id: str, *, timeout: TimeoutLike = None) -> None:
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.delete')}"
-        self._call("DELETE", path, None, timeout, None)
+        self.call("DELETE", path, None, timeout)
 
     def set_version(self, agent_id: str, version: int, *, timeout: TimeoutLike = None) -> Agent:
         """Make ``version`` the agent's current version."""
         _check_version("agents.set_version", version)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.set_version')}/version"
-        data, sent = self._call("PATCH", _query(path, version=version), None, timeout, None)
+        data, sent = self.call("PATCH", _query(path, version=version), None, timeout)
         return decode(_decode_agent, data, "an agent", sent)
 
     def list_versions(
@@ -144,7 +144,7 @@ class Agents(Resource):
         _check_alias("agents.set_alias", alias)
         _check_version("agents.set_alias", version)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.set_alias')}/aliases"
-        data, sent = self._call("PUT", _query(path, alias=alias, version=version), None, timeout, None)
+        data, sent = self.call("PUT", _query(path, alias=alias, version=version), None, timeout)
         return decode(_decode_alias, data, "an agent alias", sent)
 
     def list_aliases(self, agent_id: str, *, timeout: TimeoutLike = None) -> AliasList:
@@ -154,7 +154,7 @@ class Agents(Resource):
     def delete_alias(self, agent_id: str, alias: str, *, timeout: TimeoutLike = None) -> None:
         _check_alias("agents.delete_alias", alias)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.delete_alias')}/aliases"
-        self._call("DELETE", _query(path, alias=alias), None, timeout, None)
+        self.call("DELETE", _query(path, alias=alias), None, timeout)
 
 
 def _body(

@@ -182,7 +182,7 @@ class Conversations(Resource):
         return decode(decode_messages, self.get_json(path, timeout), "a conversation's messages")
 
     def delete(self, conversation_id: str, *, timeout: TimeoutLike = None) -> None:
-        self._call("DELETE", _conversation_path(conversation_id, "conversations.delete"), None, timeout, None)
+        self.call("DELETE", _conversation_path(conversation_id, "conversations.delete"), None, timeout)
 
     # -- the tool loop ---------------------------------------------------------------------------
 
@@ -247,7 +247,7 @@ class Conversations(Resource):
     def _stream(
         self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: dict[str, str] | None, keep_events: bool
     ) -> ConversationStream:
-        return self.open_stream(path, body, timeout, extra_headers, keep_events, stream_type=ConversationStream)
+        return self.stream_of(ConversationStream, path, body, timeout, extra_headers, keep_events=keep_events)
 
 
 class _Loop:
