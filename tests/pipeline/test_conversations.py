@@ -27,7 +27,6 @@ from mistral_client._wire.events import UnknownEvent
 from tests.support import conversations as C
 from tests.support.openapi import conforms
 
-
 Decoder = EventDecoder[ConversationResult]
 
 
