@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,9 @@ class ConversationEventStream:
     # A real model computes each token for milliseconds: the events are read from a worker thread.
     blocking: bool = False
     cancel: threading.Event | None = None
+    # Called as the turn's last event is about to go out (not when a fault cuts the stream first):
+    # a client that has seen ``conversation.response.done`` finds the turn stored.
+    on_done: Callable[[], None] | None = None
 
     async def next_event(self) -> dict[str, Any] | None:
         if self.blocking:
@@ -102,6 +105,8 @@ async def conversation_body(stream: ConversationEventStream) -> AsyncGenerator[b
                 if sent and stream.token_delay > 0:
                     await asyncio.sleep(stream.token_delay)
                 sent += 1
+            if kind == _DONE and stream.on_done is not None:
+                stream.on_done()
             if kind == _DONE and faults.no_done:
                 continue
             out.named(kind.encode(), _encode(event))

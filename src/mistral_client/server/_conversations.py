@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -313,25 +313,27 @@ async def _answer(
         handoff_execution=body.get("handoff_execution") or "server",
     )
 
-    def commit(outputs: list[dict[str, Any]]) -> None:
+    def commit(events: list[dict[str, Any]]) -> None:
         if store:
-            conversation.entries = [*history, *outputs]
+            conversation.entries = [*history, *assemble(events)[0]]
             conversation.updated_at = now()
             stores.conversations.add(conversation)
 
-    events = _committing(turn_events(turn), commit)
     blocking = is_blocking(config.engine)
     if not body.get("stream"):
         delay = first_not_none(knobs.first_token_delay, config.first_token_delay)
         if delay > 0:
             await asyncio.sleep(delay)
+        events = turn_events(turn)
         every = await asyncio.to_thread(list, events) if blocking else list(events)
+        commit(every)
         outputs, usage = assemble(every)
         return JSONResponse(
             {"object": "conversation.response", "conversation_id": conversation.id, "outputs": outputs, "usage": usage}
         )
+    seen: list[dict[str, Any]] = []
     stream = ConversationEventStream(
-        events=events,
+        events=_collecting(turn_events(turn), seen),
         faults=knobs.stream,
         first_token_delay=first_not_none(knobs.first_token_delay, config.first_token_delay),
         token_delay=first_not_none(knobs.token_delay, config.token_delay),
@@ -339,18 +341,12 @@ async def _answer(
         recorder=shared.recorder,
         blocking=blocking,
         cancel=turn.cancelled,
+        on_done=lambda: commit(seen),
     )
     return ClosingStreamingResponse(conversation_body(stream))
 
 
-def _committing(
-    events: Iterator[dict[str, Any]], commit: Callable[[list[dict[str, Any]]], None]
-) -> Iterator[dict[str, Any]]:
-    """The events, with the turn stored just before its last one goes out: a client that has seen
-    ``conversation.response.done`` finds the outputs in the conversation's history."""
-    seen: list[dict[str, Any]] = []
+def _collecting(events: Iterator[dict[str, Any]], seen: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for event in events:
         seen.append(event)
-        if event["type"] == "conversation.response.done":
-            commit(assemble(seen)[0])
         yield event
