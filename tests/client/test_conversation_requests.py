@@ -14,7 +14,7 @@ import pytest
 from mistral_client import AsyncMistral, InvalidRequestError, Mistral
 from mistral_client._wire.conversations import FunctionResultEntry, MessageOutputEntry
 from mistral_client._wire.tool_schema import ToolFunction, function_tool
-from tests.support import conversations as C
+from tests.support import conversation_events as C
 from tests.support.openapi import conforms
 from tests.support.rawserver import RawConnection, RawServer, sse
 

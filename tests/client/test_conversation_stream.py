@@ -18,7 +18,7 @@ from mistral_client._wire.conversations import (
     ResponseStartedEvent,
 )
 from mistral_client._wire.events import UnknownEvent
-from tests.support import conversations as C
+from tests.support import conversation_events as C
 from tests.support.rawserver import RawConnection, RawServer
 
 

@@ -24,7 +24,7 @@ from mistral_client._wire.conversations import (
     decode_response,
 )
 from mistral_client._wire.events import UnknownEvent
-from tests.support import conversations as C
+from tests.support import conversation_events as C
 from tests.support.openapi import conforms
 
 Decoder = EventDecoder[ConversationResult]

@@ -199,11 +199,15 @@ class AsyncConversations(AsyncResource):
         """Start a conversation and run the functions the model calls until it answers.
 
         ``tools`` mixes Python functions (run here) with tool dicts and built-in tool names (run by
-        the server).  After ``max_rounds`` rounds of calls, ``ToolLoopError`` (its ``.partial`` is the
-        ``RunResult`` so far).  ``confirm(call)`` is asked before each call; ``False`` refuses it.
+        the server).  With ``agent_id``, the agent's own tool definitions are used and ``tools``
+        gives the functions that run when it calls them by name.  After ``max_rounds`` rounds of
+        calls, ``ToolLoopError`` (its ``.partial`` is the ``RunResult`` so far).  ``confirm(call)`` is
+        asked before each call; ``False`` refuses it.
         """
         loop = _Loop("conversations.run", tools, max_rounds, confirm, params)
-        response = await self.start(inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.tools, **params)
+        response = await self.start(
+            inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.sent_tools, **params
+        )
         while True:
             loop.result.add_turn(response)
             results = await loop.results(response.function_calls)
@@ -226,7 +230,7 @@ class AsyncConversations(AsyncResource):
     ) -> AsyncRunStream:
         """``run`` as one stream of every round's events; ``.result`` is the ``RunResult``."""
         loop = _Loop("conversations.run_stream", tools, max_rounds, confirm, params)
-        first = self.start_stream(inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.tools, **params)
+        first = self.start_stream(inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.sent_tools, **params)
 
         def following(conversation_id: str, results: list[FunctionResultEntry]) -> AsyncConversationStream:
             return self.append_stream(
@@ -276,6 +280,9 @@ class _Loop:
                 self.tools.append(function.schema)
             else:
                 self.tools.append(tool)
+        # An agent brings its own tool definitions (the API refuses tools beside agent_id): the
+        # functions given are then only what runs when the agent calls them by name.
+        self.sent_tools = None if params.get("agent_id") is not None else self.tools
         self.max_rounds = max_rounds
         self.confirm = confirm
         self.method = method
