@@ -205,6 +205,11 @@ class _Entry(msgspec.Struct, gc=False, kw_only=True, tag_field="type"):
     created_at: str | None = None
     completed_at: str | None = None
 
+    @property
+    def type(self) -> str:
+        """The entry's type on the wire (``message.output``, ``function.call``...)."""
+        return str(self.__struct_config__.tag)
+
 
 class MessageInputEntry(_Entry, kw_only=True, tag="message.input"):
     role: str = "user"
