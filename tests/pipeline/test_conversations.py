@@ -240,3 +240,16 @@ def test_an_answer_with_a_null_conversation_id_decodes(null_id: bool) -> None:
     if null_id:
         answer["conversation_id"] = None
     assert decode_response(json.dumps(answer).encode()).conversation_id == ""
+
+
+def test_the_benchs_conversation_stream_is_what_the_spec_says() -> None:
+    # Scenario 8 measures every client on these bytes: they must be what the live service sends.
+    from bench.conversations import CONVERSATION_ID, conversation_events
+
+    raw = conversation_events(6)
+    for event in raw:
+        name, data = event.decode().split("\n")[:2]
+        conforms("ConversationEvents", {"event": name.removeprefix("event: "), "data": json.loads(data[6:])})
+    events, decoder = decode([b"".join(raw)])
+    assert len(events) == 6 and decoder.complete
+    assert decoder.result.conversation_id == CONVERSATION_ID and decoder.result.usage.completion_tokens == 4
