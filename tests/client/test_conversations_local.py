@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any, Literal
 
 import pytest
@@ -249,3 +250,68 @@ def test_a_conversation_read_back_restarted_and_deleted(kind: str, server: Local
 
     with pytest.raises(NotFoundError):
         call(kind, url, "conversations.get", first.conversation_id)
+
+
+SLOW = {"x-mock-token-delay": "0.05", "x-mock-tokens": "1000"}
+
+
+def test_run_stream_cancelled_from_another_thread_mid_answer(server: LocalServer) -> None:
+    weather = Weather()
+    with (
+        Mistral(base_url=server.base_url) as client,
+        client.conversations.run_stream("Weather?", model=MODEL, tools=[weather.tool()], extra_headers=SLOW) as stream,
+    ):
+        seen = []
+        for event in stream:
+            seen.append(event)
+            if (
+                isinstance(event, MessageOutputEvent)
+                and len([e for e in seen if isinstance(e, MessageOutputEvent)]) == 1
+            ):
+                threading.Thread(target=stream.cancel).start()  # the next read blocks: the server is slow
+    assert server.wait_for_disconnect(5).chunks_sent < 1000
+    assert stream.cancelled and stream.current.cancelled and stream.current.text
+    assert stream.result.rounds == 1 and len(weather.calls) == 1
+
+
+def test_a_cancel_while_the_functions_run_sends_no_next_round(kind: str, server: LocalServer) -> None:
+    holder: dict[str, Any] = {}
+
+    def get_weather(city: str) -> str:
+        holder["stream"].cancel()  # as a UI's stop button would, while the function runs
+        return "sunny"
+
+    if kind == "sync":
+        with (
+            Mistral(base_url=server.base_url) as client,
+            client.conversations.run_stream("Weather?", model=MODEL, tools=[get_weather]) as stream,
+        ):
+            holder["stream"] = stream
+            events = list(stream)
+    else:
+
+        async def main() -> tuple[Any, list[Any]]:
+            async with (
+                AsyncMistral(base_url=server.base_url) as client,
+                client.conversations.run_stream("Weather?", model=MODEL, tools=[get_weather]) as stream,
+            ):
+                holder["stream"] = stream
+                return stream, [event async for event in stream]
+
+        stream, events = asyncio.run(main())
+    assert [request.path for request in server.requests] == ["/v1/conversations"]
+    assert stream.cancelled and type(events[-1]).__name__ == "ResponseDoneEvent"
+    assert stream.result.rounds == 1 and len(stream.result.turns) == 1
+
+
+async def test_leaving_an_async_run_stream_closes_its_round(server: LocalServer) -> None:
+    weather = Weather()
+    async with (
+        AsyncMistral(base_url=server.base_url) as client,
+        client.conversations.run_stream("Weather?", model=MODEL, tools=[weather.tool()], extra_headers=SLOW) as stream,
+    ):
+        async for event in stream:
+            if isinstance(event, MessageOutputEvent):
+                break
+    assert server.wait_for_disconnect(5).chunks_sent < 1000
+    assert stream.result.rounds == 1 and stream.current.cancelled

@@ -9,7 +9,7 @@ raises does not stop the loop: the error is sent back as the call's result, for 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -334,7 +334,8 @@ class AsyncRunStream:
     """The tool loop as one stream: every round's events, in order; the functions run between rounds.
 
     ``RunStream`` for ``Mistral``.  ``.result`` is the ``RunResult``; ``.text_stream`` the
-    assistant's text of every round; ``cancel()`` stops the round being streamed, from any thread.
+    assistant's text of every round; ``cancel()`` stops the loop (the round being streamed at once),
+    from any thread.  An error of a round's stream is raised as it is, its ``.partial`` that round's.
     """
 
     def __init__(
@@ -347,9 +348,11 @@ class AsyncRunStream:
         self._following = following
         self.stream = first  # the round being streamed
         self._cancelled = False
+        self._iterator: AsyncGenerator[Any, None] | None = None
 
     @property
     def result(self) -> RunResult:
+        """What the loop did so far: the finished rounds' outputs and the results sent back."""
         return self._loop.result
 
     @property
@@ -357,7 +360,12 @@ class AsyncRunStream:
         """What the round being streamed delivered so far."""
         return self.stream.result
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
     def cancel(self) -> None:
+        """Stop the loop now: no function runs after this, no round is sent."""
         self._cancelled = True
         self.stream.cancel()
 
@@ -365,12 +373,23 @@ class AsyncRunStream:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the loop (if it is still running) and release the round's connection."""
+        if self._iterator is not None:
+            await self._iterator.aclose()
         await self.stream.aclose()
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._events()
+        if self._iterator is None:
+            self._iterator = self._events()
+        return self._iterator
 
-    async def _events(self) -> AsyncIterator[Any]:
+    async def __anext__(self) -> Any:
+        return await self.__aiter__().__anext__()
+
+    async def _events(self) -> AsyncGenerator[Any, None]:
         loop = self._loop
         while True:
             stream = self.stream
@@ -387,12 +406,16 @@ class AsyncRunStream:
             if results is None or self._cancelled:
                 return
             self.stream = self._following(loop.result.conversation_id, results)
+            if self._cancelled:  # a cancel() that came while the functions ran: the next round is not sent
+                self.stream.cancel()
 
     @property
     def text_stream(self) -> AsyncIterator[str]:
+        """Only the assistant's text, of every round, as it arrives."""
         return _run_text(self)
 
     async def until_done(self) -> RunResult:
+        """Run the loop to its end (if it is still running) and return its result."""
         async for _ in self:
             pass
         return self.result

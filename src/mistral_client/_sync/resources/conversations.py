@@ -10,7 +10,7 @@ raises does not stop the loop: the error is sent back as the call's result, for 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -333,7 +333,8 @@ class RunStream:
     """The tool loop as one stream: every round's events, in order; the functions run between rounds.
 
     ``RunStream`` for ``Mistral``.  ``.result`` is the ``RunResult``; ``.text_stream`` the
-    assistant's text of every round; ``cancel()`` stops the round being streamed, from any thread.
+    assistant's text of every round; ``cancel()`` stops the loop (the round being streamed at once),
+    from any thread.  An error of a round's stream is raised as it is, its ``.partial`` that round's.
     """
 
     def __init__(
@@ -346,9 +347,11 @@ class RunStream:
         self._following = following
         self.stream = first  # the round being streamed
         self._cancelled = False
+        self._iterator: Generator[Any, None] | None = None
 
     @property
     def result(self) -> RunResult:
+        """What the loop did so far: the finished rounds' outputs and the results sent back."""
         return self._loop.result
 
     @property
@@ -356,7 +359,12 @@ class RunStream:
         """What the round being streamed delivered so far."""
         return self.stream.result
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
     def cancel(self) -> None:
+        """Stop the loop now: no function runs after this, no round is sent."""
         self._cancelled = True
         self.stream.cancel()
 
@@ -364,12 +372,23 @@ class RunStream:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the loop (if it is still running) and release the round's connection."""
+        if self._iterator is not None:
+            self._iterator.close()
         self.stream.close()
 
     def __iter__(self) -> Iterator[Any]:
-        return self._events()
+        if self._iterator is None:
+            self._iterator = self._events()
+        return self._iterator
 
-    def _events(self) -> Iterator[Any]:
+    def __next__(self) -> Any:
+        return self.__iter__().__next__()
+
+    def _events(self) -> Generator[Any, None]:
         loop = self._loop
         while True:
             stream = self.stream
@@ -386,12 +405,16 @@ class RunStream:
             if results is None or self._cancelled:
                 return
             self.stream = self._following(loop.result.conversation_id, results)
+            if self._cancelled:  # a cancel() that came while the functions ran: the next round is not sent
+                self.stream.cancel()
 
     @property
     def text_stream(self) -> Iterator[str]:
+        """Only the assistant's text, of every round, as it arrives."""
         return _run_text(self)
 
     def until_done(self) -> RunResult:
+        """Run the loop to its end (if it is still running) and return its result."""
         for _ in self:
             pass
         return self.result
