@@ -286,3 +286,63 @@ def test_a_call_decodes_its_arguments_into_the_functions_types() -> None:
     assert picked.schema["function"]["parameters"]["properties"]["mode"] == {"enum": ["a", "b"]}
     positional, keywords = picked.decode({"mode": "b", "flags": ["x"]})
     assert pick(*positional, **keywords) == "bx"
+
+
+def test_agents_and_reading_calls_send_what_the_spec_takes(kind: str) -> None:
+    def handler(conn: RawConnection) -> None:
+        path = conn.request.path
+        if conn.request.method == "DELETE":
+            conn.send_full(204, b"")
+        elif "/aliases" in path and conn.request.method == "GET":
+            conn.send_full(200, b'[{"alias":"stable","version":1,"created_at":"t","updated_at":"t"}]')
+        elif path.startswith(("/v1/agents?", "/v1/conversations?")) or "/versions?" in path:
+            conn.send_full(200, b"[]")
+        elif path.endswith(("/history", "/messages")):
+            conn.send_full(200, b'{"conversation_id":"c1","entries":[],"messages":[]}')
+        else:
+            conn.send_full(200, b'{"id":"ag_1","name":"n","model":"m","version":1,"alias":"stable"}')
+
+    with RawServer(handler) as server:
+        weather = get_weather
+        made = call(
+            kind, server, "agents.create", model="m", name="n", tools=[weather, "web_search"], handoffs=["ag_2"]
+        )
+        call(kind, server, "agents.update", "ag_1", instructions="Be brief.", deployment_chat=True)
+        call(kind, server, "agents.list", page=1, page_size=5, search="weather")
+        call(kind, server, "agents.get", "ag_1", agent_version="stable")
+        call(kind, server, "agents.set_version", "ag_1", 2)
+        call(kind, server, "agents.list_versions", "ag_1", page_size=3)
+        call(kind, server, "agents.get_version", "ag_1", 2)
+        call(kind, server, "agents.set_alias", "ag_1", "stable", 1)
+        aliases = call(kind, server, "agents.list_aliases", "ag_1")
+        call(kind, server, "agents.delete_alias", "ag_1", "stable")
+        call(kind, server, "agents.delete", "ag_1")
+        call(kind, server, "conversations.list", page=2, page_size=10, metadata={"team": "a"})
+        call(kind, server, "conversations.history", "c1")
+        call(kind, server, "conversations.messages", "c1")
+        call(kind, server, "conversations.delete", "c1")
+        sent_requests = [(conn.request.method, conn.request.path) for conn in server.connections]
+        bodies = sent(server)
+    assert made.id == "ag_1" and aliases[0].alias == "stable"
+    create, update = bodies
+    conforms("CreateAgentRequest", create)
+    conforms("UpdateAgentRequest", update)
+    assert create["tools"][0] == function_tool(get_weather) and create["tools"][1] == {"type": "web_search"}
+    assert update == {"instructions": "Be brief.", "deployment_chat": True}
+    assert sent_requests == [
+        ("POST", "/v1/agents"),
+        ("PATCH", "/v1/agents/ag_1"),
+        ("GET", "/v1/agents?page=1&page_size=5&search=weather"),
+        ("GET", "/v1/agents/ag_1?agent_version=stable"),
+        ("PATCH", "/v1/agents/ag_1/version?version=2"),
+        ("GET", "/v1/agents/ag_1/versions?page_size=3"),
+        ("GET", "/v1/agents/ag_1/versions/2"),
+        ("PUT", "/v1/agents/ag_1/aliases?alias=stable&version=1"),
+        ("GET", "/v1/agents/ag_1/aliases"),
+        ("DELETE", "/v1/agents/ag_1/aliases?alias=stable"),
+        ("DELETE", "/v1/agents/ag_1"),
+        ("GET", "/v1/conversations?page=2&page_size=10&metadata=%7B%22team%22%3A%22a%22%7D"),
+        ("GET", "/v1/conversations/c1/history"),
+        ("GET", "/v1/conversations/c1/messages"),
+        ("DELETE", "/v1/conversations/c1"),
+    ]
