@@ -6,13 +6,15 @@ conversation store keeps what was said."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import httpx2
 import pytest
 
-from mistral_client.server import LocalServer
+from mistral_client.server import EngineBusy, Finish, LocalServer, Prompt, TemplateEngine
 from tests.support.conversations import (
     BUILT_INS,
     CONVERSATIONS,
@@ -382,3 +384,46 @@ def test_instructions_with_an_agent_are_a_400(client: httpx2.Client) -> None:
     helper = agent(client)
     body = {"agent_id": helper["id"], "inputs": "Hi", "instructions": "Be terse"}
     assert "agent_id" in problem(client.post(CONVERSATIONS, json=body), 400)["message"]
+
+
+# --- Another engine --------------------------------------------------------------------------------
+
+
+@dataclass
+class ThreadedEngine(TemplateEngine):
+    """The deterministic text, from an engine that says it computes for long (as a real model does)."""
+
+    blocking: ClassVar[bool] = True
+    threads: list[str] = field(default_factory=list)
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        for item in super().generate(prompt):
+            self.threads.append(threading.current_thread().name)
+            yield item
+
+
+class FullEngine(TemplateEngine):
+    """A real model's queue, full."""
+
+    blocking: ClassVar[bool] = True
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        raise EngineBusy(retry_after=2)
+
+
+def test_a_blocking_engine_writes_the_text_off_the_event_loop() -> None:
+    engine = ThreadedEngine()
+    with LocalServer(engine=engine) as server, httpx2.Client(base_url=server.base_url) as client:
+        events = stream(client, CONVERSATIONS, START, **{"x-mock-tokens": "4"})
+        document = answer(client, CONVERSATIONS, START, **{"x-mock-tokens": "4"})
+    assert text(events) == document["outputs"][0]["content"] and types(events).count("message.output.delta") == 4
+    assert engine.threads and not any(name.startswith("LocalServer") for name in engine.threads)
+
+
+def test_a_full_engine_is_a_429_or_an_error_event() -> None:
+    with LocalServer(engine=FullEngine()) as server, httpx2.Client(base_url=server.base_url) as client:
+        refused = client.post(CONVERSATIONS, json=START)
+        assert problem(refused, 429)["type"] == "rate_limited" and refused.headers["retry-after"] == "2"
+        events = stream(client, CONVERSATIONS, START)
+    assert types(events) == ["conversation.response.started", "conversation.response.error"]
+    assert events[-1][1]["code"] == 1300

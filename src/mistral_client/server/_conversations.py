@@ -25,8 +25,8 @@ from ._catalog import accepts, can
 from ._conversation_engine import Speaker, Turn, assemble, prompt_messages, turn_events
 from ._conversation_requests import AppendRequest, ConversationRequest, RestartRequest, with_default_types
 from ._conversation_stream import ConversationEventStream, conversation_body
-from ._engine import Prompt
-from ._errors import error_response
+from ._engine import EngineBusy, Prompt
+from ._errors import engine_busy, error_response
 from ._routes import begin_request, first_not_none, is_blocking
 from ._state import knobs_of, shared_of
 from ._stream import ClosingStreamingResponse
@@ -325,7 +325,10 @@ async def _answer(
         if delay > 0:
             await asyncio.sleep(delay)
         events = turn_events(turn)
-        every = await asyncio.to_thread(list, events) if blocking else list(events)
+        try:
+            every = await asyncio.to_thread(list, events) if blocking else list(events)
+        except EngineBusy as busy:
+            return engine_busy(busy)
         commit(every)
         outputs, usage = assemble(every)
         return JSONResponse(
