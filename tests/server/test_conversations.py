@@ -172,6 +172,13 @@ def test_a_built_in_tool_runs_then_the_answer_shows_what_it_found(client: httpx2
         assert indexes == sorted(indexes) and indexes[-1] == len(kinds) - 1
 
 
+def test_a_connector_runs_under_its_id(client: httpx2.Client) -> None:
+    connector = {"type": "connector", "connector_id": "crm"}
+    events = stream(client, CONVERSATIONS, {**START, "tools": [connector]})
+    assert {d["name"] for n, d in events if n.startswith("tool.execution")} == {"crm"}
+    assert events[-1][1]["usage"]["connectors"] == {"crm": 1}
+
+
 def test_built_in_and_function_tools_together(client: httpx2.Client) -> None:
     document = answer(client, CONVERSATIONS, {**START, "tools": [{"type": "web_search"}, WEATHER]})
     assert [o["type"] for o in document["outputs"]] == ["tool.execution", "function.call"]
@@ -380,9 +387,10 @@ def test_restart_from_an_unknown_entry_is_a_404(client: httpx2.Client) -> None:
     assert "msg_nope" in problem(response, 404)["message"]
 
 
-def test_instructions_with_an_agent_are_a_400(client: httpx2.Client) -> None:
+@pytest.mark.parametrize("fields", [{"instructions": "Be terse"}, {"tools": [WEATHER]}], ids=["instructions", "tools"])
+def test_instructions_or_tools_with_an_agent_are_a_400(client: httpx2.Client, fields: dict[str, Any]) -> None:
     helper = agent(client)
-    body = {"agent_id": helper["id"], "inputs": "Hi", "instructions": "Be terse"}
+    body = {"agent_id": helper["id"], "inputs": "Hi", **fields}
     assert "agent_id" in problem(client.post(CONVERSATIONS, json=body), 400)["message"]
 
 
