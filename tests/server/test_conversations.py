@@ -435,3 +435,33 @@ def test_a_full_engine_is_a_429_or_an_error_event() -> None:
         events = stream(client, CONVERSATIONS, START)
     assert types(events) == ["conversation.response.started", "conversation.response.error"]
     assert events[-1][1]["code"] == 1300
+
+
+@dataclass
+class GatedEngine(TemplateEngine):
+    """Writes its first piece, then waits until the client has seen it: the text streams as it is made."""
+
+    blocking: ClassVar[bool] = True
+    seen: threading.Event = field(default_factory=threading.Event)
+    waited: list[bool] = field(default_factory=list)
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        yield "First"
+        self.waited.append(self.seen.wait(timeout=10))
+        yield " and last."
+        yield Finish("stop")
+
+
+def test_the_text_streams_as_the_engine_makes_it() -> None:
+    engine = GatedEngine()
+    with (
+        LocalServer(engine=engine) as server,
+        httpx2.Client(base_url=server.base_url) as client,
+        client.stream("POST", CONVERSATIONS, json={**START, "stream": True}) as response,
+    ):
+        lines = response.iter_lines()
+        first = next(line for line in lines if line.startswith('data: {"type":"message.output.delta"'))
+        engine.seen.set()
+        rest = list(lines)
+    assert '"content":"First"' in first and any('"content":" and last."' in line for line in rest)
+    assert engine.waited == [True]  # the first piece reached the client before the engine went on

@@ -28,6 +28,7 @@ __all__ = ["ConversationEventStream", "conversation_body", "error_event"]
 _encode = msgspec.json.Encoder().encode
 _DONE = "conversation.response.done"
 _ERROR = b"conversation.response.error"
+_NAMES = {name: name.encode() for name in (*DELTA_EVENTS, _DONE)}
 
 
 def error_event(created_at: str, message: str = "Internal server error", code: int = 3000) -> bytes:
@@ -93,7 +94,7 @@ async def conversation_body(stream: ConversationEventStream) -> AsyncGenerator[b
             if (kind in DELTA_EVENTS or kind == _DONE) and fired < sent:
                 fired = sent
                 if faults.malformed_after == sent:
-                    out.named(kind.encode(), b'{"id": "broken')
+                    out.named(_NAMES.get(kind) or kind.encode(), b'{"id": "broken')
                 if faults.stall_after == sent:
                     if out.pending:
                         yield out.take()
@@ -115,7 +116,7 @@ async def conversation_body(stream: ConversationEventStream) -> AsyncGenerator[b
                 stream.on_done()
             if kind == _DONE and faults.no_done:
                 continue
-            out.named(kind.encode(), _encode(event))
+            out.named(_NAMES.get(kind) or kind.encode(), _encode(event))
             if out.full:
                 yield out.take()
         complete = True

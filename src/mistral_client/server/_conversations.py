@@ -22,7 +22,7 @@ from starlette.routing import Route
 from ._agent_store import Conversation, Stores, new_id, now, stores_of
 from ._agents import agent_not_found, invalid_model
 from ._catalog import accepts, can
-from ._conversation_engine import Speaker, Turn, assemble, prompt_messages, turn_events
+from ._conversation_engine import Outputs, Speaker, Turn, assemble, prompt_messages, turn_events
 from ._conversation_requests import AppendRequest, ConversationRequest, RestartRequest, with_default_types
 from ._conversation_stream import ConversationEventStream, conversation_body
 from ._engine import EngineBusy, Prompt
@@ -313,9 +313,9 @@ async def _answer(
         handoff_execution=body.get("handoff_execution") or "server",
     )
 
-    def commit(events: list[dict[str, Any]]) -> None:
+    def commit(outputs: list[dict[str, Any]]) -> None:
         if store:
-            conversation.entries = [*history, *assemble(events)[0]]
+            conversation.entries = [*history, *outputs]
             conversation.updated_at = now()
             stores.conversations.add(conversation)
 
@@ -329,14 +329,14 @@ async def _answer(
             every = await asyncio.to_thread(list, events) if blocking else list(events)
         except EngineBusy as busy:
             return engine_busy(busy)
-        commit(every)
         outputs, usage = assemble(every)
+        commit(outputs)
         return JSONResponse(
             {"object": "conversation.response", "conversation_id": conversation.id, "outputs": outputs, "usage": usage}
         )
-    seen: list[dict[str, Any]] = []
+    so_far = Outputs()
     stream = ConversationEventStream(
-        events=_collecting(turn_events(turn), seen),
+        events=_adding(turn_events(turn), so_far),
         faults=knobs.stream,
         first_token_delay=first_not_none(knobs.first_token_delay, config.first_token_delay),
         token_delay=first_not_none(knobs.token_delay, config.token_delay),
@@ -344,12 +344,12 @@ async def _answer(
         recorder=shared.recorder,
         blocking=blocking,
         cancel=turn.cancelled,
-        on_done=lambda: commit(seen),
+        on_done=lambda: commit(so_far.entries()),
     )
     return ClosingStreamingResponse(conversation_body(stream))
 
 
-def _collecting(events: Iterator[dict[str, Any]], seen: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _adding(events: Iterator[dict[str, Any]], outputs: Outputs) -> Iterator[dict[str, Any]]:
     for event in events:
-        seen.append(event)
+        outputs.add(event)
         yield event
