@@ -236,6 +236,16 @@ def test_client_side_handoff_execution_ends_the_turn_at_the_handoff(client: http
     ]
 
 
+def test_after_a_client_side_handoff_the_agent_handed_to_answers(client: httpx2.Client) -> None:
+    expert = agent(client, name="expert")
+    triage = agent(client, name="triage", handoffs=[expert["id"]])
+    body = {"agent_id": triage["id"], "inputs": "Help", "handoff_execution": "client"}
+    first = answer(client, CONVERSATIONS, body)
+    assert [o["type"] for o in first["outputs"]] == ["agent.handoff"]
+    second = answer(client, f"{CONVERSATIONS}/{first['conversation_id']}", {"inputs": "Go on"})
+    assert [(o["type"], o["agent_id"]) for o in second["outputs"]] == [("message.output", expert["id"])]
+
+
 def test_handoffs_that_loop_stop(client: httpx2.Client) -> None:
     first = agent(client, name="first")
     second = agent(client, name="second", handoffs=[first["id"]])
@@ -353,6 +363,14 @@ def test_model_and_agent_id_exactly_one(client: httpx2.Client, fields: dict[str,
 def test_an_unknown_conversation_is_a_404(client: httpx2.Client, method: str, suffix: str, body: Any) -> None:
     response = client.request(method, f"{CONVERSATIONS}/conv_unknown{suffix}", json=body)
     assert "conv_unknown" in problem(response, 404)["message"]
+
+
+def test_tool_confirmations_are_a_400(client: httpx2.Client) -> None:
+    made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
+    call_id = made["outputs"][0]["tool_call_id"]
+    confirm = {"tool_confirmations": [{"tool_call_id": call_id, "confirmation": "allow"}]}
+    message = problem(client.post(f"{CONVERSATIONS}/{made['conversation_id']}", json=confirm), 400)["message"]
+    assert call_id in message and "confirmation" in message
 
 
 def test_appending_past_a_waiting_function_call_is_a_400(client: httpx2.Client) -> None:
