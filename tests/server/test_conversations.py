@@ -6,13 +6,15 @@ conversation store keeps what was said."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import httpx2
 import pytest
 
-from mistral_client.server import LocalServer
+from mistral_client.server import EngineBusy, Finish, LocalServer, Prompt, TemplateEngine
 from tests.support.conversations import (
     BUILT_INS,
     CONVERSATIONS,
@@ -170,6 +172,13 @@ def test_a_built_in_tool_runs_then_the_answer_shows_what_it_found(client: httpx2
         assert indexes == sorted(indexes) and indexes[-1] == len(kinds) - 1
 
 
+def test_a_connector_runs_under_its_id(client: httpx2.Client) -> None:
+    connector = {"type": "connector", "connector_id": "crm"}
+    events = stream(client, CONVERSATIONS, {**START, "tools": [connector]})
+    assert {d["name"] for n, d in events if n.startswith("tool.execution")} == {"crm"}
+    assert events[-1][1]["usage"]["connectors"] == {"crm": 1}
+
+
 def test_built_in_and_function_tools_together(client: httpx2.Client) -> None:
     document = answer(client, CONVERSATIONS, {**START, "tools": [{"type": "web_search"}, WEATHER]})
     assert [o["type"] for o in document["outputs"]] == ["tool.execution", "function.call"]
@@ -225,6 +234,16 @@ def test_client_side_handoff_execution_ends_the_turn_at_the_handoff(client: http
         "agent.handoff.done",
         "conversation.response.done",
     ]
+
+
+def test_after_a_client_side_handoff_the_agent_handed_to_answers(client: httpx2.Client) -> None:
+    expert = agent(client, name="expert")
+    triage = agent(client, name="triage", handoffs=[expert["id"]])
+    body = {"agent_id": triage["id"], "inputs": "Help", "handoff_execution": "client"}
+    first = answer(client, CONVERSATIONS, body)
+    assert [o["type"] for o in first["outputs"]] == ["agent.handoff"]
+    second = answer(client, f"{CONVERSATIONS}/{first['conversation_id']}", {"inputs": "Go on"})
+    assert [(o["type"], o["agent_id"]) for o in second["outputs"]] == [("message.output", expert["id"])]
 
 
 def test_handoffs_that_loop_stop(client: httpx2.Client) -> None:
@@ -346,6 +365,14 @@ def test_an_unknown_conversation_is_a_404(client: httpx2.Client, method: str, su
     assert "conv_unknown" in problem(response, 404)["message"]
 
 
+def test_tool_confirmations_are_a_400(client: httpx2.Client) -> None:
+    made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
+    call_id = made["outputs"][0]["tool_call_id"]
+    confirm = {"tool_confirmations": [{"tool_call_id": call_id, "confirmation": "allow"}]}
+    message = problem(client.post(f"{CONVERSATIONS}/{made['conversation_id']}", json=confirm), 400)["message"]
+    assert call_id in message and "confirmation" in message
+
+
 def test_appending_past_a_waiting_function_call_is_a_400(client: httpx2.Client) -> None:
     made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
     path = f"{CONVERSATIONS}/{made['conversation_id']}"
@@ -378,7 +405,81 @@ def test_restart_from_an_unknown_entry_is_a_404(client: httpx2.Client) -> None:
     assert "msg_nope" in problem(response, 404)["message"]
 
 
-def test_instructions_with_an_agent_are_a_400(client: httpx2.Client) -> None:
+@pytest.mark.parametrize("fields", [{"instructions": "Be terse"}, {"tools": [WEATHER]}], ids=["instructions", "tools"])
+def test_instructions_or_tools_with_an_agent_are_a_400(client: httpx2.Client, fields: dict[str, Any]) -> None:
     helper = agent(client)
-    body = {"agent_id": helper["id"], "inputs": "Hi", "instructions": "Be terse"}
+    body = {"agent_id": helper["id"], "inputs": "Hi", **fields}
     assert "agent_id" in problem(client.post(CONVERSATIONS, json=body), 400)["message"]
+
+
+# --- Another engine --------------------------------------------------------------------------------
+
+
+@dataclass
+class ThreadedEngine(TemplateEngine):
+    """The deterministic text, from an engine that says it computes for long (as a real model does)."""
+
+    blocking: ClassVar[bool] = True
+    threads: list[str] = field(default_factory=list)
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        for item in super().generate(prompt):
+            self.threads.append(threading.current_thread().name)
+            yield item
+
+
+class FullEngine(TemplateEngine):
+    """A real model's queue, full."""
+
+    blocking: ClassVar[bool] = True
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        raise EngineBusy(retry_after=2)
+
+
+def test_a_blocking_engine_writes_the_text_off_the_event_loop() -> None:
+    engine = ThreadedEngine()
+    with LocalServer(engine=engine) as server, httpx2.Client(base_url=server.base_url) as client:
+        events = stream(client, CONVERSATIONS, START, **{"x-mock-tokens": "4"})
+        document = answer(client, CONVERSATIONS, START, **{"x-mock-tokens": "4"})
+    assert text(events) == document["outputs"][0]["content"] and types(events).count("message.output.delta") == 4
+    assert engine.threads and not any(name.startswith("LocalServer") for name in engine.threads)
+
+
+def test_a_full_engine_is_a_429_or_an_error_event() -> None:
+    with LocalServer(engine=FullEngine()) as server, httpx2.Client(base_url=server.base_url) as client:
+        refused = client.post(CONVERSATIONS, json=START)
+        assert problem(refused, 429)["type"] == "rate_limited" and refused.headers["retry-after"] == "2"
+        events = stream(client, CONVERSATIONS, START)
+    assert types(events) == ["conversation.response.started", "conversation.response.error"]
+    assert events[-1][1]["code"] == 1300
+
+
+@dataclass
+class GatedEngine(TemplateEngine):
+    """Writes its first piece, then waits until the client has seen it: the text streams as it is made."""
+
+    blocking: ClassVar[bool] = True
+    seen: threading.Event = field(default_factory=threading.Event)
+    waited: list[bool] = field(default_factory=list)
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        yield "First"
+        self.waited.append(self.seen.wait(timeout=10))
+        yield " and last."
+        yield Finish("stop")
+
+
+def test_the_text_streams_as_the_engine_makes_it() -> None:
+    engine = GatedEngine()
+    with (
+        LocalServer(engine=engine) as server,
+        httpx2.Client(base_url=server.base_url) as client,
+        client.stream("POST", CONVERSATIONS, json={**START, "stream": True}) as response,
+    ):
+        lines = response.iter_lines()
+        first = next(line for line in lines if line.startswith('data: {"type":"message.output.delta"'))
+        engine.seen.set()
+        rest = list(lines)
+    assert '"content":"First"' in first and any('"content":" and last."' in line for line in rest)
+    assert engine.waited == [True]  # the first piece reached the client before the engine went on

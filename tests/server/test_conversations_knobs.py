@@ -167,3 +167,15 @@ def test_knobs_as_server_defaults() -> None:
         assert types(events) == ["conversation.response.started", DELTA, "conversation.response.error"]
         overridden = stream(client, CONVERSATIONS, START, **{"x-mock-error-event-after": "99"})
         assert types(overridden).count(DELTA) == 3 and types(overridden)[-1] == "conversation.response.done"
+
+
+def test_the_chat_only_knobs_change_nothing(client: httpx2.Client) -> None:
+    plain = {"x-mock-tokens": "4"}
+    body = {**START, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}
+    expected = types(stream(client, CONVERSATIONS, body, **plain))
+    for header, value in [
+        ("x-mock-finish-error-after", "1"),
+        ("x-mock-usage-chunk", "separate"),
+        ("x-mock-tool-call-style", "fragmented"),
+    ]:
+        assert types(stream(client, CONVERSATIONS, body, **plain, **{header: value})) == expected, header

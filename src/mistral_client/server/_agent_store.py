@@ -9,9 +9,9 @@ stores need no lock. Ids look like the live service's: a prefix and 32 hex digit
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -25,7 +25,16 @@ def new_id(prefix: str) -> str:
 
 def now() -> str:
     """The time as the live service writes it: ``2025-05-27T11:34:39.175924Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _SECOND
+    moment = time.time()
+    second = int(moment)
+    known = _SECOND
+    if known[0] != second:  # formatting a date costs more than an event: once a second
+        known = _SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{known[1]}.{int((moment - second) * 1_000_000):06d}Z"
+
+
+_SECOND = (0, "")
 
 
 # --- Agents ----------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ._errors import error_response
 from ._routes import answer_chat, begin_request
 from ._state import shared_of
 
-__all__ = ["AGENT_ROUTES", "agent_not_found"]
+__all__ = ["AGENT_ROUTES", "agent_not_found", "invalid_model", "model_refused"]
 
 _ALIAS = re.compile(r"[a-z]([a-z0-9_-]*[a-z0-9])?")
 
@@ -36,7 +36,7 @@ def invalid_model(model: str) -> Response:
     return error_response(400, f"Invalid model: {model}", "invalid_model", "1500")
 
 
-def _model_refused(request: Request, model: str) -> bool:
+def model_refused(request: Request, model: str) -> bool:
     config = shared_of(request).config
     return not accepts(model, config.models, any_model=config.any_model) or not can(model, "completion_chat")
 
@@ -53,7 +53,7 @@ async def create_agent(request: Request) -> Response:
     body = await begin_request(request, CreateAgentRequest, with_default_types)
     if isinstance(body, Response):
         return body
-    if _model_refused(request, body["model"]):
+    if model_refused(request, body["model"]):
         return invalid_model(body["model"])
     if (refusal := _handoffs_unknown(request, body.get("handoffs"))) is not None:
         return refusal
@@ -98,7 +98,7 @@ async def update_agent(request: Request) -> Response:
     body = await begin_request(request, UpdateAgentRequest, with_default_types)
     if isinstance(body, Response):
         return body
-    if body.get("model") is not None and _model_refused(request, body["model"]):
+    if body.get("model") is not None and model_refused(request, body["model"]):
         return invalid_model(body["model"])
     if (refusal := _handoffs_unknown(request, body.get("handoffs"))) is not None:
         return refusal

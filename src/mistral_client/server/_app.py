@@ -6,7 +6,8 @@ header (the list is ``KNOBS`` in ``_knobs``); ``ServerConfig`` (``_config``) hol
 which the ``serve`` command's flags set.
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/fim/completions``, ``POST /v1/embeddings``,
-``GET /v1/models``, ``GET /v1/models/{id}``. This module wires the app, from the outside in:
+``GET /v1/models``, ``GET /v1/models/{id}``, the Agents and Conversations endpoints
+(``_agents``, ``_conversations``). This module wires the app, from the outside in:
 ``_guard`` (Host and CORS checks), ``_middleware`` (body cap, records, key, knobs, rate limits),
 then ``_routes`` (the endpoints; bodies checked by ``_requests``), with ``_errors`` answering
 unknown paths and bugs in the API's error envelope.

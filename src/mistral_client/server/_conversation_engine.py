@@ -25,7 +25,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from ._answers import tool_call_id
 from ._engine import Engine, Finish, Prompt, message_text, prompt_seed
 from ._schema_values import value_for
 
-__all__ = ["DELTA_EVENTS", "Speaker", "Turn", "assemble", "prompt_messages", "turn_events"]
+__all__ = ["DELTA_EVENTS", "Outputs", "Speaker", "Turn", "assemble", "prompt_messages", "turn_events"]
 
 BUILT_IN = ("web_search", "web_search_premium", "code_interpreter", "image_generation", "document_library")
 # The events that carry a piece of an output: the stream's faults count these, as chat's count chunks.
@@ -186,40 +186,44 @@ def _identity(speaker: Speaker) -> dict[str, Any]:
 
 
 def _text(turn: Turn, speaker: Speaker, state: _State, findings: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """A message output: the engine's text, with the chunks the tools found in the middle of it."""
+    """A message output: the engine's text as it comes, one delta per piece, with the chunks the
+    tools found after its first sentence (each at its own ``content_index``, the text after them
+    at the next one), or at its end when no sentence ends."""
     output_index, entry_id = state.next_output(), new_id("msg")
-    pieces: list[str] = []
-    finish = Finish("stop")
-    for item in turn.engine.generate(_prompt(turn, speaker)):
-        if isinstance(item, Finish):
-            finish = item
-            break
-        pieces.append(item)
-    split = len(pieces) // 2 if findings else len(pieces)
-    content_index = 0
+    model, agent_id = speaker.model, speaker.agent_id
+    content_index, pieces, pending = 0, 0, list(findings)
 
-    def delta(content: Any, index: int) -> dict[str, Any]:
+    def delta(content: Any) -> dict[str, Any]:
         return {
             "type": "message.output.delta",
             "created_at": now(),
             "output_index": output_index,
             "id": entry_id,
-            "content_index": index,
-            **_identity(speaker),
+            "content_index": content_index,
+            "model": model,
+            "agent_id": agent_id,
             "role": "assistant",
             "content": content,
         }
 
-    for piece in pieces[:split]:
-        yield delta(piece, content_index)
-    if findings:
-        for chunk in findings:
+    finish = Finish("stop")
+    for item in turn.engine.generate(_prompt(turn, speaker)):
+        if isinstance(item, Finish):
+            finish = item
+            break
+        yield delta(item)
+        pieces += 1
+        if pending and item.rstrip().endswith((".", "!", "?")):
+            # The sources come after the first sentence, as the live service cites them.
+            for chunk in pending:
+                content_index += 1
+                yield delta(chunk)
+            pending = []
             content_index += 1
-            yield delta(chunk, content_index)
+    for chunk in pending:
         content_index += 1
-        for piece in pieces[split:]:
-            yield delta(piece, content_index)
-    state.completion_tokens += finish.completion_tokens if finish.completion_tokens is not None else len(pieces)
+        yield delta(chunk)
+    state.completion_tokens += finish.completion_tokens if finish.completion_tokens is not None else pieces
 
 
 def _function_call(
@@ -345,45 +349,61 @@ def _caller(turn: Turn, result: Mapping[str, Any]) -> Speaker | None:
 # --- The whole answer ------------------------------------------------------------------------------
 
 
-def assemble(events: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The outputs (entries) and usage that the events of one turn add up to."""
-    entries: dict[str, dict[str, Any]] = {}
-    parts: dict[str, dict[int, list[Any]]] = {}
-    usage: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    for event in events:
+class Outputs:
+    """The outputs (entries) and usage that the events of one turn add up to, added as they go:
+    a long stream keeps its text, not its events."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._parts: dict[str, dict[int, list[Any]]] = {}
+        self.usage: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+    def add(self, event: Mapping[str, Any]) -> None:
         kind, entry_id, stamp = event["type"], event.get("id", ""), event.get("created_at") or now()
-        entry = entries.get(entry_id)
+        entry = self._entries.get(entry_id)
         if kind == "message.output.delta":
             if entry is None:
-                entry = entries[entry_id] = _entry("message.output", event, stamp)
+                entry = self._entries[entry_id] = _entry("message.output", event, stamp)
                 entry.update(role="assistant", content="")
-                parts[entry_id] = {}
-            parts[entry_id].setdefault(event["content_index"], []).append(event["content"])
+                self._parts[entry_id] = {}
+            self._parts[entry_id].setdefault(event["content_index"], []).append(event["content"])
         elif kind == "function.call.delta":
             if entry is None:
-                entry = entries[entry_id] = _entry("function.call", event, stamp)
+                entry = self._entries[entry_id] = _entry("function.call", event, stamp)
                 entry.update(tool_call_id=event["tool_call_id"], name=event["name"], arguments="")
             entry["arguments"] += event["arguments"]
         elif kind == "tool.execution.started":
-            entry = entries[entry_id] = _entry("tool.execution", event, stamp)
+            entry = self._entries[entry_id] = _entry("tool.execution", event, stamp)
             entry.update(name=event["name"], arguments=event["arguments"])
         elif kind == "tool.execution.delta" and entry is not None:
             entry["arguments"] += event["arguments"]
         elif kind == "tool.execution.done" and entry is not None:
             entry["info"] = event.get("info") or {}
         elif kind == "agent.handoff.started":
-            entry = entries[entry_id] = {"object": "entry", "type": "agent.handoff", "created_at": stamp}
+            entry = self._entries[entry_id] = {"object": "entry", "type": "agent.handoff", "created_at": stamp}
             entry.update(completed_at=None, id=entry_id)
             entry.update(previous_agent_id=event["previous_agent_id"], previous_agent_name=event["previous_agent_name"])
         elif kind == "agent.handoff.done" and entry is not None:
             entry.update(next_agent_id=event["next_agent_id"], next_agent_name=event["next_agent_name"])
         elif kind == "conversation.response.done":
-            usage = dict(event["usage"])
+            self.usage = dict(event["usage"])
         if entry is not None:
             entry["completed_at"] = stamp
-    for entry_id, by_index in parts.items():
-        entries[entry_id]["content"] = _content(by_index)
-    return list(entries.values()), usage
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The outputs so far, as the conversation keeps them."""
+        return [
+            {**entry, "content": _content(self._parts[entry_id])} if entry_id in self._parts else dict(entry)
+            for entry_id, entry in self._entries.items()
+        ]
+
+
+def assemble(events: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The outputs (entries) and usage that the events of one turn add up to."""
+    outputs = Outputs()
+    for event in events:
+        outputs.add(event)
+    return outputs.entries(), outputs.usage
 
 
 def _entry(kind: str, event: Mapping[str, Any], stamp: str) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from typing import Any
 
 import msgspec
 
+from ._agent_store import now
 from ._conversation_engine import DELTA_EVENTS
+from ._engine import EngineBusy
 from ._knobs import StreamFaults
 from ._records import Recorder, RequestRecord
 from ._stream import EventWriter, InjectedDisconnect
@@ -26,18 +28,12 @@ __all__ = ["ConversationEventStream", "conversation_body", "error_event"]
 _encode = msgspec.json.Encoder().encode
 _DONE = "conversation.response.done"
 _ERROR = b"conversation.response.error"
+_NAMES = {name: name.encode() for name in (*DELTA_EVENTS, _DONE)}
 
 
-def error_event(created_at: str) -> bytes:
-    """The error event a fault sends: the live service's internal error, as a ResponseErrorEvent."""
-    return _encode(
-        {
-            "type": "conversation.response.error",
-            "created_at": created_at,
-            "message": "Internal server error",
-            "code": 3000,
-        }
-    )
+def error_event(created_at: str, message: str = "Internal server error", code: int = 3000) -> bytes:
+    """An error event (a ResponseErrorEvent); by default the live service's internal error, which a fault sends."""
+    return _encode({"type": "conversation.response.error", "created_at": created_at, "message": message, "code": code})
 
 
 @dataclass
@@ -82,12 +78,23 @@ async def conversation_body(stream: ConversationEventStream) -> AsyncGenerator[b
     try:
         if stream.first_token_delay > 0:
             await asyncio.sleep(stream.first_token_delay)
-        while (event := await stream.next_event()) is not None:
+        while True:
+            try:
+                event = await stream.next_event()
+            except EngineBusy:
+                # A real model's queue was full when the text was due: the stream has begun, so the
+                # refusal (a 429 before a stream) is an error event with the rate limit's code.
+                out.named(_ERROR, error_event(now(), "server busy: model queue full", 1300))
+                complete = True
+                yield out.take()
+                return
+            if event is None:
+                break
             kind = event["type"]
             if (kind in DELTA_EVENTS or kind == _DONE) and fired < sent:
                 fired = sent
                 if faults.malformed_after == sent:
-                    out.named(kind.encode(), b'{"id": "broken')
+                    out.named(_NAMES.get(kind) or kind.encode(), b'{"id": "broken')
                 if faults.stall_after == sent:
                     if out.pending:
                         yield out.take()
@@ -109,7 +116,7 @@ async def conversation_body(stream: ConversationEventStream) -> AsyncGenerator[b
                 stream.on_done()
             if kind == _DONE and faults.no_done:
                 continue
-            out.named(kind.encode(), _encode(event))
+            out.named(_NAMES.get(kind) or kind.encode(), _encode(event))
             if out.full:
                 yield out.take()
         complete = True

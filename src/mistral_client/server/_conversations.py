@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -20,13 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._agent_store import Conversation, Stores, new_id, now, stores_of
-from ._agents import agent_not_found, invalid_model
-from ._catalog import accepts, can
-from ._conversation_engine import Speaker, Turn, assemble, prompt_messages, turn_events
+from ._agents import agent_not_found, invalid_model, model_refused
+from ._conversation_engine import Outputs, Speaker, Turn, assemble, prompt_messages, turn_events
 from ._conversation_requests import AppendRequest, ConversationRequest, RestartRequest, with_default_types
 from ._conversation_stream import ConversationEventStream, conversation_body
-from ._engine import Prompt
-from ._errors import error_response
+from ._engine import EngineBusy, Prompt
+from ._errors import engine_busy, error_response
 from ._routes import begin_request, first_not_none, is_blocking
 from ._state import knobs_of, shared_of
 from ._stream import ClosingStreamingResponse
@@ -65,7 +65,7 @@ async def start(request: Request) -> Response:
             return _invalid("instructions and tools cannot be given with agent_id: they are the agent's")
         if stores.agents.get(agent_id, body.get("agent_version")) is None:
             return agent_not_found(agent_id)
-    elif _model_refused(request, str(model)):
+    elif model_refused(request, str(model)):
         return invalid_model(str(model))
     stamp = now()
     conversation = Conversation(
@@ -151,12 +151,13 @@ async def get_conversation(request: Request) -> Response:
 
 async def list_conversations(request: Request) -> Response:
     query = request.query_params
-    page, size = query.get("page", "0"), query.get("page_size", "100")
-    if not (page.isascii() and page.isdigit() and size.isascii() and size.isdigit()):
-        detail = [{"type": "int_parsing", "loc": ["query", "page"], "msg": "page and page_size must be whole numbers"}]
-        return JSONResponse({"detail": [{**detail[0], "input": page}]}, status_code=422)
-    first, count = int(page) * int(size), int(size)
-    conversations = stores_of(request).conversations.all()[first : first + count]
+    for name in ("page", "page_size"):
+        value = query.get(name, "0")
+        if not (value.isascii() and value.isdigit()):
+            detail = {"type": "int_parsing", "loc": ["query", name], "msg": "Input should be a valid integer"}
+            return JSONResponse({"detail": [{**detail, "input": value}]}, status_code=422)
+    page, size = int(query.get("page", "0")), int(query.get("page_size", "100"))
+    conversations = stores_of(request).conversations.all()[page * size : (page + 1) * size]
     return JSONResponse([c.shown() for c in conversations])
 
 
@@ -199,11 +200,6 @@ CONVERSATION_ROUTES = [
 
 
 # --- A turn ----------------------------------------------------------------------------------------
-
-
-def _model_refused(request: Request, model: str) -> bool:
-    config = shared_of(request).config
-    return not accepts(model, config.models, any_model=config.any_model) or not can(model, "completion_chat")
 
 
 def _entries(inputs: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -257,11 +253,16 @@ def _waiting_calls(entries: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _speaker(stores: Stores, conversation: Conversation, completion_args: dict[str, Any] | None) -> Speaker:
+    """Who answers the next turn: the conversation's agent (or, right after a handoff the client
+    executes, the agent handed to), else its model with its settings."""
     if conversation.agent_id is not None:
-        speaker = _agent_speaker(stores, conversation.agent_id, conversation.agent_version)
+        last = conversation.entries[-1] if conversation.entries else {}
+        handed_to = last.get("next_agent_id") if last.get("type") == "agent.handoff" else None
+        speaker = (handed_to and _agent_speaker(stores, handed_to)) or _agent_speaker(
+            stores, conversation.agent_id, conversation.agent_version
+        )
         if speaker is not None:
-            args = {**speaker.completion_args, **(completion_args or {})}
-            return Speaker(**{**speaker.__dict__, "completion_args": args})
+            return replace(speaker, completion_args={**speaker.completion_args, **(completion_args or {})})
     settings = conversation.settings
     return Speaker(
         model=conversation.model or "",
@@ -313,9 +314,9 @@ async def _answer(
         handoff_execution=body.get("handoff_execution") or "server",
     )
 
-    def commit(events: list[dict[str, Any]]) -> None:
+    def commit(outputs: list[dict[str, Any]]) -> None:
         if store:
-            conversation.entries = [*history, *assemble(events)[0]]
+            conversation.entries = [*history, *outputs]
             conversation.updated_at = now()
             stores.conversations.add(conversation)
 
@@ -325,15 +326,18 @@ async def _answer(
         if delay > 0:
             await asyncio.sleep(delay)
         events = turn_events(turn)
-        every = await asyncio.to_thread(list, events) if blocking else list(events)
-        commit(every)
+        try:
+            every = await asyncio.to_thread(list, events) if blocking else list(events)
+        except EngineBusy as busy:
+            return engine_busy(busy)
         outputs, usage = assemble(every)
+        commit(outputs)
         return JSONResponse(
             {"object": "conversation.response", "conversation_id": conversation.id, "outputs": outputs, "usage": usage}
         )
-    seen: list[dict[str, Any]] = []
+    so_far = Outputs()
     stream = ConversationEventStream(
-        events=_collecting(turn_events(turn), seen),
+        events=_adding(turn_events(turn), so_far),
         faults=knobs.stream,
         first_token_delay=first_not_none(knobs.first_token_delay, config.first_token_delay),
         token_delay=first_not_none(knobs.token_delay, config.token_delay),
@@ -341,12 +345,12 @@ async def _answer(
         recorder=shared.recorder,
         blocking=blocking,
         cancel=turn.cancelled,
-        on_done=lambda: commit(seen),
+        on_done=lambda: commit(so_far.entries()),
     )
     return ClosingStreamingResponse(conversation_body(stream))
 
 
-def _collecting(events: Iterator[dict[str, Any]], seen: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _adding(events: Iterator[dict[str, Any]], outputs: Outputs) -> Iterator[dict[str, Any]]:
     for event in events:
-        seen.append(event)
+        outputs.add(event)
         yield event
