@@ -315,3 +315,30 @@ async def test_leaving_an_async_run_stream_closes_its_round(server: LocalServer)
                 break
     assert server.wait_for_disconnect(5).chunks_sent < 1000
     assert stream.result.rounds == 1 and stream.current.cancelled
+
+
+def test_built_in_tools_and_a_handoff_from_the_local_server(kind: str, server: LocalServer) -> None:
+    url = server.base_url
+    tools = ["web_search", "web_search_premium", "code_interpreter", "image_generation"]
+    tools_and_library = [*tools, {"type": "document_library", "library_ids": ["lib_1"]}]
+    events, stream = call(kind, url, "conversations.start_stream", "Paris facts?", model=MODEL, tools=tools_and_library)
+    result = stream.result
+    names = {type(event).__name__ for event in events}
+    assert {"ToolExecutionStartedEvent", "ToolExecutionDoneEvent", "MessageOutputEvent"} <= names
+    assert [execution.name for execution in result.tool_executions] == [*tools, "document_library"]
+    assert all(execution.info is not None for execution in result.tool_executions)
+    assert result.text and result.done
+    # The same turn, not streamed, reads back as the stream assembled it.
+    history = call(kind, url, "conversations.history", result.conversation_id)
+    stored = [entry for entry in history.entries if entry.type != "message.input"]
+    assert [entry.type for entry in stored] == [output.type for output in result.outputs]
+
+    helper = call(kind, url, "agents.create", model=MODEL, name="helper", instructions="Answer.")
+    router = call(kind, url, "agents.create", model=MODEL, name="router", handoffs=[helper.id])
+    events, stream = call(kind, url, "conversations.start_stream", "Route me", agent_id=router.id)
+    names = [type(event).__name__ for event in events]
+    assert "AgentHandoffStartedEvent" in names and "AgentHandoffDoneEvent" in names
+    (handoff,) = stream.result.handoffs
+    assert (handoff.previous_agent_id, handoff.next_agent_id) == (router.id, helper.id)
+    assert (handoff.previous_agent_name, handoff.next_agent_name) == ("router", "helper")
+    assert stream.result.messages[-1].agent_id == helper.id
