@@ -98,6 +98,7 @@ BAD_CALLS = [
     ("conversations.run", ("hi",), {"model": "m", "tools": [print], "max_rounds": 0}, "max_rounds"),
     ("conversations.run", ("hi",), {"model": "m", "tools": [print], "store": False}, "store=True"),
     ("conversations.run", ("hi",), {"model": "m", "tools": [print], "confirm": "yes"}, "confirm must be"),
+    ("conversations.run", ("hi",), {"model": "m", "tools": [print], "max_rounds": True}, "max_rounds"),
     ("agents.complete", (), {"messages": [{"role": "user", "content": "hi"}]}, "needs agent_id=..."),
     ("agents.stream", (), {"agent_id": "ag"}, "needs messages"),
     ("agents.complete", (), {"agent_id": "ag", "messages": [], "max_tokens": -1}, "max_tokens"),
@@ -346,3 +347,20 @@ def test_agents_and_reading_calls_send_what_the_spec_takes(kind: str) -> None:
         ("GET", "/v1/conversations/c1/messages"),
         ("DELETE", "/v1/conversations/c1"),
     ]
+
+
+async def _async_tool(city: str) -> str:
+    return city
+
+
+async def _async_confirm(call: Any) -> bool:
+    return True
+
+
+def test_the_blocking_loop_refuses_async_functions(raw: RawServer) -> None:
+    with Mistral(base_url=raw.base_url) as client:
+        with pytest.raises(InvalidRequestError, match="'_async_tool' is an async function"):
+            client.conversations.run("hi", model="m", tools=[_async_tool])
+        with pytest.raises(InvalidRequestError, match="confirm is an async function"):
+            client.conversations.run_stream("hi", model="m", tools=[print], confirm=_async_confirm)
+    assert raw.connections == []

@@ -271,9 +271,16 @@ class _Loop:
             raise TypeError(f"{method}() got tools twice")
         if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence) or not tools:
             raise InvalidRequestError(f"{method}(): tools must be a non-empty list of functions or tool dicts")
+        if _BLOCKING and confirm is not None and _is_async(confirm):
+            raise InvalidRequestError(f"{method}(): confirm is an async function: the loop of Mistral cannot await it")
         self.functions: dict[str, ToolFunction] = {}
         self.tools: list[Any] = []
         for tool in tools:
+            if _BLOCKING and _is_async(tool):
+                raise InvalidRequestError(
+                    f"{method}(): {getattr(tool, '__name__', tool)!r} is an async function: "
+                    "the loop of Mistral cannot await it (AsyncMistral's can)"
+                )
             if callable(tool) and not isinstance(tool, (str, Mapping)):
                 function = ToolFunction(tool)
                 self.functions[function.name] = function
@@ -318,6 +325,16 @@ class _Loop:
         except Exception as exc:  # the model reads the error and may retry: it is not the caller's to handle
             return f"error: {type(exc).__name__}: {exc}"
         return tool_output(value)
+
+
+# True in the generated blocking client (unasync renames the class): its loop cannot await.
+_BLOCKING = AsyncBackend.__name__ == "SyncBackend"
+
+
+def _is_async(function: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(function)
 
 
 def tool_output(value: Any) -> str:
