@@ -342,3 +342,39 @@ def test_built_in_tools_and_a_handoff_from_the_local_server(kind: str, server: L
     assert (handoff.previous_agent_id, handoff.next_agent_id) == (router.id, helper.id)
     assert (handoff.previous_agent_name, handoff.next_agent_name) == ("router", "helper")
     assert stream.result.messages[-1].agent_id == helper.id
+
+
+def test_arguments_that_do_not_fit_are_sent_back_as_an_error(kind: str) -> None:
+    bodies: list[dict[str, Any]] = []
+    arguments = iter(['{"city":', '{"town":"Paris"}'])  # not JSON; then not the function's parameters
+
+    def scripted(conn: RawConnection) -> None:
+        bodies.append(json.loads(conn.request.body))
+        started = {"type": "conversation.response.started", "conversation_id": "c1"}
+        done = {"type": "conversation.response.done", "usage": {"total_tokens": 1}}
+        given = next(arguments, None)
+        if given is not None:
+            middle = (
+                "function.call.delta",
+                {"id": "f", "name": "get_weather", "tool_call_id": "t", "arguments": given},
+            )
+        else:
+            middle = ("message.output.delta", {"id": "m", "content": "Sorry."})
+        conn.send_head()
+        conn.send_chunk(
+            b"".join(
+                frame(*event)
+                for event in [("conversation.response.started", started), middle, ("conversation.response.done", done)]
+            )
+        )
+        conn.end_body()
+
+    weather = Weather()
+    with RawServer(scripted) as raw:
+        _, stream = call(kind, raw.base_url, "conversations.run_stream", "hi", model=MODEL, tools=[weather.tool()])
+    result = stream.result
+    assert weather.calls == [] and result.rounds == 2 and result.text == "Sorry."
+    first, second = (body["inputs"][0]["result"] for body in bodies[1:])
+    assert first.startswith("error: ToolArgumentsError: the arguments of tool call 'get_weather' are not valid JSON")
+    assert second == "error: ValidationError: Object contains unknown field `town`"
+    assert [body["inputs"][0]["tool_call_id"] for body in bodies[1:]] == ["t", "t"]

@@ -253,3 +253,15 @@ def test_the_benchs_conversation_stream_is_what_the_spec_says() -> None:
     events, decoder = decode([b"".join(raw)])
     assert len(events) == 6 and decoder.complete
     assert decoder.result.conversation_id == CONVERSATION_ID and decoder.result.usage.completion_tokens == 4
+
+
+@pytest.mark.parametrize(("arguments", "problem"), [('{"city":', "are not valid JSON"), ("[1]", "not an object")])
+def test_bad_call_arguments_are_a_tool_arguments_error(arguments: str, problem: str) -> None:
+    from mistral_client import ToolArgumentsError
+
+    call = FunctionCallEntry(tool_call_id="call_1", name="get_weather", arguments=arguments)
+    with pytest.raises(ToolArgumentsError, match=problem) as caught:
+        call.parsed_arguments()
+    assert caught.value.arguments == arguments and caught.value.tool_call.id == "call_1"
+    assert FunctionCallEntry(arguments={"a": 1}).parsed_arguments() == {"a": 1}
+    assert FunctionCallEntry(arguments="").parsed_arguments() == {}

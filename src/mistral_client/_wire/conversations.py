@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from .answers import ContentPart, text_of, thinking_of
+from .answers import ContentPart, FunctionCall, ToolCall, text_of, thinking_of
 from .events import StreamEvent, UnknownEvent
 
 __all__ = [
@@ -241,8 +241,14 @@ class FunctionCallEntry(_Entry, kw_only=True, tag="function.call"):
     confirmation_status: str | None = None
 
     def parsed_arguments(self) -> dict[str, Any]:
-        """The arguments as a dict (``{}`` for none); ``ValueError`` if they are not a JSON object."""
-        return parse_arguments(self.arguments)
+        """The arguments as a dict (``{}`` for none); ``ToolArgumentsError`` (keeping the raw string)
+        if they are not a JSON object, as for a chat tool call."""
+        arguments = self.arguments
+        if isinstance(arguments, dict):
+            return arguments
+        # Chat's tool call reads them: one rule, and one error, for both APIs.
+        call = ToolCall(function=FunctionCall(name=self.name, arguments=arguments), id=self.tool_call_id)
+        return call.parsed_arguments()
 
 
 class FunctionResultEntry(_Entry, kw_only=True, tag="function.result"):
@@ -311,17 +317,6 @@ def decode_entries(raw: Any) -> list[Entry]:
                 pass
         entries.append(UnknownEntry(type=str(kind), data=item))
     return entries
-
-
-def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments or not arguments.strip():
-        return {}
-    value = msgspec.json.decode(arguments)
-    if not isinstance(value, dict):
-        raise ValueError(f"the arguments are JSON but not an object (a {type(value).__name__})")
-    return value
 
 
 # -- answers ----------------------------------------------------------------------------------------
