@@ -364,3 +364,27 @@ def test_the_blocking_loop_refuses_async_functions(raw: RawServer) -> None:
         with pytest.raises(InvalidRequestError, match="confirm is an async function"):
             client.conversations.run_stream("hi", model="m", tools=[print], confirm=_async_confirm)
     assert raw.connections == []
+
+
+def test_each_keyword_typeddict_names_exactly_its_requests_fields() -> None:
+    # The keyword arguments a type checker accepts are the fields the request check accepts.
+    from mistral_client._wire import conversation_requests as requests
+    from mistral_client._wire.agents import AgentsCompletionRequest, AgentsParams
+
+    def names(typed: Any) -> set[str]:
+        return set(typed.__annotations__) | {
+            name for base in typed.__mro__[1:] for name in getattr(base, "__annotations__", {})
+        }
+
+    assert names(AgentsParams) == set(AgentsCompletionRequest.__struct_fields__) - {"agent_id", "messages", "stream"}
+    assert set(requests.ConversationParams.__optional_keys__) == set(requests._Start.__struct_fields__) - {
+        "inputs",
+        "stream",
+    }
+    assert set(requests.AppendParams.__optional_keys__) == set(requests._Append.__struct_fields__) - {
+        "inputs",
+        "stream",
+    }
+    restart = set(requests._Restart.__struct_fields__) - {"inputs", "stream", "from_entry_id"}
+    assert set(requests.RestartParams.__optional_keys__) == restart
+    assert set(requests.RunParams.__optional_keys__) == set(requests.ConversationParams.__optional_keys__) - {"tools"}

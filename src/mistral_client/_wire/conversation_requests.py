@@ -124,9 +124,12 @@ class AppendParams(TypedDict, total=False):
     tool_confirmations: list[dict[str, Any]] | None
 
 
-class RestartParams(AppendParams, total=False):
+class RestartParams(TypedDict, total=False):
     """The optional fields of ``conversations.restart`` (``None`` means "not set")."""
 
+    completion_args: dict[str, Any] | None
+    store: bool | None
+    handoff_execution: Literal["client", "server"] | None
     guardrails: list[dict[str, Any]] | None
     metadata: dict[str, Any] | None
     agent_version: str | int | None
