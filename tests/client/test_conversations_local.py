@@ -378,3 +378,40 @@ def test_arguments_that_do_not_fit_are_sent_back_as_an_error(kind: str) -> None:
     assert first.startswith("error: ToolArgumentsError: the arguments of tool call 'get_weather' are not valid JSON")
     assert second == "error: ValidationError: Object contains unknown field `town`"
     assert [body["inputs"][0]["tool_call_id"] for body in bodies[1:]] == ["t", "t"]
+
+
+def test_parallel_calls_run_in_order_and_go_back_in_one_append(kind: str) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def scripted(conn: RawConnection) -> None:
+        bodies.append(json.loads(conn.request.body))
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("conversation.response.started", {"type": "conversation.response.started", "conversation_id": "c1"})
+        ]
+        if len(bodies) == 1:
+            for index, city in enumerate(["Paris", "Lyon"]):
+                for piece in ('{"city":', f'"{city}"}}'):
+                    delta = {
+                        "output_index": index,
+                        "id": f"f{index}",
+                        "name": "get_weather",
+                        "tool_call_id": f"t{index}",
+                    }
+                    events.append(("function.call.delta", {**delta, "arguments": piece}))
+        else:
+            events.append(("message.output.delta", {"id": "m", "content": "Both sunny."}))
+        events.append(
+            ("conversation.response.done", {"type": "conversation.response.done", "usage": {"total_tokens": 2}})
+        )
+        conn.send_head()
+        conn.send_chunk(b"".join(frame(*event) for event in events))
+        conn.end_body()
+
+    weather = Weather()
+    with RawServer(scripted) as raw:
+        _, stream = call(kind, raw.base_url, "conversations.run_stream", "hi", model=MODEL, tools=[weather.tool()])
+    assert [city for city, _ in weather.calls] == ["Paris", "Lyon"]
+    assert [entry["tool_call_id"] for entry in bodies[1]["inputs"]] == ["t0", "t1"]
+    assert bodies[1]["inputs"][1]["type"] == "function.result" and '"Lyon"' in bodies[1]["inputs"][1]["result"]
+    result = stream.result
+    assert result.rounds == 1 and result.text == "Both sunny." and result.usage.total_tokens == 4
