@@ -206,3 +206,11 @@ def test_a_stream_cancelled_before_use_sends_nothing(kind: str) -> None:
             stream, events = asyncio.run(main())
         assert raw.connections == []
     assert events == [] and stream.result.cancelled
+
+
+def test_without_kept_events_the_result_still_assembles(kind: str) -> None:
+    with RawServer(serve(C.body())) as raw:
+        stream, events = read(kind, raw.base_url, keep_events=False)
+    result = stream.result
+    assert result.events is None and result.event_count == len(events) == len(C.EVENTS)
+    assert result.text == C.TEXT and result.function_calls[0].arguments == '{"city":"Paris"}'
