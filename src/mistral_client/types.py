@@ -14,6 +14,7 @@ from ._wire.agents import (
     Agent,
     AgentAlias,
     AgentCreateRequest,
+    AgentPage,
     AgentParams,
     AgentsCompletionRequest,
     AgentsParams,
@@ -118,6 +119,7 @@ __all__ = [
     # agents and conversations: answers and entries
     "Agent",
     "AgentAlias",
+    "AgentPage",
     "ConversationResponse",
     "ConversationInfo",
     "ConversationHistory",

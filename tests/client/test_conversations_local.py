@@ -415,3 +415,18 @@ def test_parallel_calls_run_in_order_and_go_back_in_one_append(kind: str) -> Non
     assert bodies[1]["inputs"][1]["type"] == "function.result" and '"Lyon"' in bodies[1]["inputs"][1]["result"]
     result = stream.result
     assert result.rounds == 1 and result.text == "Both sunny." and result.usage.total_tokens == 4
+
+
+def test_agents_page_by_page(kind: str, server: LocalServer) -> None:
+    url = server.base_url
+    made = {call(kind, url, "agents.create", model=MODEL, name=f"paged-{kind}-{n}").id for n in range(3)}
+    seen: list[str] = []
+    token = None
+    while True:
+        page = call(kind, url, "agents.list_page", page_size=2, page_token=token, search=f"paged-{kind}")
+        assert len(page.data) <= 2
+        seen += [agent.id for agent in page.data]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert set(seen) == made and len(seen) == 3

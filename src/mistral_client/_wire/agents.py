@@ -17,6 +17,7 @@ __all__ = [
     "Agent",
     "AgentAlias",
     "AgentCreateRequest",
+    "AgentPage",
     "AgentParams",
     "AgentUpdateRequest",
     "AgentsCompletionRequest",
@@ -147,3 +148,11 @@ class AgentAlias(msgspec.Struct, gc=False, kw_only=True):
     version: int | None = None
     created_at: str | None = None
     updated_at: str | None = None
+
+
+class AgentPage(msgspec.Struct, gc=False, kw_only=True):
+    """One page of ``agents.list_page``: its agents, and the token of the next page (``None`` at the end)."""
+
+    data: list[Agent] = msgspec.field(default_factory=list)
+    next_page_token: str | None = None
+    object: str | None = "list"

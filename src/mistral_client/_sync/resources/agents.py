@@ -12,7 +12,14 @@ import msgspec
 
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError
-from ..._wire.agents import Agent, AgentAlias, AgentCreateRequest, AgentsCompletionRequest, AgentUpdateRequest
+from ..._wire.agents import (
+    Agent,
+    AgentAlias,
+    AgentCreateRequest,
+    AgentPage,
+    AgentsCompletionRequest,
+    AgentUpdateRequest,
+)
 from ..._wire.answers import ChatCompletion
 from ..._wire.requests import _encode, build_chat_body
 from ..stream import ChatStream
@@ -33,6 +40,7 @@ AgentList = list[Agent]  # ``list`` is a method's name inside the class
 AliasList = list[AgentAlias]
 _decode_agents = msgspec.json.Decoder(AgentList).decode
 _decode_alias = msgspec.json.Decoder(AgentAlias).decode
+_decode_page = msgspec.json.Decoder(AgentPage).decode
 _decode_aliases = msgspec.json.Decoder(AliasList).decode
 
 
@@ -96,6 +104,21 @@ class Agents(Resource):
         _check_page("agents.list", page, page_size, 1000)
         data = self.get_json(_query("/agents", page=page, page_size=page_size, name=name, search=search), timeout)
         return decode(_decode_agents, data, "a list of agents")
+
+    def list_page(
+        self,
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        name: str | None = None,
+        search: str | None = None,
+        timeout: TimeoutLike = None,
+    ) -> AgentPage:
+        """One page of the agents the key may see (``GET /v1/agents/pages``); pass its
+        ``next_page_token`` as ``page_token`` for the next one, until it is ``None``."""
+        _check_page("agents.list_page", None, page_size, 1000)
+        query = _query("/agents/pages", page_size=page_size, page_token=page_token, name=name, search=search)
+        return decode(_decode_page, self.get_json(query, timeout), "a page of agents")
 
     def update(
         self,
