@@ -266,8 +266,6 @@ class _Loop:
             raise InvalidRequestError(f"{method}(): confirm must be a callable taking a function call")
         if params.get("store") is False:
             raise InvalidRequestError(f"{method}(): the tool loop appends to the conversation, which needs store=True")
-        if "tools" in params:
-            raise TypeError(f"{method}() got tools twice")
         if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence) or not tools:
             raise InvalidRequestError(f"{method}(): tools must be a non-empty list of functions or tool dicts")
         if _BLOCKING and confirm is not None and _is_async(confirm):
