@@ -165,6 +165,8 @@ class ConversationResult(EventResult):
         if self.events is None and not self.event_count % _FOLD_EVERY:
             for output in self._outputs:
                 output.folded = _fold(output.parts, output.folded)
+                if len(output.thinking) > 1:
+                    output.thinking[:] = ["".join(output.thinking)]
         event: Any = item
         kind = type(event)
         if kind is MessageOutputEvent:
