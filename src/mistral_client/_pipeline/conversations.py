@@ -49,7 +49,7 @@ CONVERSATION_EVENTS = EventKinds(
 
 
 class _Output:
-    __slots__ = ("agent_id", "folded", "id", "index", "kind", "model", "parts", "thinking", "values")
+    __slots__ = ("agent_id", "folded", "id", "index", "kind", "model", "parts", "thinking", "thinking_folded", "values")
 
     def __init__(self, kind: str, index: int, id: str | None) -> None:
         self.kind = kind
@@ -57,7 +57,7 @@ class _Output:
         self.id = id
         self.parts: list[str] = []  # text, or a call's argument pieces
         self.thinking: list[str] = []
-        self.folded = 0
+        self.folded = self.thinking_folded = 0  # leading joined blocks of each (``accumulating._fold``)
         self.model: str | None = None
         self.agent_id: str | None = None
         self.values: dict[str, Any] = {}
@@ -165,8 +165,7 @@ class ConversationResult(EventResult):
         if self.events is None and not self.event_count % _FOLD_EVERY:
             for output in self._outputs:
                 output.folded = _fold(output.parts, output.folded)
-                if len(output.thinking) > 1:
-                    output.thinking[:] = ["".join(output.thinking)]
+                output.thinking_folded = _fold(output.thinking, output.thinking_folded)
         event: Any = item
         kind = type(event)
         if kind is MessageOutputEvent:
