@@ -33,6 +33,13 @@ REPLACEMENTS = {
     "AsyncEmbeddings": "Embeddings",
     "AsyncModelsAPI": "ModelsAPI",
     "AsyncResource": "Resource",
+    "AsyncAudio": "Audio",
+    "AsyncTranscriptions": "Transcriptions",
+    "AsyncSpeechAPI": "SpeechAPI",
+    "AsyncVoices": "Voices",
+    "AsyncOCR": "OCR",
+    "AsyncModerations": "Moderations",
+    "AsyncClassifiers": "Classifiers",
     "AsyncOnChunk": "OnChunk",
     "AsyncClient": "Client",  # httpx2.AsyncClient
     "aclose": "close",

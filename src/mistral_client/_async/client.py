@@ -27,10 +27,14 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .resources.audio import AsyncAudio
 from .resources.chat import AsyncChat
+from .resources.classifiers import AsyncClassifiers
 from .resources.embeddings import AsyncEmbeddings
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
+from .resources.moderations import AsyncModerations
+from .resources.ocr import AsyncOCR
 
 __all__ = ["AsyncMistral"]
 
@@ -62,6 +66,10 @@ class AsyncMistral:
     fim: AsyncFim
     embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
+    audio: AsyncAudio
+    ocr: AsyncOCR
+    moderations: AsyncModerations
+    classifiers: AsyncClassifiers
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -95,6 +103,8 @@ class AsyncMistral:
         self.fim = AsyncFim(self)
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModelsAPI(self)
+        self.audio, self.ocr = AsyncAudio(self), AsyncOCR(self)  # issue 19
+        self.moderations, self.classifiers = AsyncModerations(self), AsyncClassifiers(self)
 
     async def _send(
         self,

@@ -28,10 +28,14 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .resources.audio import Audio
 from .resources.chat import Chat
+from .resources.classifiers import Classifiers
 from .resources.embeddings import Embeddings
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
+from .resources.moderations import Moderations
+from .resources.ocr import OCR
 
 __all__ = ["Mistral"]
 
@@ -63,6 +67,10 @@ class Mistral:
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
+    audio: Audio
+    ocr: OCR
+    moderations: Moderations
+    classifiers: Classifiers
     _http: httpx2.Client
 
     def __init__(
@@ -96,6 +104,8 @@ class Mistral:
         self.fim = Fim(self)
         self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
+        self.audio, self.ocr = Audio(self), OCR(self)  # issue 19
+        self.moderations, self.classifiers = Moderations(self), Classifiers(self)
 
     def _send(
         self,
