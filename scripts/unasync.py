@@ -39,6 +39,8 @@ REPLACEMENTS = {
     "AsyncTranscriptions": "Transcriptions",
     "AsyncSpeechAPI": "SpeechAPI",
     "AsyncVoices": "Voices",
+    "AsyncTranscriptionStream": "TranscriptionStream",
+    "AsyncSpeechStream": "SpeechStream",
     "AsyncOCR": "OCR",
     "AsyncModerations": "Moderations",
     "AsyncClassifiers": "Classifiers",

@@ -21,15 +21,18 @@ from .._wire.audio import (
     TranscriptionSegmentEvent,
     TranscriptionTextDelta,
 )
+from .._wire.events import StreamEvent
+from .decoding import excerpt
+from .events import EventDecoder, EventResult
 from .subtitles import to_srt, to_vtt
 
 if TYPE_CHECKING:
     from os import PathLike
 
-__all__ = ["Base64Stream", "Speech", "Transcription"]
+__all__ = ["Base64Stream", "Speech", "SpeechDecoder", "Transcription"]
 
 
-class Transcription:
+class Transcription(EventResult):
     """A transcription: ``text``, ``language``, ``segments`` (start, end, speaker), ``usage``, and the
     segments as subtitles (``to_srt()``, ``to_vtt()``).
 
@@ -38,30 +41,15 @@ class Transcription:
     ``time_to_first_token`` is the time to the first text, ``total_latency`` to the end.
     """
 
-    __slots__ = (
-        "_parts",
-        "cancelled",
-        "done",
-        "event_count",
-        "language",
-        "model",
-        "segments",
-        "time_to_first_token",
-        "total_latency",
-        "usage",
-    )
-
-    def __init__(self) -> None:
+    def __init__(self, *, keep_events: bool = True) -> None:
+        super().__init__(keep_events=keep_events)
         self._parts: list[str] = []
         self.language: str | None = None
         self.model = ""
         self.segments: list[TranscriptionSegment] = []
         self.usage: AudioUsage | None = None
         self.done = False
-        self.event_count = 0
         self.time_to_first_token: float | None = None
-        self.total_latency: float | None = None
-        self.cancelled = False
 
     @classmethod
     def from_response(cls, response: TranscriptionResponse) -> Transcription:
@@ -82,15 +70,14 @@ class Transcription:
             parts[:] = ["".join(parts)]
         return parts[0] if parts else ""
 
-    def add(self, event: Any, latency: float | None = None) -> None:
-        """One event of the stream (any other type is counted and otherwise ignored)."""
-        self.event_count += 1
+    def apply(self, event: Any) -> None:
+        """One event of the stream (an unknown type is kept in ``events`` and otherwise ignored)."""
         kind = type(event)
         if kind is TranscriptionTextDelta:
             if event.text:
                 self._parts.append(event.text)
                 if self.time_to_first_token is None:
-                    self.time_to_first_token = latency
+                    self.time_to_first_token = event.total_latency
         elif kind is TranscriptionSegmentEvent:
             self.segments.append(event.to_segment())
         elif kind is TranscriptionLanguage:
@@ -118,7 +105,7 @@ class Transcription:
         shown = text if len(text) <= 60 else text[:57] + "..."
         return (
             f"Transcription(text={shown!r}, language={self.language!r}, segments={len(self.segments)}, "
-            f"done={self.done}, cancelled={self.cancelled})"
+            f"done={self.done}, events={self.event_count}, cancelled={self.cancelled})"
         )
 
 
@@ -159,38 +146,25 @@ class Base64Stream:
         return binascii.a2b_base64(carry + "=" * (-len(carry) % 4))
 
 
-class Speech:
+class Speech(EventResult):
     """Generated speech: ``audio`` (the bytes of the file, in ``response_format``), ``usage``, and
-    ``write_to(path_or_file)``.  From a stream, ``audio`` holds what arrived so far."""
+    ``write_to(path_or_file)``.  From a stream, ``audio`` holds what arrived so far (nothing when
+    the stream was opened with ``keep_audio=False``, for audio written elsewhere as it arrives)."""
 
-    __slots__ = (
-        "_base64",
-        "_parts",
-        "cancelled",
-        "chunk_count",
-        "done",
-        "event_count",
-        "keep_audio",
-        "response_format",
-        "size",
-        "time_to_first_token",
-        "total_latency",
-        "usage",
-    )
-
-    def __init__(self, response_format: str | None = None, *, keep_audio: bool = True) -> None:
+    def __init__(
+        self, response_format: str | None = None, *, keep_audio: bool = True, keep_events: bool = False
+    ) -> None:
+        super().__init__(keep_events=keep_events)
         self._parts: list[bytes] = []
         self._base64 = Base64Stream()
+        self._tail = b""  # the last bytes, when the base64 ended without its padding
         self.response_format = response_format
         self.keep_audio = keep_audio
         self.size = 0
         self.usage: AudioUsage | None = None
         self.done = False
-        self.event_count = 0
         self.chunk_count = 0
         self.time_to_first_token: float | None = None
-        self.total_latency: float | None = None
-        self.cancelled = False
 
     @classmethod
     def from_audio(cls, audio: bytes, response_format: str | None) -> Speech:
@@ -208,30 +182,27 @@ class Speech:
             parts[:] = [b"".join(parts)]
         return parts[0] if parts else b""
 
-    def decode(self, delta: SpeechAudioDelta) -> bytes:
-        """The bytes of a delta, decoded once, as it arrives (the decoder calls this; ``add`` keeps them)."""
-        audio = self._base64.feed(delta.audio_data)
-        delta.__dict__["_audio"] = audio
-        return audio
+    @property
+    def text(self) -> str:
+        return ""
 
-    def add(self, event: Any, latency: float | None = None) -> None:
-        self.event_count += 1
+    def apply(self, event: Any) -> None:
         kind = type(event)
         if kind is SpeechAudioDelta:
             audio = event.__dict__.get("_audio")
-            if audio is None:
-                audio = self.decode(event)
+            if audio is None:  # not through ``SpeechDecoder``
+                audio = event.__dict__["_audio"] = self._base64.feed(event.audio_data)
             if audio:
                 self.chunk_count += 1
                 self.size += len(audio)
                 if self.keep_audio:
                     self._parts.append(audio)
                 if self.time_to_first_token is None:
-                    self.time_to_first_token = latency
+                    self.time_to_first_token = event.total_latency
         elif kind is SpeechAudioDone:
             self.done = True
             self.usage = event.usage
-            tail = self._base64.end()
+            tail = self._tail = self._tail or self._base64.end()
             if tail:
                 self.size += len(tail)
                 if self.keep_audio:
@@ -250,5 +221,28 @@ class Speech:
     def __repr__(self) -> str:
         return (
             f"Speech(response_format={self.response_format!r}, size={self.size}, done={self.done}, "
-            f"cancelled={self.cancelled})"
+            f"events={self.event_count}, cancelled={self.cancelled})"
         )
+
+
+class SpeechDecoder(EventDecoder[Speech]):
+    """The speech stream's decoder: each audio delta's base64 is decoded as the delta arrives, so
+    a delta that is no base64 fails the stream there (``.partial`` holds the audio before it)."""
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        out = super().feed(data)
+        base64 = self.result._base64
+        for index, event in enumerate(out):
+            kind = type(event)
+            try:
+                if kind is SpeechAudioDelta:
+                    event.__dict__["_audio"] = base64.feed(event.audio_data)  # type: ignore[attr-defined]
+                elif kind is SpeechAudioDone:
+                    self.result._tail = base64.end()
+            except (binascii.Error, ValueError) as exc:
+                self._returned -= len(out) - index
+                self.done, self._last_at = False, 0
+                shown: str = getattr(event, "audio_data", "")
+                self._fail(f"the audio is not base64 ({exc}): {excerpt(shown.encode())}")
+                return out[:index]
+        return out

@@ -14,6 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from .._exceptions import InvalidRequestError
 from .answers import OrNull
+from .events import StreamEvent
 from .requests import _encode
 
 __all__ = [
@@ -171,7 +172,7 @@ class TranscriptionResponse(msgspec.Struct, gc=False):
 # The four events of a transcription stream (the SSE ``event:`` name is the ``type``).
 
 
-class TranscriptionLanguage(msgspec.Struct, gc=False):
+class TranscriptionLanguage(StreamEvent, kw_only=True, gc=False):
     """``transcription.language``: the language heard, once known."""
 
     audio_language: OrNull[str] = ""
@@ -182,7 +183,7 @@ class TranscriptionLanguage(msgspec.Struct, gc=False):
             self.audio_language = ""
 
 
-class TranscriptionTextDelta(msgspec.Struct, gc=False):
+class TranscriptionTextDelta(StreamEvent, kw_only=True, gc=False):
     """``transcription.text.delta``: the next piece of text."""
 
     text: OrNull[str] = ""
@@ -193,7 +194,7 @@ class TranscriptionTextDelta(msgspec.Struct, gc=False):
             self.text = ""
 
 
-class TranscriptionSegmentEvent(msgspec.Struct, gc=False):
+class TranscriptionSegmentEvent(StreamEvent, kw_only=True, gc=False):
     """``transcription.segment``: a finished segment (start, end, speaker)."""
 
     text: OrNull[str] = ""
@@ -214,7 +215,7 @@ class TranscriptionSegmentEvent(msgspec.Struct, gc=False):
         return TranscriptionSegment(text=self.text, start=self.start, end=self.end, speaker_id=self.speaker_id)
 
 
-class TranscriptionDone(msgspec.Struct, gc=False):
+class TranscriptionDone(StreamEvent, kw_only=True, gc=False):
     """``transcription.done``: the whole text, segments and usage; the stream's last event."""
 
     model: OrNull[str] = ""
@@ -247,7 +248,7 @@ class SpeechResponse(msgspec.Struct, gc=False):
         return decode_base64(self.audio_data)
 
 
-class SpeechAudioDelta(msgspec.Struct, dict=True):
+class SpeechAudioDelta(StreamEvent, kw_only=True, dict=True):
     """``speech.audio.delta``: the next piece of audio, base64 (``.audio`` gives the bytes)."""
 
     audio_data: OrNull[str] = ""
@@ -267,7 +268,7 @@ class SpeechAudioDelta(msgspec.Struct, dict=True):
         return audio
 
 
-class SpeechAudioDone(msgspec.Struct, gc=False):
+class SpeechAudioDone(StreamEvent, kw_only=True, gc=False):
     """``speech.audio.done``: the end of the audio, with the usage."""
 
     usage: AudioUsage | None = None

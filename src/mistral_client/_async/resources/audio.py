@@ -3,37 +3,161 @@
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any, Literal
+import contextlib
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from pathlib import PurePath
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ..._config import TimeoutLike
+from ..._config import Timeout, TimeoutLike
 from ..._exceptions import InvalidRequestError
-from ..._pipeline.audio import Speech
+from ..._pipeline.audio import Speech, SpeechDecoder, Transcription
+from ..._pipeline.events import EventKinds
+from ..._uploads import Multipart
 from ..._wire.audio import (
+    AUDIO_FORMATS,
     MAX_AUDIO_BYTES,
+    SpeechAudioDelta,
+    SpeechAudioDone,
     SpeechRequest,
     SpeechResponse,
+    TranscriptionDone,
+    TranscriptionLanguage,
     TranscriptionResponse,
+    TranscriptionSegmentEvent,
+    TranscriptionTextDelta,
     Voice,
     VoiceCreateRequest,
     VoiceList,
     VoiceUpdateRequest,
     build_body,
     decode_base64,
+    transcription_fields,
 )
+from ..._wire.events import StreamEvent
+from ..stream import AsyncNamedEventStream
 from ._base import AsyncResource, Headers, decode
-from ._media import FileLike, as_base64, local_file, path_segment
+from ._media import FileSource, as_base64, local_file, path_segment
 
 if TYPE_CHECKING:
+    import httpx2
+
     from ..client import AsyncMistral
 
-__all__ = ["AsyncAudio", "AsyncSpeechAPI", "AsyncTranscriptions", "AsyncVoices"]
+__all__ = [
+    "AsyncAudio",
+    "AsyncSpeechAPI",
+    "AsyncSpeechStream",
+    "AsyncTranscriptionStream",
+    "AsyncTranscriptions",
+    "AsyncVoices",
+]
+
+_TRANSCRIPTIONS = "/audio/transcriptions"
 
 _decode_transcription = msgspec.json.Decoder(TranscriptionResponse).decode
 _decode_speech = msgspec.json.Decoder(SpeechResponse).decode
 _decode_voice = msgspec.json.Decoder(Voice).decode
 _decode_voices = msgspec.json.Decoder(VoiceList).decode
+
+
+class AsyncTranscriptionStream(AsyncNamedEventStream[StreamEvent, Transcription]):
+    """A streamed transcription: iterate it for its events, ``.text_stream`` for the text;
+    ``.result`` is the ``Transcription`` so far (``segments``, ``to_srt()``...)."""
+
+    kinds = EventKinds(
+        {
+            "transcription.language": TranscriptionLanguage,
+            "transcription.text.delta": TranscriptionTextDelta,
+            "transcription.segment": TranscriptionSegmentEvent,
+            "transcription.done": TranscriptionDone,
+        },
+        end={"transcription.done"},
+    )
+    result_type = Transcription
+    _again = "call audio.transcriptions.stream() again"
+
+    def _text_of(self, item: StreamEvent) -> str:
+        return item.text if type(item) is TranscriptionTextDelta else ""
+
+
+class AsyncSpeechStream(AsyncNamedEventStream[StreamEvent, Speech]):
+    """A streamed speech: iterate it for its events (``SpeechAudioDelta``, ``SpeechAudioDone``),
+    ``.audio_stream`` for the audio bytes, ``write_to(path_or_file)`` to save them as they arrive."""
+
+    kinds = EventKinds(
+        {"speech.audio.delta": SpeechAudioDelta, "speech.audio.done": SpeechAudioDone}, end={"speech.audio.done"}
+    )
+    result_type = Speech
+    _again = "call audio.speech.stream() again"
+
+    def __init__(
+        self,
+        send: Callable[[float], Any],
+        *,
+        timeout: Timeout,
+        max_event_size: int | None,
+        response_format: str | None = None,
+        keep_audio: bool = True,
+        keep_events: bool = False,
+    ) -> None:
+        super().__init__(send, timeout=timeout, max_event_size=max_event_size, keep_events=keep_events)
+        self._format = response_format
+        self._keep_audio = keep_audio
+
+    def _new_result(self) -> Speech:
+        return Speech(self._format, keep_audio=self._keep_audio, keep_events=self._keep_events)
+
+    def _new_decoder(self, response: httpx2.Response, started: float) -> SpeechDecoder:
+        return SpeechDecoder(
+            started,
+            self.kinds,
+            self._new_result(),
+            max_event_size=self._max_event_size,
+            request=response.request,
+            request_id=response.headers.get("mistral-correlation-id"),
+        )
+
+    @property
+    def audio_stream(self) -> AsyncIterator[bytes]:
+        """The audio bytes, delta by delta, as they arrive."""
+        return _audio_deltas(self)
+
+    async def write_to(self, target: str | os.PathLike[str] | IO[bytes]) -> int:
+        """Write the audio to a path or a binary file object as it arrives (reads the stream to its
+        end); returns the number of bytes written.  A path is written whole or not at all: on an
+        error the partial file is removed (the audio so far is in the error's ``.partial``)."""
+        if hasattr(target, "write"):
+            return await _write_audio(self, target)  # type: ignore[arg-type]
+        path = os.fspath(target)
+        try:
+            with open(path, "wb") as file:  # noqa: ASYNC230 - a local file, written a delta at a time
+                return await _write_audio(self, file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            raise
+
+
+async def _audio_deltas(stream: AsyncSpeechStream) -> AsyncGenerator[bytes, None]:
+    async for event in stream:
+        if type(event) is SpeechAudioDelta:
+            audio = event.audio
+            if audio:
+                yield audio
+    tail = stream.result._tail if stream.result.done else b""
+    if tail:  # the base64 ended without its padding: the last bytes came with the end
+        yield tail
+
+
+async def _write_audio(stream: AsyncSpeechStream, file: IO[bytes]) -> int:
+    written = 0
+    async for audio in _audio_deltas(stream):
+        file.write(audio)
+        written += len(audio)
+    return written
 
 
 class AsyncAudio:
@@ -52,7 +176,7 @@ class AsyncSpeechAPI(AsyncResource):
         input: str | None = None,
         model: str | None = None,
         voice_id: str | None = None,
-        ref_audio: FileLike | None = None,
+        ref_audio: FileSource | None = None,
         response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = None,
         metadata: dict[str, Any] | None = None,
         timeout: TimeoutLike = None,
@@ -71,6 +195,33 @@ class AsyncSpeechAPI(AsyncResource):
 
             raise APIError(f"the speech answer's audio_data is not base64: {exc}", request=sent) from None
         return Speech.from_audio(audio, response_format or "mp3")
+
+    def stream(
+        self,
+        *,
+        input: str | None = None,
+        model: str | None = None,
+        voice_id: str | None = None,
+        ref_audio: FileSource | None = None,
+        response_format: Literal["pcm", "wav", "mp3", "flac", "opus"] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
+        keep_audio: bool = True,
+    ) -> AsyncSpeechStream:
+        """Stream speech: each ``SpeechAudioDelta`` carries its audio bytes (``.audio``, decoded as it
+        arrives); ``stream.write_to(path_or_file)`` writes them as they come; ``.result`` is the
+        ``Speech`` so far.  ``keep_audio=False`` keeps no audio in the result (a long stream written elsewhere)."""
+        body = _speech_body("audio.speech.stream", input, model, voice_id, ref_audio, response_format, metadata, True)
+        return self.stream_of(
+            AsyncSpeechStream,
+            "/audio/speech",
+            body,
+            timeout,
+            extra_headers,
+            response_format=response_format or "mp3",
+            keep_audio=keep_audio,
+        )
 
 
 class AsyncVoices(AsyncResource):
@@ -112,7 +263,7 @@ class AsyncVoices(AsyncResource):
         self,
         *,
         name: str | None = None,
-        sample: FileLike | None = None,
+        sample: FileSource | None = None,
         sample_filename: str | None = None,
         slug: str | None = None,
         languages: builtins.list[str] | None = None,
@@ -137,7 +288,7 @@ class AsyncVoices(AsyncResource):
         payload = {
             "name": name,
             "sample_audio": as_base64(local),
-            "sample_filename": sample_filename or (local.name if local.name != "file" else None),
+            "sample_filename": sample_filename or (local.filename if local.filename != "file" else None),
             "slug": slug,
             "languages": languages,
             "gender": gender,
@@ -192,7 +343,129 @@ class AsyncVoices(AsyncResource):
 
 
 class AsyncTranscriptions(AsyncResource):
-    pass
+    async def create(
+        self,
+        file: FileSource | None = None,
+        /,
+        *,
+        model: str | None = None,
+        file_url: str | None = None,
+        file_id: str | None = None,
+        language: str | None = None,
+        temperature: float | None = None,
+        diarize: bool | None = None,
+        context_bias: builtins.list[str] | str | None = None,
+        timestamp_granularities: builtins.list[Literal["segment", "word"]] | None = None,
+        timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
+    ) -> Transcription:
+        """Transcribe audio: ``file`` (a path, bytes or a binary file, streamed, never read whole),
+        ``file_url`` or ``file_id``.  The answer has ``text``, ``language``, ``segments`` (with
+        ``timestamp_granularities=["segment"]``; ``speaker_id`` with ``diarize=True``), ``usage``,
+        and ``to_srt()`` / ``to_vtt()``."""
+        body = _transcription_body(
+            "audio.transcriptions.create",
+            file,
+            model,
+            file_url,
+            file_id,
+            language,
+            temperature,
+            diarize,
+            context_bias,
+            timestamp_granularities,
+            stream=False,
+        )
+        data, sent = await self.post_json(_TRANSCRIPTIONS, body, timeout, extra_headers)
+        return Transcription.from_response(decode(_decode_transcription, data, "a transcription", sent))
+
+    def stream(
+        self,
+        file: FileSource | None = None,
+        /,
+        *,
+        model: str | None = None,
+        file_url: str | None = None,
+        file_id: str | None = None,
+        language: str | None = None,
+        temperature: float | None = None,
+        diarize: bool | None = None,
+        context_bias: builtins.list[str] | str | None = None,
+        timestamp_granularities: builtins.list[Literal["segment", "word"]] | None = None,
+        timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
+        keep_events: bool = True,
+    ) -> AsyncTranscriptionStream:
+        """Stream a transcription: iterate it for its events (``TranscriptionLanguage``,
+        ``TranscriptionTextDelta``, ``TranscriptionSegmentEvent``, ``TranscriptionDone``), or
+        ``.text_stream`` for the text; ``.result`` is the ``Transcription`` so far.  The request is
+        sent when the ``with`` block (or the loop) starts."""
+        body = _transcription_body(
+            "audio.transcriptions.stream",
+            file,
+            model,
+            file_url,
+            file_id,
+            language,
+            temperature,
+            diarize,
+            context_bias,
+            timestamp_granularities,
+            stream=True,
+        )
+        return self.stream_of(
+            AsyncTranscriptionStream, _TRANSCRIPTIONS, body, timeout, extra_headers, keep_events=keep_events
+        )
+
+
+def _transcription_body(
+    method: str,
+    file: Any,
+    model: str | None,
+    file_url: str | None,
+    file_id: str | None,
+    language: str | None,
+    temperature: float | None,
+    diarize: bool | None,
+    context_bias: Any,
+    timestamp_granularities: Any,
+    *,
+    stream: bool,
+) -> Multipart:
+    if model is None:
+        raise InvalidRequestError(f"{method}() needs model=..., e.g. 'voxtral-mini-latest'")
+    given = [
+        name for name, value in (("file", file), ("file_url", file_url), ("file_id", file_id)) if value is not None
+    ]
+    if not given:
+        raise InvalidRequestError(
+            f"{method}() needs audio: a local file ({method}('talk.wav', ...)), file_url=... or file_id=..."
+        )
+    if len(given) > 1:
+        raise InvalidRequestError(f"{method}(): give the audio once, not as {' and '.join(given)}")
+    fields = transcription_fields(
+        method,
+        {
+            "model": model,
+            "file_url": file_url,
+            "file_id": file_id,
+            "language": language,
+            "temperature": temperature,
+            "stream": stream,
+            "diarize": diarize,
+            "context_bias": context_bias,
+            "timestamp_granularities": timestamp_granularities,
+        },
+    )
+    files = []
+    if file is not None:
+        upload = local_file(file, "the audio file", method, max_size=MAX_AUDIO_BYTES)
+        upload.content_type = AUDIO_FORMATS.get(PurePath(upload.filename).suffix.lower(), "application/octet-stream")
+        files.append(upload)
+    grouped: dict[str, builtins.list[str]] = {}
+    for name, value in fields:
+        grouped.setdefault(name, []).append(value)
+    return Multipart({name: values[0] if len(values) == 1 else values for name, values in grouped.items()}, files)
 
 
 def _speech_body(

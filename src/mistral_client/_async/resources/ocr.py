@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from ..._wire.ocr import MAX_DOCUMENT_BYTES, OCRRequest, OCRResponse, media_type
 from ..._wire.requests import _encode
 from ..._wire.structured import response_format_for
 from ._base import AsyncResource, Headers, decode
-from ._media import FileLike, as_base64, local_file
+from ._media import FileSource, local_file, read_all
 
 __all__ = ["AsyncOCR"]
 
@@ -24,7 +25,7 @@ _METHOD = "ocr.process"
 class AsyncOCR(AsyncResource):
     async def process(
         self,
-        file: FileLike | None = None,
+        file: FileSource | None = None,
         /,
         *,
         model: str | None = None,
@@ -142,20 +143,14 @@ def _document(
         return {"type": "file", "file_id": file_id}
     # A local file travels in the call itself, as a data URL: no upload to keep or delete.
     local = local_file(file, "the document", _METHOD, max_size=MAX_DOCUMENT_BYTES, name=document_name)
-    content = as_base64(local)
-    media_type = media_type_of(local.name, _head(content))
+    data = read_all(local)
+    media_type = media_type_of(local.filename, data[:16])
     if media_type is None:
         raise InvalidRequestError(
-            f"{_METHOD}(): cannot tell what kind of document {local.name!r} is (PDF, an image, DOCX, PPTX...) "
+            f"{_METHOD}(): cannot tell what kind of document {local.filename!r} is (PDF, an image, DOCX, PPTX...) "
             "from its name or its first bytes: give its name with the extension, e.g. document_name='scan.pdf'"
         )
-    url = f"data:{media_type};base64,{content}"
+    url = f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
     if media_type.startswith("image/"):
         return {"type": "image_url", "image_url": url}
-    return {"type": "document_url", "document_url": url, "document_name": local.name}
-
-
-def _head(content: str) -> bytes:
-    import base64
-
-    return base64.b64decode(content[:24])
+    return {"type": "document_url", "document_url": url, "document_name": local.filename}
