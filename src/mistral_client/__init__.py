@@ -17,6 +17,9 @@ from ._version import __version__
 
 if _typing.TYPE_CHECKING:
     from ._async.client import AsyncMistral
+
+    # issue 19: audio, OCR, moderation
+    from ._async.resources.audio import AsyncSpeechStream, AsyncTranscriptionStream
     from ._async.resources.chat import AsyncChat
     from ._async.stream import AsyncChatStream
     from ._config import Timeout
@@ -41,8 +44,10 @@ if _typing.TYPE_CHECKING:
         UnprocessableEntityError,
     )
     from ._pipeline.accumulating import ChoiceResult, StreamResult
+    from ._pipeline.audio import Speech, Transcription
     from ._pipeline.lifecycle import StreamConsumedError
     from ._sync.client import Mistral
+    from ._sync.resources.audio import SpeechStream, TranscriptionStream
     from ._sync.resources.chat import Chat
     from ._sync.stream import ChatStream
     from ._wire.answers import (
@@ -61,6 +66,8 @@ if _typing.TYPE_CHECKING:
         Usage,
     )
     from ._wire.messages import Models, assistant, system, tool, user
+    from ._wire.moderation import ClassificationResponse, ModerationResponse
+    from ._wire.ocr import OCRResponse
     from ._wire.requests import ChatCompletionRequest
 
 # Each name is imported on first use (PEP 562): ``import mistral_client.cli`` (``--help``, ``--version``)
@@ -113,6 +120,16 @@ _WHERE = {
     "tool": "._wire.messages",
     "user": "._wire.messages",
     "ChatCompletionRequest": "._wire.requests",
+    # issue 19: audio, OCR, moderation
+    "AsyncTranscriptionStream": "._async.resources.audio",
+    "AsyncSpeechStream": "._async.resources.audio",
+    "TranscriptionStream": "._sync.resources.audio",
+    "SpeechStream": "._sync.resources.audio",
+    "Transcription": "._pipeline.audio",
+    "Speech": "._pipeline.audio",
+    "OCRResponse": "._wire.ocr",
+    "ModerationResponse": "._wire.moderation",
+    "ClassificationResponse": "._wire.moderation",
 }
 
 
@@ -185,4 +202,14 @@ __all__ = [
     "StreamTimeoutError",
     "StreamConsumedError",
     "SyncClientInAsyncError",
+    # audio, OCR, moderation (issue 19)
+    "TranscriptionStream",
+    "AsyncTranscriptionStream",
+    "Transcription",
+    "SpeechStream",
+    "AsyncSpeechStream",
+    "Speech",
+    "OCRResponse",
+    "ModerationResponse",
+    "ClassificationResponse",
 ]

@@ -9,6 +9,9 @@ keyword arguments. The names most code needs are also in ``mistral_client`` itse
 
 from ._config import Timeout, TimeoutLike
 from ._pipeline.accumulating import ChoiceResult, StreamResult
+
+# Audio, OCR, moderation and classification (issue 19).
+from ._pipeline.audio import Speech, Transcription
 from ._wire.answers import (
     AssistantMessage,
     ChatCompletion,
@@ -25,6 +28,24 @@ from ._wire.answers import (
     ToolCall,
     Usage,
 )
+from ._wire.audio import (
+    AudioUsage,
+    SpeechAudioDelta,
+    SpeechAudioDone,
+    SpeechRequest,
+    SpeechResponse,
+    TranscriptionDone,
+    TranscriptionLanguage,
+    TranscriptionRequest,
+    TranscriptionResponse,
+    TranscriptionSegment,
+    TranscriptionSegmentEvent,
+    TranscriptionTextDelta,
+    Voice,
+    VoiceCreateRequest,
+    VoiceList,
+    VoiceUpdateRequest,
+)
 from ._wire.messages import (
     AssistantMessageParam,
     ContentParam,
@@ -33,6 +54,15 @@ from ._wire.messages import (
     ToolMessageParam,
     UserMessageParam,
 )
+from ._wire.moderation import (
+    ClassificationRequest,
+    ClassificationResponse,
+    ClassificationTarget,
+    ModerationCategory,
+    ModerationResponse,
+    ModerationResult,
+)
+from ._wire.ocr import OCRImage, OCRPage, OCRPageDimensions, OCRRequest, OCRResponse, OCRTable, OCRUsageInfo
 from ._wire.requests import ChatCompletionRequest, ChatParams, EmbeddingRequest, FIMCompletionRequest, FIMParams
 
 __all__ = [
@@ -68,4 +98,38 @@ __all__ = [
     # what a stream accumulates
     "StreamResult",
     "ChoiceResult",
+    # audio (issue 19)
+    "TranscriptionRequest",
+    "TranscriptionResponse",
+    "TranscriptionSegment",
+    "TranscriptionLanguage",
+    "TranscriptionTextDelta",
+    "TranscriptionSegmentEvent",
+    "TranscriptionDone",
+    "Transcription",
+    "SpeechRequest",
+    "SpeechResponse",
+    "SpeechAudioDelta",
+    "SpeechAudioDone",
+    "Speech",
+    "AudioUsage",
+    "Voice",
+    "VoiceList",
+    "VoiceCreateRequest",
+    "VoiceUpdateRequest",
+    # OCR (issue 19)
+    "OCRRequest",
+    "OCRResponse",
+    "OCRPage",
+    "OCRImage",
+    "OCRTable",
+    "OCRPageDimensions",
+    "OCRUsageInfo",
+    # moderation and classification (issue 19)
+    "ClassificationRequest",
+    "ModerationResponse",
+    "ModerationResult",
+    "ModerationCategory",
+    "ClassificationResponse",
+    "ClassificationTarget",
 ]

@@ -8,6 +8,7 @@ are turned into the same types, so code reads a transcription the same way howev
 from __future__ import annotations
 
 import binascii
+import re
 from typing import IO, TYPE_CHECKING, Any
 
 from .._wire.audio import (
@@ -28,6 +29,9 @@ from .subtitles import to_srt, to_vtt
 
 if TYPE_CHECKING:
     from os import PathLike
+
+_WHOLE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?").fullmatch
+_CHARS = re.compile(r"[A-Za-z0-9+/=]*").fullmatch
 
 __all__ = ["Base64Stream", "Speech", "SpeechDecoder", "Transcription"]
 
@@ -119,9 +123,11 @@ class Base64Stream:
 
     def feed(self, text: str) -> bytes:
         """The bytes that the base64 so far completes; ``binascii.Error`` if it is not base64."""
-        if not self._carry and not len(text) % 4 and "=" not in text[:-2]:
+        if not self._carry and _WHOLE(text):
             return binascii.a2b_base64(text)  # the usual delta: whole groups, encoded on its own
         text = self._carry + "".join(text.split())
+        if not _CHARS(text):  # binascii would skip the stray characters and decode the rest wrongly
+            raise binascii.Error("a character that is not base64")
         out: list[bytes] = []
         # Deltas encoded one by one carry padding inside the joined text, where decoding would stop.
         while (pad := text.find("=")) >= 0:
