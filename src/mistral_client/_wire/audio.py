@@ -352,9 +352,9 @@ def transcription_fields(method: str, payload: dict[str, Any]) -> list[tuple[str
 
 def _explain(exc: msgspec.ValidationError) -> str:
     text = str(exc)
-    if "context_bias" in text and "pattern" in text:
+    if "context_bias" in text and "regex" in text:
         return f"{text} (each context_bias entry is one word or term: no spaces, no commas)"
-    if "language" in text and "pattern" in text:
+    if "language" in text and "regex" in text:
         return f"{text} (a two-letter language code such as 'en' or 'fr')"
     return text
 
