@@ -88,9 +88,11 @@ class _Writes:
         if origin is not None and not self._trusted(origin.lower(), headers.get("host", "").lower()):
             message = f"Cross-origin request refused: Origin {origin!r} is not this server's own"
             refusal = error_response(403, message, "invalid_request_error", "3001")
-        elif scope["method"] == "POST" and _media_type(headers.get("content-type")) != "application/json":
+        elif scope["method"] == "POST" and not _json_or_keyed_upload(scope, headers):
             # text/plain, the form types and no type at all are what a page sends without a preflight.
             message = f"Content-Type must be application/json, got {headers.get('content-type') or 'none'}"
+            if scope["path"] in _UPLOAD_PATHS:
+                message += " (or a form, multipart/form-data, with an Authorization header)"
             refusal = error_response(415, message, "invalid_request_error", "3001")
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -100,6 +102,20 @@ class _Writes:
     def _trusted(self, origin: str, host: str) -> bool:
         # The Host was checked already, so an Origin naming it is this server's own page (TLS or not).
         return origin in self.cors_origins or (bool(host) and origin in (f"http://{host}", f"https://{host}"))
+
+
+# The paths that take a form (a file upload): a type a browser sends cross-site
+# without a preflight, so it is admitted only with an Authorization header, which no page can add
+# to a cross-site request without the preflight the server does not grant.
+_UPLOAD_PATHS = frozenset({"/v1/audio/transcriptions"})
+
+
+def _json_or_keyed_upload(scope: Scope, headers: Headers) -> bool:
+    media_type = _media_type(headers.get("content-type"))
+    if media_type == "application/json":
+        return True
+    form = media_type in ("multipart/form-data", "application/x-www-form-urlencoded")
+    return form and scope["path"] in _UPLOAD_PATHS and "authorization" in headers
 
 
 class _NoForeignCORS:

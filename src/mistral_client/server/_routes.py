@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ._answers import Item, answer_items, assemble, called_tools
+from ._audio import AUDIO_ROUTES
 from ._catalog import Capability, accepts, can, embedding_dimension, model_card
 from ._config import ServerConfig
 from ._embeddings import embedding
@@ -144,6 +145,7 @@ ROUTES = [
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    *AUDIO_ROUTES,
 ]
 
 
