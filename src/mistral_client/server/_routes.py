@@ -28,6 +28,7 @@ from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt
 from ._errors import PROXY_ERROR_PAGE, engine_busy, error_response, injected_failure
 from ._knobs import Knobs
+from ._moderation import MODERATION_ROUTES
 from ._ocr import OCR_ROUTES
 from ._requests import (
     StrictChatRequest,
@@ -148,6 +149,7 @@ ROUTES = [
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
     *AUDIO_ROUTES,
     *OCR_ROUTES,
+    *MODERATION_ROUTES,
 ]
 
 
