@@ -24,14 +24,15 @@ from typing import Any, Literal
 import msgspec
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._errors import PROXY_ERROR_PAGE, error_response, injected_failure
+from ._errors import error_response
 from ._inputs import (
     Audio,
     UnreadableAudio,
     data_url,
+    injected,
     invalid_model,
     lookup_file,
     missing_media,
@@ -44,18 +45,10 @@ from ._inputs import (
 )
 from ._media import encode_audio, tone
 from ._requests import schema_problems
-from ._state import knobs_of, shared_of
+from ._state import shared_of
 from ._stream import ClosingStreamingResponse
 
 __all__ = ["AUDIO_ROUTES"]
-
-
-async def _faults(request: Request) -> Response | None:
-    """An injected failure (``x-mock-status``, ``x-mock-html``), as every route answers one."""
-    shared, knobs = shared_of(request), knobs_of(request)
-    if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
-        return injected
-    return HTMLResponse(PROXY_ERROR_PAGE) if knobs.html else None
 
 
 # --- Transcription ---------------------------------------------------------------------------------
@@ -90,7 +83,7 @@ class _Transcription:
 
 
 async def transcriptions(request: Request) -> Response:
-    if (refusal := await _faults(request)) is not None:
+    if (refusal := injected(request)) is not None:
         return refusal
     if (missing := missing_media("mutagen", "python_multipart")) is not None:
         return missing
@@ -309,7 +302,7 @@ class _SpeechRequest(msgspec.Struct, kw_only=True):
 
 
 async def speech(request: Request) -> Response:
-    if (refusal := await _faults(request)) is not None:
+    if (refusal := injected(request)) is not None:
         return refusal
     body = await _json_body(request, _SpeechRequest)
     if isinstance(body, Response):
@@ -460,7 +453,7 @@ class _VoiceUpdate(msgspec.Struct, kw_only=True):
 
 
 async def list_voices(request: Request) -> Response:
-    if (refusal := await _faults(request)) is not None:
+    if (refusal := injected(request)) is not None:
         return refusal
     query = request.query_params
     limit, offset, kind = query.get("limit", "10"), query.get("offset", "0"), query.get("type", "all")
@@ -491,7 +484,7 @@ def _query_error(name: str, kind: str, message: str, value: str) -> Response:
 
 
 async def create_voice(request: Request) -> Response:
-    if (refusal := await _faults(request)) is not None:
+    if (refusal := injected(request)) is not None:
         return refusal
     if (missing := missing_media("mutagen")) is not None:
         return missing
@@ -514,7 +507,7 @@ async def create_voice(request: Request) -> Response:
 
 async def voice(request: Request) -> Response:
     """GET, PATCH and DELETE of one voice."""
-    if (refusal := await _faults(request)) is not None:
+    if (refusal := injected(request)) is not None:
         return refusal
     voice_id = request.path_params["voice_id"]
     store = _voice_store(request)
@@ -544,7 +537,7 @@ async def voice(request: Request) -> Response:
 
 
 async def voice_sample(request: Request) -> Response:
-    if (refusal := await _faults(request)) is not None:
+    if (refusal := injected(request)) is not None:
         return refusal
     voice_id = request.path_params["voice_id"]
     found = _voice_store(request).get(voice_id)

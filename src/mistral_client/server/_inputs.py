@@ -22,9 +22,9 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ._errors import error_response
+from ._errors import PROXY_ERROR_PAGE, error_response, injected_failure
 from ._knobs import Knobs
 from ._records import Recorder, RequestRecord
 from ._state import knobs_of, shared_of
@@ -34,6 +34,7 @@ __all__ = [
     "AUDIO_FORMATS",
     "Audio",
     "FileLookup",
+    "injected",
     "NamedEvents",
     "UnreadableAudio",
     "data_url",
@@ -58,6 +59,14 @@ def missing_media(*modules: str) -> Response | None:
         return None
     message = f"this endpoint of the local server needs {', '.join(missing)}: pip install 'mistral-client[media]'"
     return error_response(501, message, "not_implemented", "3000")
+
+
+def injected(request: Request) -> Response | None:
+    """An injected failure (``x-mock-status``, ``x-mock-html``), as every route answers one."""
+    shared, knobs = shared_of(request), knobs_of(request)
+    if (failure := injected_failure(knobs, shared.failures_by_id)) is not None:
+        return failure
+    return HTMLResponse(PROXY_ERROR_PAGE) if knobs.html else None
 
 
 def serves(request: Request, model: str, family: str) -> bool:

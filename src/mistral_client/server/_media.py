@@ -6,7 +6,7 @@ file any player opens), MP3 from ``lameenc`` when the ``media`` extra is install
 from a hand-written file with a real text layer (Helvetica text, one content stream per page), so
 a PDF library reads its text back. ``python -m mistral_client.server._media DIR`` writes a
 sample of each into DIR (``sample.wav``, ``sample.flac``, ``sample.ogg``, ``sample.mp3``,
-``sample.pdf``).
+``sample.pdf``, ``sample.png``).
 """
 
 from __future__ import annotations
@@ -17,17 +17,21 @@ import math
 import struct
 import sys
 import wave
+import zlib
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
+    "SAMPLE_PDF_FOOTER",
+    "SAMPLE_PDF_HEADER",
     "SAMPLE_PDF_PAGES",
     "encode_audio",
     "flac_bytes",
     "mp3_bytes",
     "ogg_flac_bytes",
     "pdf_bytes",
+    "png_bytes",
     "sample_pdf",
     "tone",
     "wav_bytes",
@@ -204,17 +208,16 @@ def encode_audio(pcm: bytes, response_format: str, rate: int = SAMPLE_RATE) -> b
 
 # --- PDF with a text layer ---------------------------------------------------------------------------
 
+SAMPLE_PDF_HEADER = "Local Server Sample"
+SAMPLE_PDF_FOOTER = "Page {page} of {pages}"
 SAMPLE_PDF_PAGES: tuple[tuple[str, ...], ...] = (
     (
-        "Local Server Sample",
         "Quarterly report",
         "",
         "The local server reads this text from the PDF's text layer.",
         "Each page comes back as markdown, in order.",
-        "Page 1 of 3",
     ),
     (
-        "Local Server Sample",
         "Figures",
         "",
         "Region | Sales | Growth",
@@ -222,14 +225,11 @@ SAMPLE_PDF_PAGES: tuple[tuple[str, ...], ...] = (
         "South | 95 | 2%",
         "",
         "The table above is three rows of three cells.",
-        "Page 2 of 3",
     ),
     (
-        "Local Server Sample",
         "Conclusion",
         "",
         "Streams first: every answer is checked against the official spec.",
-        "Page 3 of 3",
     ),
 )
 
@@ -239,19 +239,24 @@ def _pdf_text(text: str) -> bytes:
     return b"(" + escaped.encode("latin-1", "replace") + b")"
 
 
-def pdf_bytes(pages: Sequence[Sequence[str]]) -> bytes:
-    """A PDF of US Letter pages, each line of ``pages`` a line of Helvetica text."""
+def pdf_bytes(pages: Sequence[Sequence[str]], *, header: str | None = None, footer: str | None = None) -> bytes:
+    """A PDF of US Letter pages, each line of ``pages`` a line of Helvetica text; an empty line is a
+    gap. ``header`` is written at the top of every page and ``footer`` at the bottom (``{page}``
+    and ``{pages}`` in them are the page's number and the count)."""
     objects: list[bytes] = []
     page_ids = [3 + 2 * i for i in range(len(pages))]
     font_id = 3 + 2 * len(pages)
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     kids = b" ".join(b"%d 0 R" % n for n in page_ids)
     objects.append(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(pages)))
-    for page_id, lines in zip(page_ids, pages, strict=True):
-        ops = [b"BT /F1 11 Tf 14 TL 72 740 Td"]
-        for line in lines:
-            ops.append(_pdf_text(line) + b" Tj T*")
+    for number, (page_id, lines) in enumerate(zip(page_ids, pages, strict=True), start=1):
+        ops = [b"BT /F1 11 Tf 14 TL 72 700 Td"]
+        ops += [_pdf_text(line) + b" Tj T*" if line else b"T*" for line in lines]
         ops.append(b"ET")
+        for text, y in ((header, 750), (footer, 40)):
+            if text is not None:
+                line = text.format(page=number, pages=len(pages))
+                ops.append(b"BT /F1 9 Tf 72 %d Td %s Tj ET" % (y, _pdf_text(line)))
         content = b"\n".join(ops)
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
@@ -272,12 +277,23 @@ def pdf_bytes(pages: Sequence[Sequence[str]]) -> bytes:
 
 
 def sample_pdf() -> bytes:
-    """The three-page sample: a header and a footer line on every page, a table on page 2."""
-    return pdf_bytes(SAMPLE_PDF_PAGES)
+    """The three-page sample: a header and a footer on every page, a table on page 2."""
+    return pdf_bytes(SAMPLE_PDF_PAGES, header=SAMPLE_PDF_HEADER, footer=SAMPLE_PDF_FOOTER)
+
+
+def png_bytes(width: int = 64, height: int = 32) -> bytes:
+    """A grey-gradient PNG (8-bit greyscale) of ``width`` x ``height`` pixels."""
+    rows = b"".join(b"\0" + bytes((x * 255 // max(1, width - 1)) for x in range(width)) for _ in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def write_samples(directory: str | Path, seconds: float = 3.0) -> list[Path]:
-    """Writes sample.wav, .flac, .ogg, .pdf (and .mp3 with the media extra) into ``directory``."""
+    """Writes sample.wav, .flac, .ogg, .pdf, .png (and .mp3 with the media extra) into ``directory``."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     pcm = tone(seconds, seed="sample")
@@ -286,6 +302,7 @@ def write_samples(directory: str | Path, seconds: float = 3.0) -> list[Path]:
         "sample.flac": flac_bytes(pcm),
         "sample.ogg": ogg_flac_bytes(pcm),
         "sample.pdf": sample_pdf(),
+        "sample.png": png_bytes(),
     }
     try:
         files["sample.mp3"] = mp3_bytes(pcm)

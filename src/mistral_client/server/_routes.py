@@ -28,6 +28,8 @@ from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt
 from ._errors import PROXY_ERROR_PAGE, engine_busy, error_response, injected_failure
 from ._knobs import Knobs
+from ._moderation import MODERATION_ROUTES
+from ._ocr import OCR_ROUTES
 from ._requests import (
     StrictChatRequest,
     StrictEmbeddingRequest,
@@ -146,6 +148,8 @@ ROUTES = [
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
     *AUDIO_ROUTES,
+    *OCR_ROUTES,
+    *MODERATION_ROUTES,
 ]
 
 
