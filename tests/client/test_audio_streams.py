@@ -274,3 +274,30 @@ def test_each_stream_type_cut_anywhere_on_the_wire(cuts: list[int], sync: bool) 
     with RawServer(serve(SPEECH, pieces=cuts)) as raw:
         speech, _ = speak(kind, raw.base_url)
     assert speech.result.audio == AUDIO and speech.result.done
+
+
+def test_a_tolerant_reader_of_the_events(kind: str) -> None:
+    # null where a value belongs, fields this client does not know, a segment with no speaker: all read.
+    events = [
+        named("transcription.language", {"audio_language": None, "new_field": 1}),
+        named("transcription.text.delta", {"text": "Hi", "logprob": -0.1}),
+        named("transcription.segment", {"text": "Hi", "start": 0, "end": None}),
+        named("transcription.done", {"model": None, "text": "Hi", "language": None, "segments": None, "usage": None}),
+    ]
+    with RawServer(serve(events)) as raw:
+        stream, _ = transcribe(kind, raw.base_url)
+    result = stream.result
+    assert result.text == "Hi" and result.language is None and result.usage is None and result.done
+    assert [(s.text, s.start, s.end, s.speaker_id) for s in result.segments] == [("Hi", 0.0, 0.0, None)]
+
+
+def test_a_speech_stream_cancelled_keeps_the_audio_so_far() -> None:
+    hold = threading.Event()
+    with RawServer(serve(SPEECH[:1], hold=hold)) as raw:
+        with Mistral(base_url=raw.base_url) as client, client.audio.speech.stream(input="Hi") as stream:
+            for piece in stream.audio_stream:
+                assert piece == AUDIO[:100]
+                threading.Thread(target=stream.cancel).start()  # the next read blocks: the server holds
+            assert raw.connections[0].wait_client_close(5)
+        hold.set()
+    assert stream.cancelled and stream.result.cancelled and stream.result.audio == AUDIO[:100]

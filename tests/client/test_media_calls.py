@@ -263,3 +263,31 @@ def test_classification_results_by_label(kind: str) -> None:
     conversations = [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]
     _, sent = run(kind, "classifiers.classify_chat", model="ft:classifier:abc", input=conversations)
     assert json.loads(sent.body)["input"] == [{"messages": c} for c in conversations]
+
+
+def test_the_json_bodies_sent_follow_the_official_spec(kind: str, tmp_path: Path) -> None:
+    from tests.support.openapi import conforms
+
+    user = {"role": "user", "content": "x"}
+
+    scan = tmp_path / "scan.png"
+    scan.write_bytes(PNG)
+    sent = [
+        ("OCRRequest", run(kind, "ocr.process", scan, model="m", pages=[0], table_format="html")[1]),
+        ("OCRRequest", run(kind, "ocr.process", document_url="https://a/b.pdf", model="m", extract_footer=True)[1]),
+        ("OCRRequest", run(kind, "ocr.process", file_id="3fa85f64-5717-4562-b3fc-2c963f66afa6", model="m")[1]),
+        ("ClassificationRequest", run(kind, "moderations.create", model="m", input="hi")[1]),
+        (
+            "ChatModerationRequest",
+            run(kind, "moderations.chat", model="m", input=[user])[1],
+        ),
+        (
+            "ChatClassificationRequest",
+            run(kind, "classifiers.classify_chat", model="m", input=[user])[1],
+        ),
+        ("SpeechRequest", run(kind, "audio.speech.create", input="Hi", voice_id="v", response_format="opus")[1]),
+        ("VoiceCreateRequest", run(kind, "audio.voices.create", name="A", sample=b"RIFF", tags=["x"])[1]),
+        ("VoiceUpdateRequest", run(kind, "audio.voices.update", "3f2a", name="B")[1]),
+    ]
+    for schema, request in sent:
+        conforms(schema, json.loads(request.body))
