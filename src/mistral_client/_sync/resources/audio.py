@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
+import re
 from collections.abc import Callable, Generator, Iterator
 from pathlib import PurePath
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -13,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import msgspec
 
 from ..._config import Timeout, TimeoutLike
-from ..._exceptions import InvalidRequestError
+from ..._exceptions import APIError, InvalidRequestError
 from ..._pipeline.audio import Speech, SpeechDecoder, Transcription
 from ..._pipeline.events import EventKinds
 from ..._uploads import Multipart
@@ -192,8 +193,6 @@ class SpeechAPI(Resource):
         try:
             audio = decode_base64(answer.audio_data)
         except ValueError as exc:
-            from ..._exceptions import APIError
-
             raise APIError(f"the speech answer's audio_data is not base64: {exc}", request=sent) from None
         return Speech.from_audio(audio, response_format or "mp3")
 
@@ -328,13 +327,13 @@ class Voices(Resource):
             "description": description,
         }
         body = build_body(method, payload, VoiceUpdateRequest)
-        data, sent = self._call("PATCH", path, body, timeout, extra_headers)
+        data, sent = self.call("PATCH", path, body, timeout, extra_headers)
         return decode(_decode_voice, data, "a voice", sent)
 
     def delete(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """Delete a custom voice; the answer is the voice that was deleted."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.delete')}"
-        data, sent = self._call("DELETE", path, None, timeout, None)
+        data, sent = self.call("DELETE", path, None, timeout)
         return decode(_decode_voice, data, "a voice", sent)
 
     def sample(self, voice_id: str, *, timeout: TimeoutLike = None) -> bytes:
@@ -501,7 +500,4 @@ def _speech_body(
 
 def _looks_like_path(text: str) -> bool:
     # The API takes base64; a str that names a file, or is no base64, is read as a path.
-    import os
-    import re
-
     return os.path.exists(text) or re.fullmatch(r"[A-Za-z0-9+/=\s]{16,}", text) is None
