@@ -13,6 +13,7 @@ server reaches no network): its document is one page of deterministic text.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -118,7 +119,7 @@ async def ocr(request: Request) -> Response:
     if isinstance(source, Response):
         return source
     try:
-        pages, size = _read(source, options)
+        pages, size = await asyncio.to_thread(_read, source, options)  # a long PDF parses for a while
     except _BadDocument as exc:
         return error_response(400, str(exc), "invalid_request_error", "3001")
     rng = random.Random(hashlib.sha256(source.key).digest())
