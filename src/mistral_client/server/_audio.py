@@ -32,6 +32,7 @@ from ._errors import error_response
 from ._inputs import (
     Audio,
     UnreadableAudio,
+    answer_delay,
     data_url,
     injected,
     invalid_model,
@@ -117,6 +118,7 @@ async def transcriptions(request: Request) -> Response:
     shared_of(request).window.spend(tokens=result.usage["total_tokens"])
     if parsed["stream"]:
         return ClosingStreamingResponse(named_event_body(named_events(request, _transcription_events(result))))
+    await answer_delay(request)
     return JSONResponse(_transcription_body(result))
 
 
@@ -338,6 +340,7 @@ async def speech(request: Request) -> Response:
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     shared_of(request).window.spend(tokens=usage["total_tokens"])
     if not body.get("stream"):
+        await answer_delay(request)
         return JSONResponse({"audio_data": base64.b64encode(audio).decode()})
     events: list[tuple[str, dict[str, Any]]] = [
         (

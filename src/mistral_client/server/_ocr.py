@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._errors import error_response
-from ._inputs import data_url, injected, invalid_model, lookup_file, missing_media, not_found, serves
+from ._inputs import answer_delay, data_url, injected, invalid_model, lookup_file, missing_media, not_found, serves
 from ._requests import ResponseFormat, schema_problems
 from ._schema_values import value_for
 from ._state import shared_of
@@ -127,6 +127,7 @@ async def ocr(request: Request) -> Response:
     if options.document_annotation_format is not None:
         annotation = _annotation(options.document_annotation_format, rng)
     shared_of(request).window.spend(tokens=sum(len(page["markdown"].split()) for page in pages))
+    await answer_delay(request)
     answer = {"pages": pages, "model": model, "document_annotation": annotation}
     answer["usage_info"] = {"pages_processed": len(pages), "doc_size_bytes": size}
     return JSONResponse(answer)
