@@ -250,6 +250,13 @@ def test_bad_fields(http: httpx2.Client, fields: dict[str, str], status: int, sa
         conforms("HTTPValidationError", response.json())
 
 
+def test_a_broken_form_is_a_400(http: httpx2.Client) -> None:
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    response = http.post(PATH, content=b"--xyz\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--xyz--\r\n",
+                         headers=headers)  # fmt: skip
+    assert response.status_code == 400 and response.json()["object"] == "error", response.text
+
+
 def test_no_audio_at_all_is_a_400(http: httpx2.Client) -> None:
     response = transcribe(http)
     assert response.status_code == 400 and "file, file_url or file_id" in response.json()["message"]

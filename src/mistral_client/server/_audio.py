@@ -91,7 +91,14 @@ async def transcriptions(request: Request) -> Response:
         return missing
     content_type = request.headers.get("content-type", "")
     form = await request.form() if content_type.startswith(("multipart/form-data", "application/x-www-form")) else None
-    fields = form if form is not None else FormData()
+    try:
+        return await _transcription(request, form if form is not None else FormData())
+    finally:
+        if form is not None:
+            await form.close()  # the upload's spooled file
+
+
+async def _transcription(request: Request, fields: FormData) -> Response:
     parsed = _transcription_fields(fields)
     if isinstance(parsed, Response):
         return parsed
