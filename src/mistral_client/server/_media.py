@@ -50,13 +50,13 @@ def tone(seconds: float, rate: int = SAMPLE_RATE, *, seed: str = "") -> bytes:
     digest = hashlib.sha256(seed.encode()).digest()
     parts = []
     for start in range(0, count, step):
-        pitch = 220 + 20 * digest[(start // step) % len(digest)] // 8
+        pitch = 220.0 + 20.0 * digest[(start // step) % len(digest)] / 8
         parts.append(_tone_piece(pitch, min(step, count - start), rate))
     return b"".join(parts)
 
 
 @functools.lru_cache(maxsize=256)
-def _tone_piece(pitch: int, length: int, rate: int) -> bytes:
+def _tone_piece(pitch: float, length: int, rate: int) -> bytes:
     """One tone; a long speech reuses the few pitches there are, so each is computed once."""
     samples = array("h", bytes(2 * length))
     for i in range(length):
