@@ -9,6 +9,7 @@ in memory, per app, beside three presets.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -31,6 +32,7 @@ from ._errors import error_response
 from ._inputs import (
     Audio,
     UnreadableAudio,
+    answer_delay,
     data_url,
     injected,
     invalid_model,
@@ -89,7 +91,14 @@ async def transcriptions(request: Request) -> Response:
         return missing
     content_type = request.headers.get("content-type", "")
     form = await request.form() if content_type.startswith(("multipart/form-data", "application/x-www-form")) else None
-    fields = form if form is not None else FormData()
+    try:
+        return await _transcription(request, form if form is not None else FormData())
+    finally:
+        if form is not None:
+            await form.close()  # the upload's spooled file
+
+
+async def _transcription(request: Request, fields: FormData) -> Response:
     parsed = _transcription_fields(fields)
     if isinstance(parsed, Response):
         return parsed
@@ -116,6 +125,7 @@ async def transcriptions(request: Request) -> Response:
     shared_of(request).window.spend(tokens=result.usage["total_tokens"])
     if parsed["stream"]:
         return ClosingStreamingResponse(named_event_body(named_events(request, _transcription_events(result))))
+    await answer_delay(request)
     return JSONResponse(_transcription_body(result))
 
 
@@ -331,11 +341,13 @@ async def speech(request: Request) -> Response:
     text: str = body["input"]
     words = len(text.split())
     seconds = 0.2 + _SECONDS_PER_WORD * words
-    audio = encode_audio(tone(seconds, _SPEECH_RATE, seed=f"{seed}\0{text}"), response_format, _SPEECH_RATE)
+    # Seconds of work for a long text (FLAC's checksums in Python): off the event loop.
+    audio = await asyncio.to_thread(_speak, seconds, f"{seed}\0{text}", response_format)
     usage = {"prompt_tokens": words, "completion_tokens": math.ceil(seconds * 12.5), "total_tokens": 0}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     shared_of(request).window.spend(tokens=usage["total_tokens"])
     if not body.get("stream"):
+        await answer_delay(request)
         return JSONResponse({"audio_data": base64.b64encode(audio).decode()})
     events: list[tuple[str, dict[str, Any]]] = [
         (
@@ -346,6 +358,10 @@ async def speech(request: Request) -> Response:
     ]
     events.append(("speech.audio.done", {"type": "speech.audio.done", "usage": usage}))
     return ClosingStreamingResponse(named_event_body(named_events(request, events)))
+
+
+def _speak(seconds: float, seed: str, response_format: str) -> bytes:
+    return encode_audio(tone(seconds, _SPEECH_RATE, seed=seed), response_format, _SPEECH_RATE)
 
 
 async def _json_body(request: Request, schema: type[msgspec.Struct], *, open_fields: bool = True) -> Any:

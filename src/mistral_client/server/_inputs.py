@@ -37,6 +37,7 @@ __all__ = [
     "injected",
     "NamedEvents",
     "UnreadableAudio",
+    "answer_delay",
     "data_url",
     "invalid_model",
     "lookup_file",
@@ -67,6 +68,14 @@ def injected(request: Request) -> Response | None:
     if (failure := injected_failure(knobs, shared.failures_by_id)) is not None:
         return failure
     return HTMLResponse(PROXY_ERROR_PAGE) if knobs.html else None
+
+
+async def answer_delay(request: Request) -> None:
+    """``x-mock-first-token-delay`` before a whole (non-streamed) answer, as the chat routes wait."""
+    knobs, config = knobs_of(request), shared_of(request).config
+    delay = config.first_token_delay if knobs.first_token_delay is None else knobs.first_token_delay
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 def serves(request: Request, model: str, family: str) -> bool:

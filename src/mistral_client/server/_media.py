@@ -11,6 +11,7 @@ sample of each into DIR (``sample.wav``, ``sample.flac``, ``sample.ogg``, ``samp
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -45,17 +46,23 @@ def tone(seconds: float, rate: int = SAMPLE_RATE, *, seed: str = "") -> bytes:
     """Mono 16-bit little-endian PCM: a sequence of soft tones, one every quarter second, whose
     pitches follow ``seed`` (the same seed, the same sound)."""
     count = max(0, round(seconds * rate))
-    samples = array("h", bytes(2 * count))
     step = rate // 4 or 1
     digest = hashlib.sha256(seed.encode()).digest()
+    parts = []
     for start in range(0, count, step):
         pitch = 220.0 + 20.0 * digest[(start // step) % len(digest)] / 8
-        end = min(count, start + step)
-        length = end - start
-        for i in range(length):
-            # A raised-cosine envelope: no click at either end of each tone.
-            envelope = 0.5 - 0.5 * math.cos(2 * math.pi * i / length)
-            samples[start + i] = int(8000 * envelope * math.sin(2 * math.pi * pitch * i / rate))
+        parts.append(_tone_piece(pitch, min(step, count - start), rate))
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _tone_piece(pitch: float, length: int, rate: int) -> bytes:
+    """One tone; a long speech reuses the few pitches there are, so each is computed once."""
+    samples = array("h", bytes(2 * length))
+    for i in range(length):
+        # A raised-cosine envelope: no click at either end of each tone.
+        envelope = 0.5 - 0.5 * math.cos(2 * math.pi * i / length)
+        samples[i] = int(8000 * envelope * math.sin(2 * math.pi * pitch * i / rate))
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()
@@ -86,12 +93,23 @@ def _crc8(data: bytes) -> int:
     return crc
 
 
-def _crc16(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte << 8
+def _crc16_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC16 = _crc16_table()
+
+
+def _crc16(data: bytes) -> int:
+    crc, table = 0, _CRC16
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
     return crc
 
 
@@ -144,12 +162,24 @@ def flac_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
 # --- Ogg (RFC 3533) carrying FLAC -------------------------------------------------------------------
 
 
-def _crc32_ogg(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte << 24
+def _crc32_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
         for _ in range(8):
             crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC32 = _crc32_table()
+
+
+def _crc32_ogg(data: bytes) -> int:
+    """Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected: not zlib's)."""
+    crc, table = 0, _CRC32
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
     return crc
 
 

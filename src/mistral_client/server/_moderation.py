@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._inputs import injected, invalid_model
+from ._inputs import answer_delay, injected, invalid_model
 from ._requests import Message, schema_problems
 from ._state import shared_of
 
@@ -176,6 +176,7 @@ async def _route(request: Request, *, chat: bool, classify: bool) -> Response:
         conversations = given if given and isinstance(given[0], list) else [given]
         texts = [_conversation_text(conversation) for conversation in conversations]
     judge = _classification if classify else _moderation
+    await answer_delay(request)
     return _answer(request, body, [judge(text) for text in texts], texts)
 
 

@@ -13,6 +13,7 @@ server reaches no network): its document is one page of deterministic text.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -30,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._errors import error_response
-from ._inputs import data_url, injected, invalid_model, lookup_file, missing_media, not_found, serves
+from ._inputs import answer_delay, data_url, injected, invalid_model, lookup_file, missing_media, not_found, serves
 from ._requests import ResponseFormat, schema_problems
 from ._schema_values import value_for
 from ._state import shared_of
@@ -118,7 +119,7 @@ async def ocr(request: Request) -> Response:
     if isinstance(source, Response):
         return source
     try:
-        pages, size = _read(source, options)
+        pages, size = await asyncio.to_thread(_read, source, options)  # a long PDF parses for a while
     except _BadDocument as exc:
         return error_response(400, str(exc), "invalid_request_error", "3001")
     rng = random.Random(hashlib.sha256(source.key).digest())
@@ -126,6 +127,7 @@ async def ocr(request: Request) -> Response:
     if options.document_annotation_format is not None:
         annotation = _annotation(options.document_annotation_format, rng)
     shared_of(request).window.spend(tokens=sum(len(page["markdown"].split()) for page in pages))
+    await answer_delay(request)
     answer = {"pages": pages, "model": model, "document_annotation": annotation}
     answer["usage_info"] = {"pages_processed": len(pages), "doc_size_bytes": size}
     return JSONResponse(answer)
