@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_target_flags", "client_for", "fail"]
 
-# A form upload reaches the local server only with an Authorization header (its guard): a stand-in
-# key, never the user's real one.
-_LOCAL_KEY = "local"
-
 
 def add_target_flags(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
@@ -51,7 +47,8 @@ def client_for(args: argparse.Namespace) -> Iterator[Mistral | int]:
 
         reason = "--local:" if args.local else "no MISTRAL_API_KEY set;"
         say(f"{reason} using the embedded local server (deterministic text, not a model)")
-        with LocalServer() as server, Mistral(api_key=_LOCAL_KEY, base_url=server.base_url) as client:
+        # Never send a real key to the stand-in: "" means "no key" to the client.
+        with LocalServer() as server, Mistral(api_key="", base_url=server.base_url) as client:
             yield client
         return
     with Mistral(base_url=args.base_url) as client:
