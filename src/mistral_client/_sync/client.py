@@ -32,11 +32,15 @@ from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._uploads import Multipart
 from .resources.agents import Agents
+from .resources.audio import Audio
 from .resources.chat import Chat
+from .resources.classifiers import Classifiers
 from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
+from .resources.moderations import Moderations
+from .resources.ocr import OCR
 
 __all__ = ["Mistral"]
 
@@ -70,6 +74,10 @@ class Mistral:
     models: ModelsAPI
     agents: Agents
     conversations: Conversations
+    audio: Audio
+    ocr: OCR
+    moderations: Moderations
+    classifiers: Classifiers
     _http: httpx2.Client
 
     def __init__(
@@ -105,6 +113,8 @@ class Mistral:
         self.models = ModelsAPI(self)
         self.agents = Agents(self)
         self.conversations = Conversations(self)
+        self.audio, self.ocr = Audio(self), OCR(self)  # issue 19
+        self.moderations, self.classifiers = Moderations(self), Classifiers(self)
 
     def _send(
         self,

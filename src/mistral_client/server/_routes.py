@@ -21,12 +21,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ._answers import Item, answer_items, assemble, called_tools
+from ._audio import AUDIO_ROUTES
 from ._catalog import Capability, accepts, can, embedding_dimension, model_card
 from ._config import ServerConfig
 from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt
 from ._errors import PROXY_ERROR_PAGE, engine_busy, error_response, injected_failure
 from ._knobs import Knobs
+from ._moderation import MODERATION_ROUTES
+from ._ocr import OCR_ROUTES
 from ._requests import (
     StrictChatRequest,
     StrictEmbeddingRequest,
@@ -148,6 +151,9 @@ ROUTES = [
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    *AUDIO_ROUTES,
+    *OCR_ROUTES,
+    *MODERATION_ROUTES,
 ]
 
 
