@@ -1,22 +1,23 @@
 """What a conversation turn answers, as the events of a conversation stream.
 
-A turn is a list of event payloads (``conversation.response.started`` first,
+A turn is a sequence of event payloads (``conversation.response.started`` first,
 ``conversation.response.done`` with the usage last), split like the live service's: one
 ``message.output.delta`` per token, function call arguments and tool arguments in token-like
 pieces. The streamed answer sends them as they come; the whole answer (``outputs``) is assembled
-from the same events (``assemble``), so the two always agree.
+from the same events (``Outputs``), so the two always agree.
 
 The answer is deterministic, decided by the conversation so far:
 
 - the last entry is a ``function.result``: the agent (or model) that made the call answers in text;
-- the speaker is an agent with ``handoffs``: it hands off to the first one (``agent.handoff``), which
-  goes on (with ``handoff_execution: "client"`` the turn ends at the handoff);
+- the speaker is an agent with ``handoffs``: it hands off to the first one it knows
+  (``agent.handoff``), which goes on; an agent already in the turn is not handed to again, and with
+  ``handoff_execution: "client"`` the turn ends at the handoff;
 - the speaker has built-in tools: each runs once (``tool.execution.started/delta/done``), with
   results made from the question;
 - the speaker has function tools (and ``tool_choice`` is not ``none``): it calls the first one with
   arguments made from its JSON schema, and the turn ends there, waiting for the result;
-- otherwise, text from the server's engine (the deterministic one, or a real model), with
-  references to what the built-in tools found.
+- otherwise, text from the server's engine (the deterministic one, or a real model) as it is
+  made, with what the built-in tools found after its first sentence.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from ._schema_values import value_for
 
 __all__ = ["DELTA_EVENTS", "Outputs", "Speaker", "Turn", "assemble", "prompt_messages", "turn_events"]
 
-BUILT_IN = ("web_search", "web_search_premium", "code_interpreter", "image_generation", "document_library")
 # The events that carry a piece of an output: the stream's faults count these, as chat's count chunks.
 DELTA_EVENTS = frozenset({"message.output.delta", "function.call.delta", "tool.execution.delta"})
 # Token-like pieces of a JSON text, as chat's fragmented tool calls (joined back they give the text).
@@ -80,7 +80,8 @@ def turn_events(turn: Turn) -> Iterator[dict[str, Any]]:
     else:
         visited = {speaker.agent_id}
         while speaker.handoffs:
-            target = next((turn.find_agent(a) for a in speaker.handoffs if a not in visited), None)
+            known = (turn.find_agent(agent_id) for agent_id in speaker.handoffs if agent_id not in visited)
+            target = next((agent for agent in known if agent is not None), None)
             if target is None:
                 break
             yield from _handoff(speaker, target, state)
@@ -139,9 +140,8 @@ def prompt_messages(instructions: str | None, history: Sequence[Mapping[str, Any
             messages.append({"role": entry.get("role", "assistant"), "content": text})
         elif kind == "function.call":
             arguments = entry.get("arguments")
-            call = {"name": entry.get("name", ""), "arguments": arguments if isinstance(arguments, str) else ""}
-            if not isinstance(arguments, str):
-                call["arguments"] = json.dumps(arguments)
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            call = {"name": entry.get("name", ""), "arguments": text}
             messages.append({"role": "assistant", "tool_calls": [{"id": entry.get("tool_call_id"), "function": call}]})
         elif kind == "function.result":
             messages.append({"role": "tool", "tool_call_id": entry.get("tool_call_id"), "content": entry.get("result")})
