@@ -119,6 +119,23 @@ def test_a_function_tool_is_called_then_its_result_answered(client: httpx2.Clien
     assert [m["type"] for m in messages["messages"]] == ["message.input", "message.output"]
 
 
+def test_each_function_tool_is_called_in_turn_then_the_answer_comes(client: httpx2.Client) -> None:
+    search = {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}
+    made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER, search]})
+    path, rounds = f"{CONVERSATIONS}/{made['conversation_id']}", []
+    outputs = made["outputs"]
+    while outputs[-1]["type"] == "function.call":
+        call = outputs[-1]
+        rounds.append(call["name"])
+        result = {"type": "function.result", "tool_call_id": call["tool_call_id"], "result": "ok"}
+        outputs = answer(client, path, {"inputs": [result]})["outputs"]
+        assert len(rounds) < 5
+    assert rounds == ["get_weather", "search"] and outputs[-1]["type"] == "message.output"
+    # A new question starts the round again.
+    again = answer(client, path, {"inputs": "And in Lyon?"})["outputs"]
+    assert again[-1]["type"] == "function.call" and again[-1]["name"] == "get_weather"
+
+
 def test_a_streamed_function_call_comes_in_argument_pieces(client: httpx2.Client) -> None:
     events = stream(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
     assert types(events)[0] == "conversation.response.started" and types(events)[-1] == "conversation.response.done"

@@ -8,7 +8,8 @@ from the same events (``Outputs``), so the two always agree.
 
 The answer is deterministic, decided by the conversation so far:
 
-- the last entry is a ``function.result``: the agent (or model) that made the call answers in text;
+- the last entry is a ``function.result``: the agent (or model) that made the call calls its next
+  function not called since the user's last message, or, when none is left, answers in text;
 - the speaker is an agent with ``handoffs``: it hands off to the first one it knows
   (``agent.handoff``), which goes on; an agent already in the turn is not handed to again, and with
   ``handoff_execution: "client"`` the turn ends at the handoff;
@@ -76,7 +77,12 @@ def turn_events(turn: Turn) -> Iterator[dict[str, Any]]:
     last = turn.history[-1] if turn.history else {}
     if last.get("type") == "function.result":
         speaker = _caller(turn, last) or speaker
-        yield from _text(turn, speaker, state, [])
+        called = _called_since_the_question(turn.history)
+        waiting = [f for f in _functions(speaker) if f.get("name") not in called]
+        if waiting:
+            yield from _function_call(turn, speaker, waiting[0], state)
+        else:
+            yield from _text(turn, speaker, state, [])
     else:
         visited = {speaker.agent_id}
         while speaker.handoffs:
@@ -94,12 +100,30 @@ def turn_events(turn: Turn) -> Iterator[dict[str, Any]]:
         for tool in speaker.tools:
             if tool.get("type", "function") != "function":
                 findings += yield from _tool_execution(turn, speaker, tool, state)
-        functions = [t["function"] for t in speaker.tools if t.get("type", "function") == "function"]
-        if functions and speaker.completion_args.get("tool_choice") != "none":
+        functions = _functions(speaker)
+        if functions:
             yield from _function_call(turn, speaker, functions[0], state)
         else:
             yield from _text(turn, speaker, state, findings)
     yield _done(state, _prompt_tokens(turn))
+
+
+def _functions(speaker: Speaker) -> list[Mapping[str, Any]]:
+    """The functions the speaker may call (none when ``tool_choice`` is ``none``)."""
+    if speaker.completion_args.get("tool_choice") == "none":
+        return []
+    return [t["function"] for t in speaker.tools if t.get("type", "function") == "function"]
+
+
+def _called_since_the_question(history: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The names of the functions called since the user's last message."""
+    called: set[str] = set()
+    for entry in reversed(history):
+        if entry.get("type") == "message.input" and entry.get("role") == "user":
+            break
+        if entry.get("type") == "function.call":
+            called.add(str(entry.get("name")))
+    return called
 
 
 @dataclass
