@@ -136,6 +136,24 @@ def test_each_function_tool_is_called_in_turn_then_the_answer_comes(client: http
     assert again[-1]["type"] == "function.call" and again[-1]["name"] == "get_weather"
 
 
+def test_the_functions_a_question_names_are_called_together(client: httpx2.Client) -> None:
+    search = {"type": "function", "function": {"name": "search_docs", "parameters": {"type": "object"}}}
+    body = {"model": MODEL, "inputs": "Use get_weather and search docs", "tools": [WEATHER, search]}
+    events = stream(client, CONVERSATIONS, body)
+    calls = {
+        (d["output_index"], d["name"], d["tool_call_id"], d["id"]) for n, d in events if n == "function.call.delta"
+    }
+    assert sorted((index, name) for index, name, _, _ in calls) == [(0, "get_weather"), (1, "search_docs")]
+    assert len({call_id for _, _, call_id, _ in calls}) == len({entry for _, _, _, entry in calls}) == 2
+    made = answer(client, CONVERSATIONS, body)
+    first, second = made["outputs"]
+    path = f"{CONVERSATIONS}/{made['conversation_id']}"
+    one = {"type": "function.result", "tool_call_id": first["tool_call_id"], "result": "ok"}
+    assert second["tool_call_id"] in problem(client.post(path, json={"inputs": [one]}), 400)["message"]
+    both = [one, {**one, "tool_call_id": second["tool_call_id"]}]
+    assert [o["type"] for o in answer(client, path, {"inputs": both})["outputs"]] == ["message.output"]
+
+
 def test_a_streamed_function_call_comes_in_argument_pieces(client: httpx2.Client) -> None:
     events = stream(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
     assert types(events)[0] == "conversation.response.started" and types(events)[-1] == "conversation.response.done"

@@ -15,8 +15,9 @@ The answer is deterministic, decided by the conversation so far:
   ``handoff_execution: "client"`` the turn ends at the handoff;
 - the speaker has built-in tools: each runs once (``tool.execution.started/delta/done``), with
   results made from the question;
-- the speaker has function tools (and ``tool_choice`` is not ``none``): it calls the first one with
-  arguments made from its JSON schema, and the turn ends there, waiting for the result;
+- the speaker has function tools (and ``tool_choice`` is not ``none``): it calls those the user's
+  message names (``get_weather`` or ``get weather``), all in one turn, or else the first one, with
+  arguments made from their JSON schemas, and the turn ends there, waiting for the results;
 - otherwise, text from the server's engine (the deterministic one, or a real model) as it is
   made, with what the built-in tools found after its first sentence.
 """
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._agent_store import new_id, now
-from ._answers import tool_call_id
+from ._answers import names, tool_call_id
 from ._engine import Engine, Finish, Prompt, message_text, prompt_seed
 from ._schema_values import value_for
 
@@ -102,7 +103,10 @@ def turn_events(turn: Turn) -> Iterator[dict[str, Any]]:
                 findings += yield from _tool_execution(turn, speaker, tool, state)
         functions = _functions(speaker)
         if functions:
-            yield from _function_call(turn, speaker, functions[0], state)
+            # The functions the question names, in one round (parallel calls), else the first.
+            question = _last_question(turn.history).lower()
+            for function in [f for f in functions if names(question, f)] or functions[:1]:
+                yield from _function_call(turn, speaker, function, state)
         else:
             yield from _text(turn, speaker, state, findings)
     yield _done(state, _prompt_tokens(turn))
@@ -192,14 +196,18 @@ def _prompt_tokens(turn: Turn) -> int:
     return turn.engine.count_prompt_tokens(_prompt(turn, turn.speaker))
 
 
-def _question(turn: Turn) -> str:
-    """The last thing the user asked, a few words of it: what the built-in tools look up."""
-    for entry in reversed(turn.history):
+def _last_question(history: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the user's last message."""
+    for entry in reversed(history):
         if entry.get("type") == "message.input" and entry.get("role") == "user":
             content = entry.get("content")
-            text = content if isinstance(content, str) else message_text({"content": content})
-            return " ".join(text.split()[:8]) or "nothing"
-    return "nothing"
+            return content if isinstance(content, str) else message_text({"content": content})
+    return ""
+
+
+def _question(turn: Turn) -> str:
+    """The last thing the user asked, a few words of it: what the built-in tools look up."""
+    return " ".join(_last_question(turn.history).split()[:8]) or "nothing"
 
 
 # --- Outputs ---------------------------------------------------------------------------------------
@@ -254,7 +262,7 @@ def _function_call(
     turn: Turn, speaker: Speaker, function: Mapping[str, Any], state: _State
 ) -> Iterator[dict[str, Any]]:
     prompt = _prompt(turn, speaker)
-    rng = random.Random(prompt_seed(prompt, "function:0"))
+    rng = random.Random(prompt_seed(prompt, f"function:{function.get('name')}"))
     call_id, name = tool_call_id(rng), str(function.get("name", ""))
     arguments = json.dumps(value_for(function.get("parameters") or {}, rng), ensure_ascii=False)
     output_index, entry_id = state.next_output(), new_id("fc")
