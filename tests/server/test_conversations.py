@@ -434,6 +434,16 @@ def test_bad_requests(client: httpx2.Client, body: dict[str, Any], status: int) 
     problem(client.post(CONVERSATIONS, json=body), status)
 
 
+def test_restarting_after_a_call_without_its_result_is_a_400(client: httpx2.Client) -> None:
+    made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
+    call = made["outputs"][0]
+    path = f"{CONVERSATIONS}/{made['conversation_id']}/restart"
+    assert call["tool_call_id"] in problem(client.post(path, json={"from_entry_id": call["id"]}), 400)["message"]
+    result = {"type": "function.result", "tool_call_id": call["tool_call_id"], "result": "ok"}
+    again = answer(client, path, {"from_entry_id": call["id"], "inputs": [result]})
+    assert [o["type"] for o in again["outputs"]] == ["message.output"]
+
+
 def test_restart_from_an_unknown_entry_is_a_404(client: httpx2.Client) -> None:
     made = answer(client, CONVERSATIONS, START)
     response = client.post(f"{CONVERSATIONS}/{made['conversation_id']}/restart", json={"from_entry_id": "msg_nope"})

@@ -231,8 +231,6 @@ _ID_PREFIX = {
 def _order_problem(history: Sequence[dict[str, Any]], inputs: Sequence[dict[str, Any]]) -> Response | None:
     """A 400 when the inputs do not follow from the conversation: a function call waiting for its
     result gets it before anything else, and a result answers a call that was made."""
-    if not inputs:
-        return None
     waiting = _waiting_calls(history)
     called = {e["tool_call_id"] for e in [*history, *inputs] if e.get("type") == "function.call"}
     answered = {e["tool_call_id"] for e in inputs if e.get("type") == "function.result"}
