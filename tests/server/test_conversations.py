@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx2
+import jsonschema
 import pytest
 
 from mistral_client.server import EngineBusy, Finish, LocalServer, Prompt, TemplateEngine
@@ -89,6 +90,16 @@ def test_the_answer_follows_completion_args(client: httpx2.Client) -> None:
     seeded = [answer(client, CONVERSATIONS, {**START, "completion_args": {"random_seed": s}}) for s in (1, 1, 2)]
     texts = [d["outputs"][0]["content"] for d in seeded]
     assert texts[0] == texts[1] != texts[2]
+
+
+def test_json_when_completion_args_ask_for_it(client: httpx2.Client) -> None:
+    schema = WEATHER["function"]["parameters"]
+    response_format = {"type": "json_schema", "json_schema": {"name": "weather", "schema": schema}}
+    document = answer(client, CONVERSATIONS, {**START, "completion_args": {"response_format": response_format}})
+    jsonschema.validate(json.loads(document["outputs"][0]["content"]), schema)
+    plain_json = {**START, "completion_args": {"response_format": {"type": "json_object"}}}
+    events = stream(client, CONVERSATIONS, plain_json)
+    assert isinstance(json.loads(text(events)), dict) and types(events).count("message.output.delta") > 3
 
 
 # --- Function calls --------------------------------------------------------------------------------

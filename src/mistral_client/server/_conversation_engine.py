@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._agent_store import new_id, now
-from ._answers import names, tool_call_id
+from ._answers import answer_items, names, tool_call_id
 from ._engine import Engine, Finish, Prompt, message_text, prompt_seed
 from ._schema_values import value_for
 
@@ -239,10 +239,14 @@ def _text(turn: Turn, speaker: Speaker, state: _State, findings: list[dict[str, 
         }
 
     finish = Finish("stop")
-    for item in turn.engine.generate(_prompt(turn, speaker)):
+    # JSON when completion_args ask for it, shaped as chat shapes it; else the engine's text.
+    asked = {"response_format": speaker.completion_args.get("response_format")}
+    for item in answer_items(_prompt(turn, speaker), turn.engine, asked):
         if isinstance(item, Finish):
             finish = item
             break
+        if not isinstance(item, str):
+            continue  # another choice's piece: a lone answer has none
         yield delta(item)
         pieces += 1
         if pending and item.rstrip().endswith((".", "!", "?")):
