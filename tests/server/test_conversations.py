@@ -102,6 +102,21 @@ def test_json_when_completion_args_ask_for_it(client: httpx2.Client) -> None:
     assert isinstance(json.loads(text(events)), dict) and types(events).count("message.output.delta") > 3
 
 
+def test_a_reasoning_model_thinks_first(client: httpx2.Client) -> None:
+    body = {**START, "model": "magistral-small-latest"}
+    events = stream(client, CONVERSATIONS, body, **{"x-mock-tokens": "5"})
+    deltas = [d for n, d in events if n == "message.output.delta"]
+    thinking = [d for d in deltas if isinstance(d["content"], dict)]
+    assert thinking and all(d["content"]["type"] == "thinking" and d["content_index"] == 0 for d in thinking)
+    assert deltas[: len(thinking)] == thinking  # all of it before the answer
+    assert {d["content_index"] for d in deltas[len(thinking) :]} == {1} and len(deltas) - len(thinking) == 5
+    assert events[-1][1]["usage"]["completion_tokens"] == len(deltas)
+    content = answer(client, CONVERSATIONS, body, **{"x-mock-tokens": "5"})["outputs"][0]["content"]
+    assert [c["type"] for c in content] == ["thinking", "text"]
+    assert content[0]["thinking"][0]["text"] == "".join(d["content"]["thinking"][0]["text"] for d in thinking)
+    assert content[1]["text"] == text(events)
+
+
 # --- Function calls --------------------------------------------------------------------------------
 
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._agent_store import new_id, now
-from ._answers import answer_items, names, tool_call_id
+from ._answers import Piece, answer_items, names, tool_call_id
+from ._catalog import can
 from ._engine import Engine, Finish, Prompt, message_text, prompt_seed
 from ._schema_values import value_for
 
@@ -239,14 +240,28 @@ def _text(turn: Turn, speaker: Speaker, state: _State, findings: list[dict[str, 
         }
 
     finish = Finish("stop")
-    # JSON when completion_args ask for it, shaped as chat shapes it; else the engine's text.
-    asked = {"response_format": speaker.completion_args.get("response_format")}
-    for item in answer_items(_prompt(turn, speaker), turn.engine, asked):
-        if isinstance(item, Finish):
-            finish = item
+    # Shaped as chat shapes it: JSON when completion_args ask for it, thinking first for a model
+    # that reasons (magistral); else the engine's text as it is.
+    asked = {
+        "response_format": speaker.completion_args.get("response_format"),
+        "prompt_mode": "reasoning" if can(model, "reasoning") else None,
+    }
+    thought = False
+    for got in answer_items(_prompt(turn, speaker), turn.engine, asked):
+        if isinstance(got, Finish):
+            finish = got
             break
-        if not isinstance(item, str):
-            continue  # another choice's piece: a lone answer has none
+        item: Any = got
+        if isinstance(got, Piece):
+            part = got.delta["content"][0]  # thinking (a chunk of its own), then text
+            if part["type"] == "thinking":
+                thought = True
+                pieces += 1
+                yield delta(part)
+                continue
+            item = part["text"]
+            if thought:
+                thought, content_index = False, content_index + 1
         yield delta(item)
         pieces += 1
         if pending and item.rstrip().endswith((".", "!", "?")):
@@ -455,13 +470,24 @@ def _entry(kind: str, event: Mapping[str, Any], stamp: str) -> dict[str, Any]:
 
 
 def _content(by_index: Mapping[int, list[Any]]) -> str | list[dict[str, Any]]:
-    """A message's content: a string when it is text alone, else its chunks in order."""
+    """A message's content: a string when it is text alone, else its chunks in order (the text of
+    one content index in one text chunk, its thinking in one thinking chunk)."""
     if set(by_index) <= {0} and all(isinstance(p, str) for p in by_index.get(0, [])):
         return "".join(by_index.get(0, []))
     chunks: list[dict[str, Any]] = []
     for index in sorted(by_index):
-        text = "".join(p for p in by_index[index] if isinstance(p, str))
+        parts = by_index[index]
+        thinking = "".join(
+            inner["text"]
+            for p in parts
+            if isinstance(p, dict) and p.get("type") == "thinking"
+            for inner in p["thinking"]
+            if inner.get("type") == "text"
+        )
+        if thinking:
+            chunks.append({"type": "thinking", "thinking": [{"type": "text", "text": thinking}]})
+        text = "".join(p for p in parts if isinstance(p, str))
         if text:
             chunks.append({"type": "text", "text": text})
-        chunks += [dict(p) for p in by_index[index] if not isinstance(p, str)]
+        chunks += [dict(p) for p in parts if isinstance(p, dict) and p.get("type") != "thinking"]
     return chunks
