@@ -327,6 +327,26 @@ def test_the_agent_that_called_a_function_answers_its_result(client: httpx2.Clie
     assert [(o["type"], o["agent_id"]) for o in second["outputs"]] == [("message.output", expert["id"])]
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"tools": [WEATHER]},
+        {"tools": BUILT_INS},
+        {"model": "magistral-small-latest"},
+        {"completion_args": {"response_format": {"type": "json_object"}}},
+    ],
+    ids=["text", "function", "built-ins", "reasoning", "json"],
+)
+def test_a_streamed_turn_and_a_whole_one_agree(client: httpx2.Client, fields: dict[str, Any]) -> None:
+    body = {**START, **fields}
+    whole = answer(client, CONVERSATIONS, body)
+    events = stream(client, CONVERSATIONS, body)
+    history = client.get(f"{CONVERSATIONS}/{events[0][1]['conversation_id']}/history").json()
+    assert without_ids(history["entries"][1:]) == without_ids(whole["outputs"])
+    assert events[-1][1]["usage"] == whole["usage"]
+
+
 # --- Every event type ------------------------------------------------------------------------------
 
 
