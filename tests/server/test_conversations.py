@@ -462,6 +462,8 @@ def test_appending_past_a_waiting_function_call_is_a_400(client: httpx2.Client) 
     assert call_id in message and "function.result" in message
     stranger = {"type": "function.result", "tool_call_id": "AAAAAAAAA", "result": "x"}
     assert "AAAAAAAAA" in problem(client.post(path, json={"inputs": [stranger]}), 400)["message"]
+    result = {"type": "function.result", "tool_call_id": call_id, "result": "x"}
+    assert "already" in problem(client.post(path, json={"inputs": [result, result]}), 400)["message"]
     assert len(client.get(f"{path}/history").json()["entries"]) == 2  # refused: nothing added
 
 

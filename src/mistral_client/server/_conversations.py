@@ -230,13 +230,20 @@ _ID_PREFIX = {
 
 def _order_problem(history: Sequence[dict[str, Any]], inputs: Sequence[dict[str, Any]]) -> Response | None:
     """A 400 when the inputs do not follow from the conversation: a function call waiting for its
-    result gets it before anything else, and a result answers a call that was made."""
+    result gets it before anything else, and a result answers a call that was made, once."""
     waiting = _waiting_calls(history)
     called = {e["tool_call_id"] for e in [*history, *inputs] if e.get("type") == "function.call"}
     answered = {e["tool_call_id"] for e in inputs if e.get("type") == "function.result"}
+    given: set[str] = {e["tool_call_id"] for e in history if e.get("type") == "function.result"}
     for entry in inputs:
-        if entry.get("type") == "function.result" and entry["tool_call_id"] not in called:
-            return _invalid(f"function.result for tool_call_id {entry['tool_call_id']}, which no function.call made")
+        if entry.get("type") != "function.result":
+            continue
+        call_id = entry["tool_call_id"]
+        if call_id not in called:
+            return _invalid(f"function.result for tool_call_id {call_id}, which no function.call made")
+        if call_id in given:
+            return _invalid(f"function.result for tool_call_id {call_id}, which already has its result")
+        given.add(call_id)
     missing = [call_id for call_id in waiting if call_id not in answered]
     if missing:
         return _invalid(
