@@ -30,7 +30,9 @@ from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestErr
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._uploads import Multipart
+from .resources.agents import AsyncAgents
 from .resources.chat import AsyncChat
+from .resources.conversations import AsyncConversations
 from .resources.embeddings import AsyncEmbeddings
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
@@ -65,6 +67,8 @@ class AsyncMistral:
     fim: AsyncFim
     embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
+    agents: AsyncAgents
+    conversations: AsyncConversations
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -98,6 +102,8 @@ class AsyncMistral:
         self.fim = AsyncFim(self)
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModelsAPI(self)
+        self.agents = AsyncAgents(self)
+        self.conversations = AsyncConversations(self)
 
     async def _send(
         self,

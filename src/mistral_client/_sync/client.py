@@ -31,7 +31,9 @@ from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestErr
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._uploads import Multipart
+from .resources.agents import Agents
 from .resources.chat import Chat
+from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
@@ -66,6 +68,8 @@ class Mistral:
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
+    agents: Agents
+    conversations: Conversations
     _http: httpx2.Client
 
     def __init__(
@@ -99,6 +103,8 @@ class Mistral:
         self.fim = Fim(self)
         self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
+        self.agents = Agents(self)
+        self.conversations = Conversations(self)
 
     def _send(
         self,
