@@ -40,7 +40,7 @@ from ._requests import (
 from ._state import knobs_of, shared_of
 from ._stream import AnswerStream, ClosingStreamingResponse, stream_body, usage
 
-__all__ = ["ROUTES", "answer_chat", "begin_request", "first_not_none", "is_blocking"]
+__all__ = ["ROUTES", "answer_chat", "begin_request", "first_not_none", "injected_answer", "is_blocking"]
 
 
 async def chat_completions(request: Request) -> Response:
@@ -173,6 +173,16 @@ async def _begin(request: Request, schema: type[msgspec.Struct], capability: Cap
     return body
 
 
+def injected_answer(request: Request) -> Response | None:
+    """The failure the request's knobs ask for (``x-mock-status``, ``x-mock-html``), if any."""
+    shared, knobs = shared_of(request), knobs_of(request)
+    if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
+        return injected
+    if knobs.html:
+        return HTMLResponse(PROXY_ERROR_PAGE)
+    return None
+
+
 async def begin_request(
     request: Request, schema: type[msgspec.Struct], prepare: Callable[[Any], Any] | None = None
 ) -> dict[str, Any] | Response:
@@ -180,11 +190,8 @@ async def begin_request(
 
     ``prepare``: what to do to the decoded body before the schema sees it (spelling out defaults).
     """
-    shared, knobs = shared_of(request), knobs_of(request)
-    if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
+    if (injected := injected_answer(request)) is not None:
         return injected
-    if knobs.html:
-        return HTMLResponse(PROXY_ERROR_PAGE)
     raw = await request.body()
     try:
         body = msgspec.json.decode(raw)
