@@ -327,3 +327,30 @@ def test_a_cancel_needs_no_content_type_but_a_foreign_page_cannot_send_one(clien
     bodiless = client.post(f"/v1/batch/jobs/{job['id']}/cancel")  # as the official SDK sends it: no Content-Type
     assert "content-type" not in bodiless.request.headers
     assert bodiless.status_code == 200 and bodiless.json()["status"] == "CANCELLATION_REQUESTED"
+
+
+def test_a_line_asking_to_stream_gets_a_whole_answer(client: httpx2.Client) -> None:
+    streaming = {"custom_id": "s", "body": {"messages": [{"role": "user", "content": "x"}], "stream": True}}
+    done, _ = settled(client, create(client, requests=[streaming])["id"])
+    [line] = done["outputs"]
+    assert line["response"]["status_code"] == 200
+    conforms("ChatCompletionResponse", line["response"]["body"])
+
+
+def test_x_mock_tokens_sets_each_lines_length(client: httpx2.Client) -> None:
+    done, _ = settled(client, create(client, requests=[ask(1), ask(2)], headers={"x-mock-tokens": "7"})["id"])
+    assert [line["response"]["body"]["usage"]["completion_tokens"] for line in done["outputs"]] == [7, 7]
+
+
+def test_knob_defaults_from_the_server_and_no_rate_limit_on_lines() -> None:
+    config = {"rate_limit": 4, "mock_headers": {"x-mock-batch-fail-every": "2"}}
+    with LocalServer(**config) as server, httpx2.Client(base_url=server.base_url) as client:
+        job = create(client, requests=[ask(i) for i in range(10)])
+        running = server.app.state.batch_jobs.jobs[job["id"]]  # watched in-process: a poll would count
+        deadline = time.monotonic() + 20
+        while running.status in IN_FLIGHT:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        # Ten lines ran under a limit of four requests a minute, of which this is the second.
+        done = get(client, job["id"])
+        assert (done["status"], done["succeeded_requests"], done["failed_requests"]) == ("SUCCESS", 5, 5)
