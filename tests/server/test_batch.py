@@ -354,3 +354,36 @@ def test_knob_defaults_from_the_server_and_no_rate_limit_on_lines() -> None:
         # Ten lines ran under a limit of four requests a minute, of which this is the second.
         done = get(client, job["id"])
         assert (done["status"], done["succeeded_requests"], done["failed_requests"]) == ("SUCCESS", 5, 5)
+
+
+def test_x_mock_status_fails_the_batch_and_files_routes_too(client: httpx2.Client, server: LocalServer) -> None:
+    job = create(client, requests=[ask(1)])
+    failing = {"x-mock-status": "503", "x-mock-retry-after": "1"}
+    for method, path in [
+        ("POST", "/v1/batch/jobs"),
+        ("GET", "/v1/batch/jobs"),
+        ("GET", f"/v1/batch/jobs/{job['id']}"),
+        ("POST", f"/v1/batch/jobs/{job['id']}/cancel"),
+        ("GET", "/v1/files"),
+    ]:
+        answer = client.request(method, path, headers=failing, json={} if path == "/v1/batch/jobs" else None)
+        assert (answer.status_code, answer.headers["retry-after"]) == (503, "1"), path
+        assert answer.json()["type"] == "service_unavailable"
+    before = set(server.app.state.files.folder.iterdir())
+    refused = client.post("/v1/files", files={"file": ("x.jsonl", b"{}")}, headers={"x-mock-status": "500"})
+    assert refused.status_code == 500 and set(server.app.state.files.folder.iterdir()) == before
+
+
+def test_a_bug_while_running_fails_the_job_instead_of_hanging(
+    client: httpx2.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mistral_client.server import _batch
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(_batch, "_one_line", broken)
+    done, _ = settled(client, create(client, requests=[ask(1)])["id"])
+    assert done["status"] == "FAILED" and done["errors"] == [
+        {"message": "Internal error while running the job", "count": 1}
+    ]
