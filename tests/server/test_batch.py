@@ -387,3 +387,13 @@ def test_a_bug_while_running_fails_the_job_instead_of_hanging(
     assert done["status"] == "FAILED" and done["errors"] == [
         {"message": "Internal error while running the job", "count": 1}
     ]
+
+
+def test_the_server_answers_others_while_a_job_runs(client: httpx2.Client) -> None:
+    job = create(client, requests=[ask(i) for i in range(5000)])
+    meanwhile = get(client, job["id"])  # a job holding the event loop would answer this only once it ended
+    assert meanwhile["status"] in IN_FLIGHT and meanwhile["completed_requests"] < 5000
+    assert client.post(CHAT, json={**ask(1)["body"], "model": MODEL}).status_code == 200
+    assert client.post(f"/v1/batch/jobs/{job['id']}/cancel").status_code == 200
+    done, _ = settled(client, job["id"])
+    assert done["status"] == "CANCELLED"

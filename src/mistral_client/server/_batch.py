@@ -393,6 +393,9 @@ async def _pause(job: Job, delay: float, deadline: float) -> None:
     if left <= 0:
         raise _Ended("TIMEOUT_EXCEEDED")
     if delay <= 0:
+        # A line's route may never wait for anything: without this, a long job would hold the event
+        # loop, and the server would answer nobody (not even the job's own polls) until it ended.
+        await asyncio.sleep(0)
         return
     try:
         await asyncio.wait_for(job.cancel_requested.wait(), min(delay, left))
