@@ -355,8 +355,8 @@ async def _run(app: Starlette, store: FileStore, job: Job) -> None:
                 await _pause(job, delay, deadline)
                 job.status, job.started_at = "RUNNING", int(time.time())
                 lines = _lines(store, job)
-                if job.requests is None:
-                    job.total = sum(1 for _ in _lines(store, job))
+                if job.requests is None:  # a pass over the files, off the event loop: they may be 512 MB
+                    job.total = await asyncio.to_thread(lambda: sum(1 for _ in _lines(store, job)))
                 for number, line in enumerate(lines, start=1):
                     await _pause(job, delay, deadline)
                     ok, result = await _one_line(app, job, number, line, line_knobs)
