@@ -83,7 +83,7 @@ def test_bad_uploads_are_refused_with_the_apis_shapes(client: httpx2.Client) -> 
     no_file = client.post("/v1/files", files={"other": ("x", b"1")}, data={"purpose": "batch"})
     assert no_file.status_code == 422 and no_file.json()["detail"][0]["loc"] == ["body", "file"]
     as_json = client.post("/v1/files", json={"purpose": "batch"})
-    assert as_json.status_code == 415 and "multipart/form-data" in as_json.json()["message"]
+    assert as_json.status_code == 422 and as_json.json()["detail"][0]["loc"] == ["body", "file"]
     cut = client.post(
         "/v1/files",
         content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nabc',
@@ -215,6 +215,9 @@ def test_a_file_past_the_cap_is_refused_and_not_kept(
 def test_uploads_need_the_key_and_a_form_from_no_foreign_page(server: LocalServer) -> None:
     with httpx2.Client(base_url=server.base_url) as anonymous:
         assert upload(anonymous).status_code == 401
+        # A form a browser sent from another site (no key: a page cannot add one without a preflight).
+        cross_site = anonymous.post("/v1/files", files={"file": ("x", b"1")}, headers={"sec-fetch-site": "cross-site"})
+        assert cross_site.status_code == 415 and "multipart/form-data" in cross_site.json()["message"]
     headers = {"authorization": f"Bearer {KEY}", "origin": "https://evil.example"}
     with httpx2.Client(base_url=server.base_url, headers=headers) as foreign:
         assert upload(foreign).status_code == 403
@@ -237,3 +240,9 @@ def test_files_live_in_the_folder_given_and_a_temporary_one_goes_with_the_server
         folder = server.app.state.files.folder
         assert folder.is_dir()
     assert not folder.exists()
+
+
+def test_routes_that_take_a_file_id_read_it_through_the_app(client: httpx2.Client, server: LocalServer) -> None:
+    file_id = upload(client, name="scan.pdf", content=b"%PDF-1.4 ...", purpose="ocr").json()["id"]
+    assert server.app.state.file_content(file_id) == (b"%PDF-1.4 ...", "scan.pdf")
+    assert server.app.state.file_content("00000000-0000-4000-8000-000000000000") is None

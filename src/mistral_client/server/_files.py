@@ -150,6 +150,11 @@ class FileStore:
         found = (self.get(file_id) for file_id in reversed(ids))
         return [stored for stored in found if stored is not None]
 
+    def content(self, file_id: str) -> tuple[bytes, str] | None:
+        """A file's bytes and name (None: no such file), for routes that take a ``file_id`` (OCR...)."""
+        stored = self.get(file_id)
+        return None if stored is None else (stored.path.read_bytes(), stored.filename)
+
     def sign(self, file_id: str, expires: int) -> str:
         return hmac.new(self._secret, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
