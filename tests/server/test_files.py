@@ -233,8 +233,7 @@ def test_files_live_in_the_folder_given_and_a_temporary_one_goes_with_the_server
     ):
         file_id = upload(client).json()["id"]
         assert (tmp_path / "files" / file_id).read_bytes() == LINES
-    assert (tmp_path / "files" / file_id).exists() is False  # forgotten with the server, the folder left
-    assert (tmp_path / "files").is_dir()
+    assert (tmp_path / "files" / file_id).read_bytes() == LINES  # the operator's folder: left as it is
     with LocalServer() as server, httpx2.Client(base_url=server.base_url) as client:
         upload(client)
         folder = server.app.state.files.folder

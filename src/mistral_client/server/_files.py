@@ -97,7 +97,7 @@ class FileStore:
     """The server's files: a folder on disk and an index of what is in it.
 
     ``folder`` None: a temporary folder, made on first use and removed by ``close()`` (``LocalServer.stop``)
-    or when the process ends. A folder given by the operator is theirs: ``close()`` leaves it.
+    or when the process ends. A folder given by the operator is theirs: what was written there stays.
     """
 
     def __init__(self, folder: str | Path | None = None) -> None:
@@ -159,15 +159,12 @@ class FileStore:
         return hmac.new(self._secret, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def close(self) -> None:
-        """Forget every file; remove the folder when it is a temporary one."""
+        """Forget every file; remove the folder when it is a temporary one (a folder given stays as it is)."""
         with self._lock:
-            files, self._files = list(self._files.values()), {}
+            self._files = {}
         if self._temporary is not None:
             self._temporary.cleanup()
             self._temporary = None
-        else:
-            for stored in files:
-                stored.path.unlink(missing_ok=True)
 
 
 def files_of(request: Request) -> FileStore:
