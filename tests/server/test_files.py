@@ -16,7 +16,7 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer, ServerConfig, _files
-from tests.support.openapi import conforms
+from tests.support.openapi import conforms, spec
 
 KEY = "sk-files"
 LINES = b'{"custom_id":"a","body":{}}\n{"custom_id":"b","body":{}}\n{"custom_id":"c","body":{}}'
@@ -120,6 +120,15 @@ def test_list_filters_and_pages(client: httpx2.Client) -> None:
     conforms("ListFilesResponse", untotalled)
     assert untotalled["total"] is None and len(untotalled["data"]) == 6
     assert client.get("/v1/files", params={"page": "x"}).status_code == 422
+    assert client.get("/v1/files", params={"source": "elsewhere"}).json()["detail"][0]["loc"] == ["query", "source"]
+    assert client.get("/v1/files", params={"sample_type": "x"}).json()["detail"][0]["loc"] == ["query", "sample_type"]
+
+
+def test_the_enums_are_the_specs() -> None:
+    schemas = spec()["components"]["schemas"]
+    assert list(_files.PURPOSES) == schemas["FilePurpose"]["enum"]
+    assert list(_files._SAMPLE_TYPE_NAMES) == schemas["SampleType"]["enum"]
+    assert list(_files._SOURCES) == schemas["Source"]["enum"]
 
 
 def test_ids_are_uuids(client: httpx2.Client) -> None:

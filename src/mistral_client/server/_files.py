@@ -54,6 +54,8 @@ MAX_FILE_SIZE = 512 * 1000 * 1000  # the live service's documented cap: "a maxim
 _MAX_FIELD_SIZE = 64 << 10  # a form field that is not the file (purpose, expiry...) is a word or two
 _SAMPLE_TYPES: dict[str, SampleType] = {"batch": "batch_request", "fine-tune": "instruct", "ocr": "instruct"}
 _SIGNED_PATH = "/signed/files/"
+_SAMPLE_TYPE_NAMES = ("pretrain", "instruct", "batch_request", "batch_result", "batch_error")
+_SOURCES = ("upload", "repository", "mistral")
 
 
 @dataclass
@@ -258,6 +260,9 @@ async def list_files(request: Request) -> Response:
     if purpose is not None and purpose not in PURPOSES:
         return _invalid("enum", ["query", "purpose"], "Input should be 'fine-tune', 'batch' or 'ocr'", purpose)
     sample_types, sources, mimetypes_ = (set(query.getlist(name)) for name in ("sample_type", "source", "mimetypes"))
+    for name, given, allowed in (("sample_type", sample_types, _SAMPLE_TYPE_NAMES), ("source", sources, _SOURCES)):
+        if unknown := given - set(allowed):
+            return _invalid("enum", ["query", name], f"Input should be one of {', '.join(allowed)}", sorted(unknown))
     search = query.get("search")
     matching = [
         stored
