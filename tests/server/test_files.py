@@ -98,6 +98,8 @@ def test_a_file_name_is_a_label_never_a_path(client: httpx2.Client, server: Loca
     created = upload(client, name="../../etc/evil.jsonl").json()
     assert created["filename"] == "evil.jsonl"
     assert (server.app.state.files.folder / created["id"]).is_file()
+    assert upload(client, name="C:\\Users\\me\\in.jsonl").json()["filename"] == "in.jsonl"
+    assert upload(client, name="données 日本.jsonl").json()["filename"] == "données 日本.jsonl"  # UTF-8, kept
 
 
 def test_list_filters_and_pages(client: httpx2.Client) -> None:

@@ -449,7 +449,8 @@ class _Upload:
 
     def _header_end(self) -> None:
         name = bytes(self._header_field).decode("latin-1").strip().lower()
-        self._headers[name] = bytes(self._header_value).decode("utf-8", "replace").strip()
+        # Latin-1 keeps the bytes as they came: a UTF-8 file name is decoded once, below.
+        self._headers[name] = bytes(self._header_value).decode("latin-1").strip()
         self._header_field.clear()
         self._header_value.clear()
 
