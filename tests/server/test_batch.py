@@ -261,7 +261,9 @@ def test_bad_job_requests_are_refused(client: httpx2.Client) -> None:
     def post(body: Any) -> httpx2.Response:
         return client.post("/v1/batch/jobs", json=body)
 
-    assert post({"endpoint": "/v1/elsewhere", "requests": [ask(1)]}).json()["detail"][0]["loc"] == ["body", "endpoint"]
+    elsewhere = post({"endpoint": "/v1/elsewhere", "requests": [ask(1)]}).json()
+    assert elsewhere["detail"][0]["loc"] == ["body", "endpoint"]
+    conforms("HTTPValidationError", elsewhere)
     assert post({"requests": [ask(1)]}).json()["detail"][0]["type"] == "missing"
     assert post({"endpoint": CHAT, "requests": [ask(1)], "timeout_hours": 0}).status_code == 422
     assert post({"endpoint": CHAT, "requests": [{"custom_id": "x"}]}).status_code == 422

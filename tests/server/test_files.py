@@ -80,6 +80,7 @@ def test_every_purpose(client: httpx2.Client, purpose: str, sample_type: str) ->
 def test_bad_uploads_are_refused_with_the_apis_shapes(client: httpx2.Client) -> None:
     wrong = upload(client, purpose="audio")
     assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "purpose"]
+    conforms("HTTPValidationError", wrong.json())
     no_file = client.post("/v1/files", files={"other": ("x", b"1")}, data={"purpose": "batch"})
     assert no_file.status_code == 422 and no_file.json()["detail"][0]["loc"] == ["body", "file"]
     as_json = client.post("/v1/files", json={"purpose": "batch"})
@@ -136,6 +137,7 @@ def test_the_enums_are_the_specs() -> None:
 def test_ids_are_uuids(client: httpx2.Client) -> None:
     bad = client.get("/v1/files/not-a-uuid")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "file_id"]
+    conforms("HTTPValidationError", bad.json())
     missing = client.delete("/v1/files/00000000-0000-4000-8000-000000000000")
     assert missing.status_code == 404 and missing.json()["object"] == "error"
 
