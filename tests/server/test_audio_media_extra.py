@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-MEDIA = ("mutagen", "pypdf", "lameenc", "python_multipart", "multipart")
+MEDIA = ("mutagen", "pypdf", "lameenc")  # python-multipart is the server's own (uploads to /v1/files)
 
 _BLOCKED = f"""
 import sys
@@ -56,7 +56,7 @@ def test_without_the_extra_the_server_answers_501_with_the_install_line() -> Non
         "'mp3': [mp3.status_code, mp3.json()['message']], 'wav': wav.status_code, 'chat': chat.status_code}))\n"
     )
     install = "pip install 'mistral-client[media]'"
-    assert answers["t"] == [501, f"this endpoint of the local server needs mutagen, python-multipart: {install}"]
+    assert answers["t"] == [501, f"this endpoint of the local server needs mutagen: {install}"]
     assert answers["o"] == [501, f"this endpoint of the local server needs pypdf: {install}"]
     assert answers["mp3"] == [501, f"this endpoint of the local server needs lameenc: {install}"]
     assert answers["wav"] == 200 and answers["chat"] == 200  # what needs nothing from the extra still works

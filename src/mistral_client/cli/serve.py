@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import TYPE_CHECKING
 
 from . import arguments
@@ -133,6 +134,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=arguments.byte_count,
         metavar="BYTES",
         help=f"refuse larger request bodies with 413 (default: {DEFAULT_MAX_BODY_SIZE}, 10 MiB)",
+    )
+    served.add_argument(
+        "--files-dir",
+        metavar="DIR",
+        help="keep /v1/files uploads and batch results in DIR (default: a temporary folder, removed on exit)",
     )
     pace = serve.add_argument_group("pacing")
     pace.add_argument(
@@ -276,10 +282,13 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
     server = StoppableServer(
         uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="info", timeout_graceful_shutdown=2)
     )
+    # uvicorn shuts down cleanly on SIGTERM too, then raises it again: as a Ctrl-C, the process still
+    # ends through its exit handlers (the temporary files folder is removed), not killed by the signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        pass  # uvicorn shut down cleanly, then re-raised the Ctrl-C it caught
+        pass  # uvicorn shut down cleanly, then re-raised the Ctrl-C (or SIGTERM) it caught
     finally:
         sock.close()
     if not server.started:
@@ -340,6 +349,7 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         ui=args.ui,
         allowed_hosts=tuple(args.allowed_host),
         cors_origins=tuple(args.cors_origin),
+        files_dir=args.files_dir,
         **limits,
     )
 

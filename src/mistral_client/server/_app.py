@@ -26,9 +26,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ._agents import AGENT_ROUTES
+from ._batch import BATCH_ROUTES, BatchJobs
 from ._config import ServerConfig
 from ._conversations import CONVERSATION_ROUTES
 from ._errors import routing_error, server_error
+from ._files import FILE_ROUTES, FileStore
 from ._guard import Guard
 from ._limits import RateWindow
 from ._middleware import Observed
@@ -36,6 +38,7 @@ from ._net import host_name, is_wildcard
 from ._records import Recorder
 from ._replay import Recording, Replaying
 from ._routes import ROUTES
+from ._seen import SEEN_ROUTES
 from ._state import Shared
 from ._stream import hide_injected_disconnects
 from ._ui import ui_routes
@@ -55,6 +58,9 @@ def create_app(
         *ROUTES,
         *AGENT_ROUTES,
         *CONVERSATION_ROUTES,
+        *FILE_ROUTES,  # /v1/files (_files)
+        *BATCH_ROUTES,  # /v1/batch/jobs (_batch)
+        *SEEN_ROUTES,  # /mock/requests: what the server saw, for tests in another process (_seen)
     ]
     routes, passthrough = [*api, *(ui_routes(config) if config.ui else [])], False
     if config.replay_dir is not None:
@@ -63,6 +69,9 @@ def create_app(
         routes, passthrough = [_anything(Recording(Path(config.record_dir), config.upstream).answer)], True
     app = Starlette(routes=routes, exception_handlers={HTTPException: routing_error, Exception: server_error})
     app.state.shared = shared
+    app.state.files = FileStore(config.files_dir)  # /v1/files and the batch jobs' output (_files)
+    app.state.file_content = app.state.files.content  # how a route that takes a file_id reads it
+    app.state.batch_jobs = BatchJobs()  # /v1/batch/jobs (_batch)
     # Outside the routes, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(Observed, shared=shared, passthrough=passthrough)
     # Outermost: a request from the wrong Host or a foreign page is refused before its body is read.

@@ -87,7 +87,7 @@ class _Transcription:
 async def transcriptions(request: Request) -> Response:
     if (refusal := injected(request)) is not None:
         return refusal
-    if (missing := missing_media("mutagen", "python_multipart")) is not None:
+    if (missing := missing_media("mutagen")) is not None:
         return missing
     content_type = request.headers.get("content-type", "")
     form = await request.form() if content_type.startswith(("multipart/form-data", "application/x-www-form")) else None

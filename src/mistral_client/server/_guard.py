@@ -89,7 +89,7 @@ class _Writes:
         if origin is not None and not self._trusted(origin.lower(), headers.get("host", "").lower()):
             message = f"Cross-origin request refused: Origin {origin!r} is not this server's own"
             refusal = error_response(403, message, "invalid_request_error", "3001")
-        elif scope["method"] == "POST" and not _json_or_upload(scope, headers):
+        elif scope["method"] == "POST" and not _bodiless(headers) and not _json_or_upload(scope, headers):
             # text/plain, the form types and no type at all are what a page sends without a preflight.
             message = f"Content-Type must be application/json, got {headers.get('content-type') or 'none'}"
             if scope["path"] in _UPLOAD_PATHS:
@@ -110,7 +110,7 @@ class _Writes:
 # refuses when it is foreign. So a form is taken from a program (no Origin, no Sec-Fetch-Site), the
 # server's own or a named origin's page, or with an Authorization header (which a page can only
 # add cross-site after the preflight the server does not grant).
-_UPLOAD_PATHS = frozenset({"/v1/audio/transcriptions"})
+_UPLOAD_PATHS = frozenset({"/v1/audio/transcriptions", "/v1/files"})
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -191,3 +191,9 @@ def _answered_in_json(make: Callable[[ASGIApp], ASGIApp], app: ASGIApp, explain:
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _bodiless(headers: Headers) -> bool:
+    """A POST with nothing to parse (a batch job's cancel: the official SDK sends no Content-Type)."""
+    no_length = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+    return no_length and "content-type" not in headers

@@ -2,7 +2,7 @@
 a file given by id or as a data URL, audio read for its format and length, and the named-event
 stream the transcription and speech routes send.
 
-The ``media`` extra (mutagen, pypdf, lameenc, python-multipart) is imported by the routes that
+The ``media`` extra (mutagen, pypdf, lameenc) is imported by the routes that
 use it, when they are called: without it the server still starts, and those routes answer 501
 with the line that installs it.
 """
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # What a route needs from the media extra: the module's import name and its package's name.
-_PACKAGES = {"mutagen": "mutagen", "pypdf": "pypdf", "lameenc": "lameenc", "python_multipart": "python-multipart"}
+_PACKAGES = {"mutagen": "mutagen", "pypdf": "pypdf", "lameenc": "lameenc"}
 
 
 def missing_media(*modules: str) -> Response | None:
