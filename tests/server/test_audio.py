@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer
-from mistral_client.server._media import flac_bytes, mp3_bytes, ogg_flac_bytes, tone, wav_bytes
+from mistral_client.server._media import flac_bytes, mp3_bytes, ogg_flac_bytes, ogg_opus_silence, tone, wav_bytes
 from tests.support.openapi import conforms
 
 PATH = "/v1/audio/transcriptions"
@@ -27,6 +27,8 @@ KEY = {"authorization": "Bearer any"}  # as clients send it; the server has no k
 
 
 def media(kind: str, seconds: float = 3.0, seed: str = "one") -> tuple[str, bytes]:
+    if kind == "opus":
+        return "speech.opus", ogg_opus_silence(seconds)
     pcm = tone(seconds, seed=seed)
     writers = {"wav": wav_bytes, "flac": flac_bytes, "ogg": ogg_flac_bytes, "mp3": mp3_bytes}
     return f"speech.{kind}", writers[kind](pcm)
@@ -57,7 +59,7 @@ def named_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
 # --- Real audio, its real length ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["wav", "flac", "ogg", "mp3"])
+@pytest.mark.parametrize("kind", ["wav", "flac", "ogg", "mp3", "opus"])
 def test_each_format_is_read_for_its_length(http: httpx2.Client, kind: str) -> None:
     response = transcribe(http, media(kind, 4.0), timestamp_granularities="segment")
     assert response.status_code == 200, response.text
