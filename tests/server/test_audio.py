@@ -194,6 +194,28 @@ def test_a_stall_pauses_the_stream_where_asked(http: httpx2.Client) -> None:
     assert named_events(first + rest)[-1][0] == "transcription.done"
 
 
+def test_a_client_leaving_the_stream_is_recorded(http: httpx2.Client, server: LocalServer) -> None:
+    slow = {"x-mock-token-delay": "0.05"}
+    fields = {"model": MODEL, "stream": "true"}
+    with http.stream("POST", PATH, data=fields, files={"file": media("wav", 60.0)}, headers=slow) as response:
+        correlation_id = response.headers["mistral-correlation-id"]
+        lines = response.iter_lines()
+        received = [line for line in itertools.islice(lines, 12) if line.startswith("event: ")]
+    record = server.wait_for_disconnect(timeout=5.0)
+    assert record.correlation_id == correlation_id
+    assert len(received) <= record.chunks_sent < 150  # 60 s of audio is 150 words and more events
+
+
+def test_a_long_unpaced_stream_goes_out_in_large_writes(http: httpx2.Client) -> None:
+    with http.stream(
+        "POST", PATH, data={"model": MODEL, "stream": "true"}, files={"file": media("wav", 300.0)}
+    ) as response:
+        writes = list(response.iter_raw())
+    body = b"".join(writes)
+    assert named_events(body)[-1][0] == "transcription.done" and len(body) > 64 * 1024
+    assert len(writes) < len(named_events(body)) // 10  # not a write an event
+
+
 # --- Bad input ------------------------------------------------------------------------------------
 
 
