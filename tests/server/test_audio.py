@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mistral_client.server import LocalServer
 from mistral_client.server._media import flac_bytes, mp3_bytes, ogg_flac_bytes, ogg_opus_silence, tone, wav_bytes
@@ -306,3 +308,44 @@ def test_an_upload_from_a_program_is_taken_and_a_cross_site_form_is_not(server: 
 def test_usage_counts_the_audio_seconds_rounded_up(http: httpx2.Client) -> None:
     usage = transcribe(http, media("wav", 2.2)).json()["usage"]
     assert usage["prompt_audio_seconds"] == 3 and usage["prompt_tokens"] == math.ceil(2.2 * 12.5)
+
+
+# --- The transcript's invariants, for any length and options --------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seconds=st.floats(min_value=0.01, max_value=3600, allow_nan=False),
+    granularity=st.sampled_from([[], ["segment"], ["word"], ["segment", "word"]]),
+    diarize=st.booleans(),
+    bias=st.lists(st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True), max_size=3),
+)
+def test_the_transcript_holds_together(seconds: float, granularity: list[str], diarize: bool, bias: list[str]) -> None:
+    from mistral_client.server._audio import _transcribe, _transcription_events
+    from mistral_client.server._inputs import Audio
+
+    options = {
+        "model": MODEL,
+        "language": None,
+        "temperature": None,
+        "context_bias": bias,
+        "timestamp_granularities": granularity,
+        "diarize": diarize,
+    }
+    result = _transcribe(Audio("WAV", seconds, 16_000), b"key", options)
+    words = result.text.split(" ")
+    assert len(words) == max(1, round(seconds * 2.5)) and "".join(result.words) == result.text
+    assert [w.rstrip(".").lower() for w in words[: len(bias)]] == [b.lower() for b in bias][: len(words)]
+    events = _transcription_events(result)
+    deltas = "".join(data["text"] for name, data in events if name == "transcription.text.delta")
+    assert deltas == result.text == events[-1][1]["text"]
+    if granularity or diarize:
+        segments = result.segments
+        assert " ".join(s["text"] for s in segments) == result.text
+        assert segments[0]["start"] == 0 and segments[-1]["end"] == pytest.approx(seconds, abs=1e-3)
+        assert all(a["end"] == b["start"] or abs(a["end"] - b["start"]) < 2e-3 for a, b in itertools.pairwise(segments))
+        assert all(s["start"] <= s["end"] for s in segments)
+        assert [n for n, _ in events].count("transcription.segment") == len(segments)
+    else:
+        assert result.segments == [] and all(n != "transcription.segment" for n, _ in events)
+    assert result.usage["prompt_audio_seconds"] == math.ceil(seconds)
