@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mistral_client.server import LocalServer
-from mistral_client.server._media import flac_bytes, mp3_bytes, ogg_flac_bytes, tone, wav_bytes
+from mistral_client.server._media import flac_bytes, mp3_bytes, ogg_flac_bytes, ogg_opus_silence, tone, wav_bytes
 from tests.support.openapi import conforms
 
 PATH = "/v1/audio/transcriptions"
@@ -27,6 +29,8 @@ KEY = {"authorization": "Bearer any"}  # as clients send it; the server has no k
 
 
 def media(kind: str, seconds: float = 3.0, seed: str = "one") -> tuple[str, bytes]:
+    if kind == "opus":
+        return "speech.opus", ogg_opus_silence(seconds)
     pcm = tone(seconds, seed=seed)
     writers = {"wav": wav_bytes, "flac": flac_bytes, "ogg": ogg_flac_bytes, "mp3": mp3_bytes}
     return f"speech.{kind}", writers[kind](pcm)
@@ -57,7 +61,7 @@ def named_events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
 # --- Real audio, its real length ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["wav", "flac", "ogg", "mp3"])
+@pytest.mark.parametrize("kind", ["wav", "flac", "ogg", "mp3", "opus"])
 def test_each_format_is_read_for_its_length(http: httpx2.Client, kind: str) -> None:
     response = transcribe(http, media(kind, 4.0), timestamp_granularities="segment")
     assert response.status_code == 200, response.text
@@ -180,16 +184,37 @@ def test_stream_faults(http: httpx2.Client, knob: str, expect: str) -> None:
         http.post(PATH, data={"model": MODEL, "stream": "true"}, files={"file": file}, headers={knob: "3"})
 
 
-def test_a_stall_pauses_the_stream_where_asked(http: httpx2.Client) -> None:
-    headers = {"x-mock-stall-after": "2", "x-mock-stall-seconds": "0.3"}
+def test_a_stall_pauses_the_stream_where_asked(http: httpx2.Client, server: LocalServer) -> None:
+    # A long stall: what came before it arrives alone, and the test leaves without waiting it out.
+    headers = {"x-mock-stall-after": "2", "x-mock-stall-seconds": "30"}
     with http.stream(
         "POST", PATH, data={"model": MODEL, "stream": "true"}, files={"file": media("wav", 2.0)}, headers=headers
     ) as response:
-        pieces = response.iter_bytes()
-        first = next(pieces)
-        rest = b"".join(pieces)
-    assert len(named_events(first)) == 2  # what came before the pause was sent before it
-    assert named_events(first + rest)[-1][0] == "transcription.done"
+        first = next(response.iter_bytes())
+    assert [name for name, _ in named_events(first)] == ["transcription.language", "transcription.text.delta"]
+    assert server.wait_for_disconnect(timeout=5.0).chunks_sent == 2
+
+
+def test_a_client_leaving_the_stream_is_recorded(http: httpx2.Client, server: LocalServer) -> None:
+    slow = {"x-mock-token-delay": "0.05"}
+    fields = {"model": MODEL, "stream": "true"}
+    with http.stream("POST", PATH, data=fields, files={"file": media("wav", 60.0)}, headers=slow) as response:
+        correlation_id = response.headers["mistral-correlation-id"]
+        lines = response.iter_lines()
+        received = [line for line in itertools.islice(lines, 12) if line.startswith("event: ")]
+    record = server.wait_for_disconnect(timeout=5.0)
+    assert record.correlation_id == correlation_id
+    assert len(received) <= record.chunks_sent < 150  # 60 s of audio is 150 words and more events
+
+
+def test_a_long_unpaced_stream_goes_out_in_large_writes(http: httpx2.Client) -> None:
+    with http.stream(
+        "POST", PATH, data={"model": MODEL, "stream": "true"}, files={"file": media("wav", 300.0)}
+    ) as response:
+        writes = list(response.iter_raw())
+    body = b"".join(writes)
+    assert named_events(body)[-1][0] == "transcription.done" and len(body) > 64 * 1024
+    assert len(writes) < len(named_events(body)) // 10  # not a write an event
 
 
 # --- Bad input ------------------------------------------------------------------------------------
@@ -282,3 +307,44 @@ def test_an_upload_from_a_program_is_taken_and_a_cross_site_form_is_not(server: 
 def test_usage_counts_the_audio_seconds_rounded_up(http: httpx2.Client) -> None:
     usage = transcribe(http, media("wav", 2.2)).json()["usage"]
     assert usage["prompt_audio_seconds"] == 3 and usage["prompt_tokens"] == math.ceil(2.2 * 12.5)
+
+
+# --- The transcript's invariants, for any length and options --------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seconds=st.floats(min_value=0.01, max_value=3600, allow_nan=False),
+    granularity=st.sampled_from([[], ["segment"], ["word"], ["segment", "word"]]),
+    diarize=st.booleans(),
+    bias=st.lists(st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True), max_size=3),
+)
+def test_the_transcript_holds_together(seconds: float, granularity: list[str], diarize: bool, bias: list[str]) -> None:
+    from mistral_client.server._audio import _transcribe, _transcription_events
+    from mistral_client.server._inputs import Audio
+
+    options = {
+        "model": MODEL,
+        "language": None,
+        "temperature": None,
+        "context_bias": bias,
+        "timestamp_granularities": granularity,
+        "diarize": diarize,
+    }
+    result = _transcribe(Audio("WAV", seconds, 16_000), b"key", options)
+    words = result.text.split(" ")
+    assert len(words) == max(1, round(seconds * 2.5)) and "".join(result.words) == result.text
+    assert [w.rstrip(".").lower() for w in words[: len(bias)]] == [b.lower() for b in bias][: len(words)]
+    events = _transcription_events(result)
+    deltas = "".join(data["text"] for name, data in events if name == "transcription.text.delta")
+    assert deltas == result.text == events[-1][1]["text"]
+    if granularity or diarize:
+        segments = result.segments
+        assert " ".join(s["text"] for s in segments) == result.text
+        assert segments[0]["start"] == 0 and segments[-1]["end"] == pytest.approx(seconds, abs=1e-3)
+        assert all(a["end"] == b["start"] or abs(a["end"] - b["start"]) < 2e-3 for a, b in itertools.pairwise(segments))
+        assert all(s["start"] <= s["end"] for s in segments)
+        assert [n for n, _ in events].count("transcription.segment") == len(segments)
+    else:
+        assert result.segments == [] and all(n != "transcription.segment" for n, _ in events)
+    assert result.usage["prompt_audio_seconds"] == math.ceil(seconds)

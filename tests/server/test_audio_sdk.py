@@ -89,7 +89,7 @@ def test_transcription_errors_are_the_sdks_errors(sdk: Any) -> None:
     assert wrong_model.value.status_code == 400 and "Invalid model" in wrong_model.value.body
 
 
-@pytest.mark.parametrize("response_format", ["mp3", "wav", "flac", "pcm"])
+@pytest.mark.parametrize("response_format", ["mp3", "wav", "flac", "pcm", "opus"])
 def test_speech_complete_and_stream(sdk: Any, response_format: str) -> None:
     whole = sdk.audio.speech.complete(input="Hello from the local server", response_format=response_format)
     audio = base64.b64decode(whole.audio_data)

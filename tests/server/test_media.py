@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mistral_client.server import write_samples
-from mistral_client.server._media import SAMPLE_PDF_PAGES, flac_bytes, ogg_flac_bytes, tone
+from mistral_client.server._media import SAMPLE_PDF_PAGES, flac_bytes, ogg_flac_bytes, ogg_opus_silence, tone
 
 
 def test_write_samples_writes_each_kind(tmp_path: Path) -> None:
@@ -71,3 +71,22 @@ def test_flac_holds_the_samples_verbatim() -> None:
     samples = bytearray(pcm[: 2 * 4096])
     samples[0::2], samples[1::2] = pcm[1 : 2 * 4096 : 2], pcm[0 : 2 * 4096 : 2]
     assert bytes(samples) in first
+
+
+@pytest.mark.skipif(
+    shutil.which("opusdec") is None, reason="the reference decoder (Debian's opus-tools) is not installed"
+)
+def test_the_reference_opus_decoder_plays_the_silence_for_its_length(tmp_path: Path) -> None:
+    (tmp_path / "a.opus").write_bytes(ogg_opus_silence(2.3, 24_000))
+    subprocess.run(["opusdec", "--quiet", "a.opus", "a.wav"], cwd=tmp_path, check=True, capture_output=True)
+    with wave.open(str(tmp_path / "a.wav")) as file:
+        assert file.getnframes() == round(2.3 * file.getframerate())
+        assert set(file.readframes(file.getnframes())) == {0}
+
+
+def test_opus_is_read_for_its_length() -> None:
+    import mutagen
+
+    for seconds in (0.01, 1.0, 2.3, 7.77):
+        audio = mutagen.File(io.BytesIO(ogg_opus_silence(seconds)))
+        assert type(audio).__name__ == "OggOpus" and audio.info.length == pytest.approx(seconds, abs=1e-3)

@@ -68,6 +68,7 @@ def test_the_text_layer_is_read_page_by_page(http: httpx2.Client) -> None:
     assert body["pages"][0]["dimensions"] == {"dpi": 200, "width": 1700, "height": 2200}  # US Letter
     assert body["usage_info"] == {"pages_processed": 2, "doc_size_bytes": len(pdf_bytes(lines))}
     assert body["model"] == MODEL and body["document_annotation"] is None
+    assert all(page["images"] == [] for page in body["pages"])  # a PDF's own pictures are not extracted
 
 
 def test_header_and_footer_stay_in_the_markdown_unless_extracted(http: httpx2.Client) -> None:

@@ -204,6 +204,7 @@ class NamedEvents:
 
 
 _encode = msgspec.json.Encoder().encode
+_BATCH_BYTES = 64 * 1024
 _ERROR = {
     "object": "error",
     "message": "Internal server error",
@@ -232,7 +233,7 @@ async def named_event_body(stream: NamedEvents) -> AsyncGenerator[bytes, None]:
     keepalive = b": keep-alive" + eol + eol if faults.keepalive else b""
     paced = stream.token_delay > 0
     pending: list[bytes] = []
-    sent, complete = 0, False
+    sent, size, complete = 0, 0, False
 
     def frame(name: str, data: dict[str, Any]) -> bytes:
         return keepalive + b"event: " + name.encode() + eol + b"data: " + _encode(data) + eol + eol
@@ -245,6 +246,7 @@ async def named_event_body(stream: NamedEvents) -> AsyncGenerator[bytes, None]:
                 if pending:
                     yield b"".join(pending)
                     pending.clear()
+                    size = 0
                 await asyncio.sleep(faults.stall_seconds)
             if faults.error_event_after == sent:
                 pending.append(frame("error", _ERROR))
@@ -258,10 +260,13 @@ async def named_event_body(stream: NamedEvents) -> AsyncGenerator[bytes, None]:
             if paced and sent:
                 await asyncio.sleep(stream.token_delay)
             pending.append(frame(name, data))
+            size += len(pending[-1])
             sent += 1
-            if paced:
+            # Paced, each event goes out as it comes; unpaced, in writes of 64 KiB, as chat streams do.
+            if paced or size >= _BATCH_BYTES:
                 yield b"".join(pending)
                 pending.clear()
+                size = 0
         complete = True
         if pending:
             yield b"".join(pending)

@@ -31,6 +31,7 @@ __all__ = [
     "flac_bytes",
     "mp3_bytes",
     "ogg_flac_bytes",
+    "ogg_opus_silence",
     "pdf_bytes",
     "png_bytes",
     "sample_pdf",
@@ -183,12 +184,8 @@ def _crc32_ogg(data: bytes) -> int:
     return crc
 
 
-def _ogg_page(packet: bytes, *, sequence: int, granule: int, flags: int, serial: int = 0x6D63) -> bytes:
-    lacing = [255] * (len(packet) // 255) + [len(packet) % 255]
-    header = b"OggS" + struct.pack("<BBqII", 0, flags, granule, serial, sequence)
-    page = header + b"\0\0\0\0" + bytes([len(lacing), *lacing]) + packet
-    crc = _crc32_ogg(page)
-    return page[:22] + crc.to_bytes(4, "little") + page[26:]
+def _ogg_page(packet: bytes, *, sequence: int, granule: int, flags: int) -> bytes:
+    return _ogg_packets_page([packet], sequence=sequence, granule=granule, flags=flags)
 
 
 def ogg_flac_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
@@ -208,6 +205,45 @@ def ogg_flac_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
     return b"".join(pages)
 
 
+# --- Opus (RFC 7845) -----------------------------------------------------------------------------------
+
+_OPUS_FRAME = 960  # 20 ms at 48 kHz, the rate Opus counts in
+_OPUS_PRE_SKIP = 312
+_OPUS_SILENT_FRAME = bytes([31 << 3])  # CELT fullband 20 ms, one frame of no bytes: a decoder's silence
+
+
+def ogg_opus_silence(seconds: float, rate: int = SAMPLE_RATE) -> bytes:
+    """An Ogg Opus file of ``seconds`` of silence: the server has no Opus encoder, but the file is a
+    real one, of the right length, that any player opens."""
+    head = b"OpusHead" + struct.pack("<BBHIhB", 1, 1, _OPUS_PRE_SKIP, rate, 0, 0)
+    vendor = b"mistral-client"
+    tags = b"OpusTags" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 0)
+    pages = [_ogg_page(head, sequence=0, granule=0, flags=0x02), _ogg_page(tags, sequence=1, granule=0, flags=0)]
+    # A granule counts the samples decoded so far, pre-skip included; the last one is cut to the length.
+    end = _OPUS_PRE_SKIP + round(seconds * 48_000)
+    frames = max(1, math.ceil(end / _OPUS_FRAME))
+    per_page = 50
+    for first in range(0, frames, per_page):
+        count = min(per_page, frames - first)
+        granule = min(end, (first + count) * _OPUS_FRAME)
+        last = first + count >= frames
+        pages.append(
+            _ogg_packets_page(
+                [_OPUS_SILENT_FRAME] * count, sequence=len(pages), granule=granule, flags=0x04 if last else 0
+            )
+        )
+    return b"".join(pages)
+
+
+def _ogg_packets_page(packets: list[bytes], *, sequence: int, granule: int, flags: int, serial: int = 0x6D63) -> bytes:
+    lacing: list[int] = []
+    for packet in packets:
+        lacing += [255] * (len(packet) // 255) + [len(packet) % 255]
+    header = b"OggS" + struct.pack("<BBqII", 0, flags, granule, serial, sequence)
+    page = header + b"\0\0\0\0" + bytes([len(lacing), *lacing]) + b"".join(packets)
+    return page[:22] + _crc32_ogg(page).to_bytes(4, "little") + page[26:]
+
+
 # --- MP3, through lameenc (the media extra) --------------------------------------------------------
 
 
@@ -224,7 +260,8 @@ def mp3_bytes(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
 
 
 def encode_audio(pcm: bytes, response_format: str, rate: int = SAMPLE_RATE) -> bytes:
-    """``pcm`` (mono 16-bit little-endian) as a file of ``response_format``: pcm, wav, flac, mp3."""
+    """``pcm`` (mono 16-bit little-endian) as a file of ``response_format``: pcm, wav, flac, mp3, or
+    opus (its length only: silence)."""
     if response_format == "pcm":
         return pcm
     if response_format == "wav":
@@ -233,6 +270,8 @@ def encode_audio(pcm: bytes, response_format: str, rate: int = SAMPLE_RATE) -> b
         return flac_bytes(pcm, rate)
     if response_format == "mp3":
         return mp3_bytes(pcm, rate)
+    if response_format == "opus":
+        return ogg_opus_silence(len(pcm) / 2 / rate, rate)
     raise ValueError(f"cannot write {response_format!r} audio")
 
 
