@@ -13,6 +13,7 @@ import pytest
 
 from mistral_client.server import write_samples
 from mistral_client.server._media import SAMPLE_PDF_PAGES, flac_bytes, ogg_flac_bytes, ogg_opus_silence, tone
+from tests.support.shared import unavailable
 
 
 def test_write_samples_writes_each_kind(tmp_path: Path) -> None:
@@ -52,8 +53,9 @@ def test_the_same_seed_gives_the_same_sound_and_another_seed_another() -> None:
     assert len(tone(1.5, 24_000)) == 2 * 36_000
 
 
-@pytest.mark.skipif(shutil.which("flac") is None, reason="the reference decoder (Debian's flac) is not installed")
 def test_the_reference_flac_decoder_checks_every_frame_and_the_md5(tmp_path: Path) -> None:
+    if shutil.which("flac") is None:
+        unavailable("the reference decoder (Debian's flac) is not installed: apt-get install flac")
     # flac -t decodes every frame, checks each CRC and the decoded audio against STREAMINFO's MD5.
     pcm = tone(2.5, seed="check")  # frames of 4096 samples and a short last one
     (tmp_path / "a.flac").write_bytes(flac_bytes(pcm))
@@ -73,10 +75,9 @@ def test_flac_holds_the_samples_verbatim() -> None:
     assert bytes(samples) in first
 
 
-@pytest.mark.skipif(
-    shutil.which("opusdec") is None, reason="the reference decoder (Debian's opus-tools) is not installed"
-)
 def test_the_reference_opus_decoder_plays_the_silence_for_its_length(tmp_path: Path) -> None:
+    if shutil.which("opusdec") is None:
+        unavailable("the reference decoder (Debian's opus-tools) is not installed: apt-get install opus-tools")
     (tmp_path / "a.opus").write_bytes(ogg_opus_silence(2.3, 24_000))
     subprocess.run(["opusdec", "--quiet", "a.opus", "a.wav"], cwd=tmp_path, check=True, capture_output=True)
     with wave.open(str(tmp_path / "a.wav")) as file:
