@@ -30,6 +30,7 @@ from .._wire.answers import ChatCompletion, ChatCompletionChunk
 
 if TYPE_CHECKING:
     from .._pipeline.partial_json import PartialJSON
+    from .._telemetry import Call
 
 __all__ = ["AsyncChatStream"]
 
@@ -39,6 +40,8 @@ class AsyncChatStream:
 
     ``ChatStream`` for ``Mistral``; ``AsyncChatStream``, its async twin, with ``async with`` and ``async for``.
     """
+
+    _telemetry: Call | None = None  # the OpenTelemetry span and metrics, set when the request is sent
 
     def __init__(
         self,
@@ -204,10 +207,12 @@ class AsyncChatStream:
             raise
         try:
             self._begin(response, started)
-        except BaseException:
+        except BaseException as exc:
             await response.aclose()
             with self._lock:
                 self._lifecycle.close()
+            if self._telemetry is not None:
+                self._telemetry.failed(exc)
             raise
         self._loop = AsyncBackend.running_loop()
         remaining = self._remaining()
@@ -332,6 +337,9 @@ class AsyncChatStream:
             self._timer.cancel()
         if decoder is not None:
             decoder.stop()
+        if self._telemetry is not None:  # the span ends here, once, with what the stream measured
+            failure = decoder.error() if decoder is not None and decoder.failed else None
+            self._telemetry.stream_ended(self.result, failure)
         if response is None:
             return
         try:
@@ -352,6 +360,8 @@ class AsyncChatStream:
                 self._cut()
             if self._decoder is not None:
                 self._decoder.stop()
+            if self._telemetry is not None:
+                self._telemetry.stream_ended(self.result, None, abandoned=True)
             AsyncBackend.close_dropped(response, self._loop)
         except Exception:
             pass

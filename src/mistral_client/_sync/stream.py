@@ -31,6 +31,7 @@ from .._wire.answers import ChatCompletion, ChatCompletionChunk
 
 if TYPE_CHECKING:
     from .._pipeline.partial_json import PartialJSON
+    from .._telemetry import Call
 
 __all__ = ["ChatStream"]
 
@@ -40,6 +41,8 @@ class ChatStream:
 
     ``ChatStream`` for ``Mistral``; ``AsyncChatStream``, its async twin, with ``async with`` and ``async for``.
     """
+
+    _telemetry: Call | None = None  # the OpenTelemetry span and metrics, set when the request is sent
 
     def __init__(
         self,
@@ -205,10 +208,12 @@ class ChatStream:
             raise
         try:
             self._begin(response, started)
-        except BaseException:
+        except BaseException as exc:
             response.close()
             with self._lock:
                 self._lifecycle.close()
+            if self._telemetry is not None:
+                self._telemetry.failed(exc)
             raise
         self._loop = SyncBackend.running_loop()
         remaining = self._remaining()
@@ -333,6 +338,9 @@ class ChatStream:
             self._timer.cancel()
         if decoder is not None:
             decoder.stop()
+        if self._telemetry is not None:  # the span ends here, once, with what the stream measured
+            failure = decoder.error() if decoder is not None and decoder.failed else None
+            self._telemetry.stream_ended(self.result, failure)
         if response is None:
             return
         try:
@@ -353,6 +361,8 @@ class ChatStream:
                 self._cut()
             if self._decoder is not None:
                 self._decoder.stop()
+            if self._telemetry is not None:
+                self._telemetry.stream_ended(self.result, None, abandoned=True)
             SyncBackend.close_dropped(response, self._loop)
         except Exception:
             pass
