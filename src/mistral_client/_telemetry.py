@@ -28,7 +28,6 @@ import msgspec
 if TYPE_CHECKING:
     import httpx2
 
-    from ._pipeline.accumulating import StreamResult
 
 __all__ = ["CAPTURE_ENV", "Call", "Telemetry", "TelemetrySettings", "begin", "settings_for", "trace_attempt"]
 
@@ -351,23 +350,28 @@ class Call:
             return
         self._end({}, None, (None, None), exc)
 
-    def stream_ended(self, result: StreamResult, error: BaseException | None, *, abandoned: bool = False) -> None:
-        """The stream ended (completed, cancelled, failed or dropped): all from what it measured."""
+    def stream_ended(self, result: Any, error: BaseException | None, *, abandoned: bool = False) -> None:
+        """The stream ended (completed, cancelled, failed or dropped): all from what it measured.
+
+        ``result`` is a chat ``StreamResult`` or a named-event ``EventResult``: what either has is read.
+        """
         if self._ended:
             return
         attributes: dict[str, Any] = {}
         response_model = None
-        if result.id:
-            attributes["gen_ai.response.id"] = result.id
-        if result.model:
-            response_model = attributes["gen_ai.response.model"] = result.model
-        reasons = [c.finish_reason for c in result.choices if c.finish_reason]
+        response_id, model = getattr(result, "id", None), getattr(result, "model", None)
+        if isinstance(response_id, str) and response_id:
+            attributes["gen_ai.response.id"] = response_id
+        if isinstance(model, str) and model:
+            response_model = attributes["gen_ai.response.model"] = model
+        choices = getattr(result, "choices", None) or ()
+        reasons = [c.finish_reason for c in choices if c.finish_reason]
         if reasons:
             attributes["gen_ai.response.finish_reasons"] = reasons
-        first = _first_chunk_latency(result)
-        if first is not None:
-            attributes["gen_ai.response.time_to_first_chunk"] = first
-        attributes["mistral_client.stream.chunks"] = result.chunk_count
+        timing = _Timing(result)
+        if timing.first is not None:
+            attributes["gen_ai.response.time_to_first_chunk"] = timing.first
+        attributes["mistral_client.stream.chunks"] = timing.count
         if error is not None:
             outcome = "error"
         elif abandoned:
@@ -375,11 +379,11 @@ class Call:
         else:
             outcome = "cancelled" if result.cancelled else "complete"
         attributes["mistral_client.stream.outcome"] = outcome
-        if self._capture and result.chunk_count:
+        if self._capture and timing.count:
             attributes["gen_ai.output.messages"] = _output_from_result(result)
-        usage = result.usage
-        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
-        self._end(attributes, response_model, tokens, error, result)
+        usage = getattr(result, "usage", None)
+        tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+        self._end(attributes, response_model, tokens, error, timing)
 
     def _end(
         self,
@@ -387,7 +391,7 @@ class Call:
         response_model: str | None,
         usage: tuple[Any, Any],
         error: BaseException | None,
-        result: StreamResult | None = None,
+        timing: _Timing | None = None,
     ) -> None:
         self._ended = True
         elapsed = perf_counter() - self.started
@@ -419,41 +423,51 @@ class Call:
             metric["gen_ai.response.model"] = response_model
         if error_type is not None:
             metric["error.type"] = error_type
-        if result is not None and result.total_latency is not None:
-            elapsed = result.total_latency  # from the request, as the stream measured it
+        if timing is not None and timing.total is not None:
+            elapsed = timing.total  # from the request, as the stream measured it
         instruments.duration.record(elapsed, metric)
         if _is(input_tokens, int):
             instruments.tokens.record(input_tokens, {**metric, "gen_ai.token.type": "input"})  # type: ignore[union-attr]
         if _is(output_tokens, int):
             instruments.tokens.record(output_tokens, {**metric, "gen_ai.token.type": "output"})  # type: ignore[union-attr]
-        if result is not None:
-            first = _first_chunk_latency(result)
-            if first is not None:
-                instruments.first_chunk.record(first, metric)  # type: ignore[union-attr]
-                last = _last_chunk_latency(result)
-                if last is not None and result.chunk_count > 1:
-                    per = (last - first) / (result.chunk_count - 1)
-                    instruments.per_chunk.record(per, metric)  # type: ignore[union-attr]
+        if timing is not None and timing.first is not None:
+            instruments.first_chunk.record(timing.first, metric)  # type: ignore[union-attr]
+            per = timing.per_chunk()
+            if per is not None:
+                instruments.per_chunk.record(per, metric)  # type: ignore[union-attr]
 
 
-def _first_chunk_latency(result: StreamResult) -> float | None:
-    first = getattr(result, "first_chunk_latency", None)
-    if first is not None:
-        return float(first)
-    chunks = result.chunks
-    if chunks:
-        return chunks[0].total_latency
-    return result.time_to_first_token
+class _Timing:
+    """A stream's timings, read once at its end from its result (no work was done per chunk).
 
+    The first chunk: the first kept chunk's latency, else the result's first-content (chat) or first-event
+    time.  Time per output chunk: one value per stream, the mean gap from the first chunk to the last
+    (the last kept chunk, else the end of the stream).
+    """
 
-def _last_chunk_latency(result: StreamResult) -> float | None:
-    last = getattr(result, "last_chunk_latency", None)
-    if last is not None:
-        return float(last)
-    chunks = result.chunks
-    if chunks:
-        return chunks[-1].total_latency
-    return None
+    __slots__ = ("count", "first", "last", "total")
+
+    def __init__(self, result: Any) -> None:
+        items = getattr(result, "chunks", None)
+        if items is None:
+            items = getattr(result, "events", None)
+        count = getattr(result, "chunk_count", None)
+        self.count: int = count if isinstance(count, int) else getattr(result, "event_count", 0)
+        self.total: float | None = result.total_latency
+        self.first: float | None
+        self.last: float | None
+        if items:
+            self.first, self.last = items[0].total_latency, items[-1].total_latency
+        else:
+            first = getattr(result, "time_to_first_token", None)
+            if first is None:
+                first = getattr(result, "time_to_first_event", None)
+            self.first, self.last = first, self.total
+
+    def per_chunk(self) -> float | None:
+        if self.first is None or self.last is None or self.count < 2:
+            return None
+        return max(self.last - self.first, 0.0) / (self.count - 1)
 
 
 def _error_type(error: BaseException) -> str:
@@ -582,9 +596,14 @@ def _output_from_choices(choices: list[_Choice]) -> str:
     return _encode(out).decode()
 
 
-def _output_from_result(result: StreamResult) -> str:
+def _output_from_result(result: Any) -> str:
     out = []
-    for choice in result.choices:
+    choices = getattr(result, "choices", None)
+    if choices is None:  # a named-event stream: the text it carried
+        text = getattr(result, "text", "")
+        said = [{"type": "text", "content": text}] if isinstance(text, str) and text else []
+        return _encode([{"role": "assistant", "parts": said, "finish_reason": ""}]).decode()
+    for choice in choices:
         parts: list[dict[str, Any]] = []
         if choice.thinking:
             parts.append({"type": "reasoning", "content": choice.thinking})
