@@ -45,6 +45,7 @@ if _typing.TYPE_CHECKING:
     from ._sync.client import Mistral
     from ._sync.resources.chat import Chat
     from ._sync.stream import ChatStream
+    from ._telemetry import Telemetry
     from ._wire.answers import (
         AssistantMessage,
         ChatCompletion,
@@ -94,6 +95,7 @@ _WHERE = {
     "Mistral": "._sync.client",
     "Chat": "._sync.resources.chat",
     "ChatStream": "._sync.stream",
+    "Telemetry": "._telemetry",
     "AssistantMessage": "._wire.answers",
     "ChatCompletion": "._wire.answers",
     "ChatCompletionChunk": "._wire.answers",
@@ -139,6 +141,7 @@ __all__ = [
     "Chat",
     "AsyncChat",
     "Timeout",
+    "Telemetry",
     # requests
     "ChatCompletionRequest",
     "Models",

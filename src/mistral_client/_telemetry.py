@@ -254,6 +254,8 @@ def begin(
     instruments = _instruments(settings)
     if instruments is None:
         return None
+    if instruments.tracer is not None:
+        _Slot.sweep()
     request = None
     if isinstance(body, bytes) and body[:1] == b"{":
         try:
@@ -382,7 +384,10 @@ class Call:
         if self._capture and timing.count:
             attributes["gen_ai.output.messages"] = _output_from_result(result)
         usage = getattr(result, "usage", None)
-        tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+        if isinstance(usage, dict):
+            tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        else:
+            tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
         self._end(attributes, response_model, tokens, error, timing)
 
     def _end(
@@ -643,11 +648,22 @@ class _Slot:
         self.token = context.attach(self.context)
 
     def leave(self) -> None:
+        self.ended = True
+        _Slot.sweep()
+
+    @classmethod
+    def sweep(cls) -> None:
+        """Put back every ended slot on top of the current context, if the reset belongs to this context.
+
+        Called when a stream ends, and when the next call begins: a stream the garbage collector ended
+        elsewhere (asyncio closes a dropped generator in a task of its own) is put back by the next call
+        of the task that read it.
+        """
         from opentelemetry import context
 
-        self.ended = True
-        slot: _Slot | None = self
-        while slot is not None and context.get_current() is slot.context:
+        current = context.get_current()
+        slot = current.get(cls._KEY)
+        while isinstance(slot, _Slot) and slot.ended and current is slot.context:
             token = slot.token
             var = getattr(token, "var", None)
             try:
@@ -657,8 +673,8 @@ class _Slot:
                     var.reset(token)  # as ``detach`` does, without its logged error in a foreign context
             except (ValueError, RuntimeError):
                 return
-            below = context.get_current().get(self._KEY)
-            slot = below if isinstance(below, _Slot) and below.ended else None
+            current = context.get_current()
+            slot = current.get(cls._KEY)
 
 
 class _NoAttempt:

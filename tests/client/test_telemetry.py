@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mistral_client import AsyncMistral, Mistral, StreamError, user
+from mistral_client._async.resources._base import AsyncResource
+from mistral_client._sync.resources._base import Resource
 from mistral_client._telemetry import CAPTURE_ENV, Telemetry
 from mistral_client.server import LocalServer
 from tests.support.helpers import MODEL
@@ -393,35 +396,110 @@ def test_stream_span_is_current_while_iterating(kind: str, server: LocalServer, 
 
 def test_stream_dropped_unclosed_ends_once_when_collected(kind: str, server: LocalServer, otel: Otel) -> None:
     kw = client_kw(server, otel)
+    tracer = otel.tracer_provider.get_tracer("app")
+    ask = {"model": MODEL, "messages": HI, "extra_headers": {"x-mock-tokens": "50"}}
     if kind == "sync":
-        with Mistral(**kw) as client:
-            stream = client.chat.stream(model=MODEL, messages=HI, extra_headers={"x-mock-tokens": "50"})
-            next(iter(stream))
-            del stream
+        with tracer.start_as_current_span("app") as app, Mistral(**kw) as client:
+            for _ in client.chat.stream(**ask):
+                break  # no ``with``, no close: the stream is garbage, in a cycle with its generator
             gc.collect()
-            spans = otel.call_spans()
+            spans, current = otel.call_spans(), trace.get_current_span()
     else:
 
-        async def main() -> list[ReadableSpan]:
-            async with AsyncMistral(**kw) as client:
-                stream = client.chat.stream(model=MODEL, messages=HI, extra_headers={"x-mock-tokens": "50"})
-                await stream.__anext__()
-                del stream
-                gc.collect()
-                for _ in range(1000):  # asyncio closes a dropped generator in a task of its own
-                    if otel.call_spans():
+        async def main() -> Any:
+            with tracer.start_as_current_span("app") as app:
+                async with AsyncMistral(**kw) as client:
+                    async for _ in client.chat.stream(**ask):
                         break
-                    await asyncio.sleep(0)
-                return otel.call_spans()
+                    gc.collect()
+                    for _ in range(1000):  # asyncio may close a dropped generator in a task of its own
+                        if otel.call_spans():
+                            break
+                        await asyncio.sleep(0)
+                    return app, otel.call_spans(), trace.get_current_span()
 
-        spans = asyncio.run(main())
+        app, spans, current = asyncio.run(main())
     gc.collect()
     span = only(spans)
-    assert only(otel.call_spans()) is not None  # ended exactly once
+    assert only(otel.call_spans()) is span  # ended exactly once
     assert span.status.status_code is StatusCode.UNSET
-    assert span.attributes["mistral_client.stream.outcome"] in ("abandoned", "cancelled")
+    assert span.attributes["mistral_client.stream.outcome"] == "abandoned"
     assert span.attributes["mistral_client.stream.chunks"] == 1
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0
     assert only(otel.metrics()["gen_ai.client.operation.duration"])[1] == 1
+    assert current is app  # the stream's span is no longer the current one
+
+
+def test_streams_read_in_turns_put_the_context_back(kind: str, server: LocalServer, otel: Otel) -> None:
+    # Two streams read in turns, the first ending first: the context ends as it began.
+    kw = client_kw(server, otel)
+    tracer = otel.tracer_provider.get_tracer("app")
+    short, long = {"x-mock-tokens": "3"}, {"x-mock-tokens": "12"}
+    if kind == "sync":
+        with tracer.start_as_current_span("app") as app, Mistral(**kw) as client:
+            first = client.chat.stream(model=MODEL, messages=HI, extra_headers=short)
+            second = client.chat.stream(model=MODEL, messages=HI, extra_headers=long)
+            for _ in itertools.zip_longest(first, second):
+                pass
+            current = trace.get_current_span()
+    else:
+
+        async def main() -> Any:
+            with tracer.start_as_current_span("app") as app:
+                async with AsyncMistral(**kw) as client:
+                    first = client.chat.stream(model=MODEL, messages=HI, extra_headers=short)
+                    second = client.chat.stream(model=MODEL, messages=HI, extra_headers=long)
+                    done = [False, False]
+                    while not all(done):
+                        for index, stream in enumerate((first, second)):
+                            if not done[index]:
+                                try:
+                                    await stream.__anext__()
+                                except StopAsyncIteration:
+                                    done[index] = True
+                    return app, trace.get_current_span()
+
+        app, current = asyncio.run(main())
+    assert current is app
+    assert [s.attributes["mistral_client.stream.outcome"] for s in otel.call_spans()] == ["complete", "complete"]
+
+
+def test_a_named_event_stream_is_traced(kind: str, otel: Otel) -> None:
+    # Any stream kind opened with ``stream_of(..., operation=...)`` (conversations, audio) gets the same span.
+    from tests.client.test_event_stream import WHOLE, AsyncTextStream, SyncTextStream, serve
+    from tests.support.rawserver import RawServer
+
+    body = b'{"model":"mistral-medium-latest","agent_id":"ag_1","stream":true}'
+    with RawServer(serve(WHOLE)) as raw:
+        kw = {"api_key": KEY, "base_url": raw.base_url, "max_retries": 0, "telemetry": otel.telemetry()}
+        if kind == "sync":
+            with Mistral(**kw) as client:
+                stream = Resource(client).stream_of(SyncTextStream, "/x", body, None, None, operation="invoke_agent")
+                with stream:
+                    list(stream)
+        else:
+
+            async def main() -> Any:
+                async with AsyncMistral(**kw) as client:
+                    opened = AsyncResource(client).stream_of(
+                        AsyncTextStream, "/x", body, None, None, operation="invoke_agent"
+                    )
+                    async with opened:
+                        [e async for e in opened]
+                return opened
+
+            stream = asyncio.run(main())
+    span = only(otel.call_spans())
+    result = stream.result
+    assert span.name == "invoke_agent mistral-medium-latest"
+    attributes = dict(span.attributes or {})
+    assert attributes["gen_ai.agent.id"] == "ag_1" and attributes["gen_ai.request.stream"] is True
+    assert attributes["mistral_client.stream.outcome"] == "complete"
+    assert attributes["mistral_client.stream.chunks"] == result.event_count == 3
+    assert attributes["gen_ai.response.time_to_first_chunk"] == result.events[0].total_latency
+    assert attributes["server.address"] == "127.0.0.1"
+    per = only(otel.metrics()["gen_ai.client.operation.time_per_output_chunk"])[2]
+    assert per == pytest.approx((result.events[-1].total_latency - result.events[0].total_latency) / 2)
 
 
 # -- contents and secrets -------------------------------------------------------------------------------
