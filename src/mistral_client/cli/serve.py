@@ -187,6 +187,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar = {"count": "N", "seconds": "S"}.get(knob.kind, "VALUE")
             knobs.add_argument(knob.flag, type=convert, metavar=metavar, help=help_text)
     serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also answer GET /metrics in the Prometheus text format (requests, streams open, tokens, errors)",
+    )
+    serve.add_argument(
+        "--trace",
+        action="store_true",
+        help="emit a server span per request on the configured OpenTelemetry SDK (run under "
+        "opentelemetry-instrument), joined to the caller's trace; needs the otel extra",
+    )
+    serve.add_argument(
         "--ui",
         action="store_true",
         help="also serve a chat page at /ui/ that streams from this server; with --api-key the page asks for "
@@ -338,6 +349,8 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         rate_limit=args.rate_limit,
         mock_headers=mock_headers,
         ui=args.ui,
+        metrics=args.metrics,
+        trace=args.trace,
         allowed_hosts=tuple(args.allowed_host),
         cors_origins=tuple(args.cors_origin),
         **limits,
