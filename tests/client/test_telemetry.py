@@ -304,6 +304,46 @@ def test_stream_cancel_is_not_an_error(kind: str, server: LocalServer, otel: Ote
     check_stream_metrics(otel, server, result)
 
 
+@pytest.mark.parametrize("how", ["break", "on_chunk"])
+def test_leaving_early_is_a_cancel(kind: str, server: LocalServer, otel: Otel, how: str) -> None:
+    kw, ask = client_kw(server, otel), {"model": MODEL, "messages": HI, "extra_headers": {"x-mock-tokens": "50"}}
+    if how == "on_chunk":
+        from tests.support.helpers import Runner
+
+        result = Runner(kind, server.base_url).collect(lambda chunk: False, client_kw=kw, **ask)
+    elif kind == "sync":
+        with Mistral(**kw) as client, client.chat.stream(**ask) as stream:
+            for _ in stream:
+                break
+        result = stream.result
+    else:
+
+        async def main() -> Any:
+            async with AsyncMistral(**kw) as client, client.chat.stream(**ask) as stream:
+                async for _ in stream:
+                    break
+            return stream.result
+
+        result = asyncio.run(main())
+    assert result.cancelled
+    span = only(otel.call_spans())
+    assert span.attributes["mistral_client.stream.outcome"] == "cancelled"
+    assert span.status.status_code is StatusCode.UNSET and "error.type" not in span.attributes
+
+
+def test_the_deadline_mid_stream_is_an_error(kind: str, server: LocalServer, otel: Otel) -> None:
+    from mistral_client import StreamTimeoutError, Timeout
+
+    stall = {"x-mock-stall-after": "2", "x-mock-stall-seconds": "5"}
+    kw = {**client_kw(server, otel), "timeout": Timeout(total=0.5)}
+    result, error = stream_read(kind, kw, extra_headers=stall)
+    assert isinstance(error, StreamTimeoutError)
+    span = only(otel.call_spans())
+    assert span.attributes["error.type"] == "StreamTimeoutError"
+    assert span.attributes["mistral_client.stream.outcome"] == "error"
+    assert span.attributes["mistral_client.stream.chunks"] == result.chunk_count >= 2
+
+
 @pytest.mark.parametrize(
     ("header", "error_type"),
     [("x-mock-disconnect-after", "StreamError"), ("x-mock-error-event-after", "StreamError")],

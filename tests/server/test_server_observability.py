@@ -70,6 +70,14 @@ def test_metrics_count_requests_streams_tokens_and_errors() -> None:
     assert sum(errors.values()) == 2  # the 429 and the error event
 
 
+def test_metrics_need_no_key_but_pass_the_host_guard() -> None:
+    with LocalServer(metrics=True, api_key="sk-server") as server:
+        root = server.base_url.removesuffix("/v1")
+        assert httpx2.get(root + "/metrics").status_code == 200
+        assert httpx2.get(root + "/v1/models").status_code == 401
+        assert httpx2.get(root + "/metrics", headers={"Host": "attacker.example"}).status_code >= 400
+
+
 def test_no_metrics_route_without_the_flag(server: LocalServer) -> None:
     assert httpx2.get(server.base_url.removesuffix("/v1") + "/metrics").status_code == 404
 
