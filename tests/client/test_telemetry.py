@@ -367,13 +367,13 @@ def test_stream_mid_error_keeps_usage_so_far(
 def test_stream_usage_so_far_on_error(kind: str, server: LocalServer, otel: Otel) -> None:
     # A finish_reason "error" chunk that carries usage: the usage reached the span and the metric.
     result, error = stream_read(kind, client_kw(server, otel), extra_headers={"x-mock-finish-error-after": "3"})
-    assert error is not None
+    assert error is not None and result.usage is not None
     span = only(otel.call_spans())
     assert span.status.status_code is StatusCode.ERROR
-    if result.usage is not None:
-        assert span.attributes["gen_ai.usage.output_tokens"] == result.usage.completion_tokens
-        outputs = [p for p in otel.metrics()["gen_ai.client.token.usage"] if p[0]["gen_ai.token.type"] == "output"]
-        assert only(outputs)[2] == result.usage.completion_tokens
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
+    assert span.attributes["gen_ai.usage.output_tokens"] == result.usage.completion_tokens
+    outputs = [p for p in otel.metrics()["gen_ai.client.token.usage"] if p[0]["gen_ai.token.type"] == "output"]
+    assert only(outputs)[2] == result.usage.completion_tokens
 
 
 def test_stream_status_error(kind: str, server: LocalServer, otel: Otel) -> None:
@@ -540,6 +540,63 @@ def test_a_named_event_stream_is_traced(kind: str, otel: Otel) -> None:
     assert attributes["server.address"] == "127.0.0.1"
     per = only(otel.metrics()["gen_ai.client.operation.time_per_output_chunk"])[2]
     assert per == pytest.approx((result.events[-1].total_latency - result.events[0].total_latency) / 2)
+
+
+def test_nothing_of_telemetry_runs_per_chunk(kind: str, server: LocalServer, otel: Otel) -> None:
+    # With the SDK recording: between the first chunk and the last, no function of _telemetry.py runs.
+    import mistral_client._telemetry as telemetry_module
+
+    source = telemetry_module.__file__
+    calls: list[str] = []
+
+    def profiler(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename == source:
+            calls.append(frame.f_code.co_name)
+
+    kw, ask = client_kw(server, otel), {"model": MODEL, "messages": HI, "extra_headers": {"x-mock-tokens": "40"}}
+    if kind == "sync":
+        with Mistral(**kw) as client, client.chat.stream(**ask) as stream:
+            iterator = iter(stream)
+            next(iterator)
+            sys.setprofile(profiler)
+            try:
+                for _ in range(30):
+                    next(iterator)
+            finally:
+                sys.setprofile(None)
+    else:
+
+        async def main() -> None:
+            async with AsyncMistral(**kw) as client, client.chat.stream(**ask) as stream:
+                await stream.__anext__()
+                sys.setprofile(profiler)
+                try:
+                    for _ in range(30):
+                        await stream.__anext__()
+                finally:
+                    sys.setprofile(None)
+
+        asyncio.run(main())
+    assert calls == []
+    assert only(otel.call_spans()).attributes["mistral_client.stream.chunks"] == 31  # and it recorded them all
+
+
+def test_an_attempt_without_an_answer(kind: str, otel: Otel) -> None:
+    import socket
+
+    from mistral_client import APIConnectionError
+
+    with socket.socket() as closed:  # a port nothing listens on: each attempt is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    kw = {"base_url": f"http://127.0.0.1:{port}", "telemetry": otel.telemetry(), "max_retries": 1}
+    with pytest.raises(APIConnectionError):
+        complete(kind, kw, model=MODEL, messages=HI)
+    span = only(otel.call_spans())
+    assert span.attributes["error.type"] == "APIConnectionError" and span.attributes["server.port"] == port
+    attempts = sorted(otel.attempts(span), key=lambda s: s.start_time or 0)
+    assert [a.attributes.get("error.type") for a in attempts] == ["APIConnectionError", "APIConnectionError"]
+    assert all("http.response.status_code" not in a.attributes for a in attempts)
 
 
 # -- contents and secrets -------------------------------------------------------------------------------
