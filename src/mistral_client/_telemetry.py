@@ -17,6 +17,7 @@ so that the package is not needed at run time).  The three hooks the client call
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from time import perf_counter
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 
 __all__ = ["CAPTURE_ENV", "Call", "Telemetry", "TelemetrySettings", "begin", "settings_for", "trace_attempt"]
+
+logger = logging.getLogger("mistral_client")
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 PROVIDER = "mistral_ai"
@@ -251,6 +254,14 @@ def begin(
     """Start the call's span (and its clock), or ``None`` when nothing records this call."""
     if settings is None or operation is None:
         return None
+    try:
+        return _begin(settings, operation, body, model, stream)
+    except Exception:  # recording must never fail a call: a broken SDK setup is logged and skipped
+        logger.debug("OpenTelemetry: the call is not recorded", exc_info=True)
+        return None
+
+
+def _begin(settings: TelemetrySettings, operation: str, body: object, model: str | None, stream: bool) -> Call | None:
     instruments = _instruments(settings)
     if instruments is None:
         return None
@@ -322,6 +333,12 @@ class Call:
         """A whole answer arrived: its id, model, finish reasons, usage and (opt-in) output messages."""
         if self._ended:
             return
+        try:
+            self._answered(data)
+        except Exception:
+            self._give_up()
+
+    def _answered(self, data: bytes) -> None:
         answer = None
         if data[:1] == b"{":
             try:
@@ -350,7 +367,10 @@ class Call:
         """The call raised before its answer was whole."""
         if self._ended:
             return
-        self._end({}, None, (None, None), exc)
+        try:
+            self._end({}, None, (None, None), exc)
+        except Exception:
+            self._give_up()
 
     def stream_ended(self, result: Any, error: BaseException | None, *, abandoned: bool = False) -> None:
         """The stream ended (completed, cancelled, failed or dropped): all from what it measured.
@@ -359,6 +379,12 @@ class Call:
         """
         if self._ended:
             return
+        try:
+            self._stream_ended(result, error, abandoned)
+        except Exception:
+            self._give_up()
+
+    def _stream_ended(self, result: Any, error: BaseException | None, abandoned: bool) -> None:
         attributes: dict[str, Any] = {}
         response_model = None
         response_id, model = getattr(result, "id", None), getattr(result, "model", None)
@@ -389,6 +415,18 @@ class Call:
         else:
             tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
         self._end(attributes, response_model, tokens, error, timing)
+
+    def _give_up(self) -> None:
+        """A hook failed (a broken SDK, an answer of an odd shape): end the span, put the context back."""
+        logger.debug("OpenTelemetry: the call's record is incomplete", exc_info=True)
+        self._ended = True
+        try:
+            if self.span is not None and self.span.is_recording():
+                self.span.end()
+            if self._slot is not None:
+                self._slot.leave()
+        except Exception:
+            pass
 
     def _end(
         self,
@@ -752,4 +790,8 @@ def trace_attempt(call: Call | None, request: httpx2.Request, number: int) -> _A
     """The span of one try (``with attempt(...) as tried``), or a hook that does nothing."""
     if call is None or call.span is None:
         return _NO_ATTEMPT
-    return _Attempt(call, request, number)
+    try:
+        return _Attempt(call, request, number)
+    except Exception:
+        logger.debug("OpenTelemetry: the attempt is not recorded", exc_info=True)
+        return _NO_ATTEMPT

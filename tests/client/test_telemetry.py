@@ -247,6 +247,34 @@ def test_fim_embeddings_and_models(kind: str, server: LocalServer, otel: Otel) -
     assert operations == {"text_completion", "embeddings", "list_models", "retrieve_model"}
 
 
+def test_optional_request_attributes(kind: str, server: LocalServer, otel: Otel) -> None:
+    kw = client_kw(server, otel)
+    answer = complete(kind, kw, model=MODEL, messages=HI, n=2, response_format={"type": "json_object"})
+    complete(kind, kw, "embeddings.create", model="mistral-embed", input="a", encoding_format="float")
+    chat, embed = sorted(otel.call_spans(), key=lambda s: s.start_time or 0)
+    assert chat.attributes["gen_ai.request.choice.count"] == 2
+    assert chat.attributes["gen_ai.output.type"] == "json"
+    assert chat.attributes["gen_ai.response.finish_reasons"] == tuple(c.finish_reason for c in answer.choices)
+    assert embed.attributes["gen_ai.request.encoding_formats"] == ("float",)
+
+
+class BrokenProvider:
+    """An SDK set up wrong: every span it is asked for raises."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("broken exporter configuration")
+
+
+def test_a_broken_sdk_never_fails_a_call(kind: str, server: LocalServer) -> None:
+    kw = {"base_url": server.base_url, "telemetry": Telemetry(tracer_provider=BrokenProvider())}
+    assert complete(kind, kw, model=MODEL, messages=HI).content
+    result, error = stream_read(kind, kw)
+    assert error is None and result.chunk_count
+
+
 # -- streams --------------------------------------------------------------------------------------------
 
 
