@@ -258,6 +258,13 @@ def test_optional_request_attributes(kind: str, server: LocalServer, otel: Otel)
     assert embed.attributes["gen_ai.request.encoding_formats"] == ("float",)
 
 
+def test_metrics_without_traces(kind: str, server: LocalServer, otel: Otel) -> None:
+    kw = {"base_url": server.base_url, "telemetry": Telemetry(meter_provider=otel.meter_provider)}
+    result, error = stream_read(kind, kw)
+    assert error is None and otel.spans() == []
+    check_stream_metrics(otel, server, result)
+
+
 class BrokenProvider:
     """An SDK set up wrong: every span it is asked for raises."""
 
