@@ -124,3 +124,15 @@ print(json.dumps(spans))
     assert served["attributes"]["http.route"] == "/v1/chat/completions"
     assert served["attributes"]["http.response.status_code"] == 200
     assert served["attributes"]["gen_ai.usage.output_tokens"] == call["attributes"]["gen_ai.usage.output_tokens"]
+
+
+def test_serve_metrics_in_a_real_process() -> None:
+    from tests.support.serveproc import serving
+
+    with serving("--metrics", "--fast") as served:
+        with Mistral(base_url=served.base_url) as client:
+            client.chat.complete(model=MODEL, messages=HI)
+        samples = scrape(served.base_url)
+    assert f"Prometheus metrics at {served.base_url}/metrics" in served.output
+    chat = (("method", "POST"), ("route", "/v1/chat/completions"), ("status", "200"))
+    assert samples["mistral_server_requests_total"][chat] == 1

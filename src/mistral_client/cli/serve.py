@@ -268,6 +268,8 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
     what = "recorded answers" if config.record_dir or config.replay_dir else described
     say(f"serving a Mistral-compatible API at {base_url}/v1 ({what}); Ctrl-C stops it")
     say(f"use it with: MISTRAL_BASE_URL={base_url}")
+    if config.metrics:
+        say(f"Prometheus metrics at {base_url}/metrics")
     if config.ui:
         say(f"chat page: {base_url}/ui/")
     if config.api_key:
