@@ -281,7 +281,7 @@ def _begin(settings: TelemetrySettings, operation: str, body: object, model: str
 class Call:
     """One call (or stream) being recorded: its span, its metric attributes, its clock."""
 
-    __slots__ = ("_base", "_capture", "_ended", "_instruments", "_request", "_slot", "span", "started")
+    __slots__ = ("_base", "_capture", "_ended", "_instruments", "_slot", "span", "started")
 
     def __init__(
         self,
@@ -294,7 +294,6 @@ class Call:
     ) -> None:
         self._instruments = instruments
         self._capture = settings.capture
-        self._request = request
         self._ended = False
         self._slot: _Slot | None = None
         base: dict[str, Any] = {
