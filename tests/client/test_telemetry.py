@@ -327,6 +327,18 @@ def test_stream_complete(kind: str, server: LocalServer, otel: Otel) -> None:
     assert sorted(p[2] for p in tokens) == sorted([result.usage.prompt_tokens, result.usage.completion_tokens])
 
 
+def test_stream_without_kept_chunks(kind: str, server: LocalServer, otel: Otel) -> None:
+    # keep_chunks=False: the first chunk's time is the first token's, the last is the end of the stream.
+    result, error = stream_read(kind, client_kw(server, otel), keep_chunks=False)
+    assert error is None and result.chunks is None
+    span = only(otel.call_spans())
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] == result.time_to_first_token
+    metrics = otel.metrics()
+    assert only(metrics["gen_ai.client.operation.time_to_first_chunk"])[2] == pytest.approx(result.time_to_first_token)
+    expected = (result.total_latency - result.time_to_first_token) / (result.chunk_count - 1)
+    assert only(metrics["gen_ai.client.operation.time_per_output_chunk"])[2] == pytest.approx(expected)
+
+
 def test_stream_cancel_is_not_an_error(kind: str, server: LocalServer, otel: Otel) -> None:
     result, error = stream_read(kind, client_kw(server, otel), stop_after=3, extra_headers={"x-mock-tokens": "50"})
     assert error is None and result.cancelled
