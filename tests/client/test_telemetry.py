@@ -282,6 +282,35 @@ def test_a_broken_sdk_never_fails_a_call(kind: str, server: LocalServer) -> None
     assert error is None and result.chunk_count
 
 
+def test_a_form_upload_is_traced_with_the_model_passed(kind: str, otel: Otel) -> None:
+    # A multipart body has no JSON to read: the resource passes ``model=``; the answer is still read.
+    from mistral_client._uploads import Multipart, upload_file
+    from tests.support.rawserver import RawConnection, RawServer
+
+    def answer(conn: RawConnection) -> None:
+        conn.send_full(200, b'{"id":"tr-1","model":"voxtral-mini-latest","usage":{"prompt_tokens":7}}')
+
+    form = Multipart({"model": "voxtral-mini-latest"}, [upload_file(b"RIFF....", filename="a.wav")])
+    with RawServer(answer) as raw:
+        kw = {"api_key": KEY, "base_url": raw.base_url, "max_retries": 0, "telemetry": otel.telemetry()}
+        ask = {"operation": "transcription", "model": "voxtral-mini-latest"}
+        if kind == "sync":
+            with Mistral(**kw) as client:
+                Resource(client).post_json("/audio/transcriptions", form, None, **ask)
+        else:
+
+            async def main() -> None:
+                async with AsyncMistral(**kw) as client:
+                    await AsyncResource(client).post_json("/audio/transcriptions", form, None, **ask)
+
+            asyncio.run(main())
+    span = only(otel.call_spans())
+    assert span.name == "transcription voxtral-mini-latest"
+    assert span.attributes["gen_ai.response.id"] == "tr-1"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 7
+    assert KEY not in everything_recorded(otel)
+
+
 # -- streams --------------------------------------------------------------------------------------------
 
 
