@@ -226,6 +226,7 @@ class _Choice(msgspec.Struct):
 
 class _Answer(msgspec.Struct):
     id: Any = None
+    conversation_id: Any = None
     model: Any = None
     usage: _Usage | None = None
     choices: list[_Choice] | None = None
@@ -350,6 +351,8 @@ class Call:
         if answer is not None:
             if isinstance(answer.id, str) and answer.id:
                 attributes["gen_ai.response.id"] = answer.id
+            if isinstance(answer.conversation_id, str) and answer.conversation_id:
+                attributes["gen_ai.conversation.id"] = answer.conversation_id
             if isinstance(answer.model, str) and answer.model:
                 response_model = attributes["gen_ai.response.model"] = answer.model
             if answer.choices:
@@ -389,6 +392,9 @@ class Call:
         response_id, model = getattr(result, "id", None), getattr(result, "model", None)
         if isinstance(response_id, str) and response_id:
             attributes["gen_ai.response.id"] = response_id
+        conversation = getattr(result, "conversation_id", None)
+        if isinstance(conversation, str) and conversation:
+            attributes["gen_ai.conversation.id"] = conversation
         if isinstance(model, str) and model:
             response_model = attributes["gen_ai.response.model"] = model
         choices = getattr(result, "choices", None) or ()

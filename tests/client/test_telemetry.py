@@ -311,6 +311,24 @@ def test_a_form_upload_is_traced_with_the_model_passed(kind: str, otel: Otel) ->
     assert KEY not in everything_recorded(otel)
 
 
+def test_an_agent_conversation_answer(otel: Otel) -> None:
+    # What the agents and conversations resources get from the base with ``operation=`` alone.
+    from tests.support.rawserver import RawConnection, RawServer
+
+    def answer(conn: RawConnection) -> None:
+        body = b'{"conversation_id":"conv_1","outputs":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}'
+        conn.send_full(200, body)
+
+    with RawServer(answer) as raw, Mistral(base_url=raw.base_url, telemetry=otel.telemetry()) as client:
+        body = b'{"agent_id":"ag_9","inputs":"hi"}'
+        Resource(client).post_json("/conversations", body, None, operation="invoke_agent")
+    span = only(otel.call_spans())
+    assert span.name == "invoke_agent"
+    assert span.attributes["gen_ai.agent.id"] == "ag_9"
+    assert span.attributes["gen_ai.conversation.id"] == "conv_1"
+    assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (3, 5)
+
+
 # -- streams --------------------------------------------------------------------------------------------
 
 
