@@ -14,7 +14,9 @@ tracing turns on with the same global provider.  Against the bench server (``ben
 
 - per chunk: one bulk stream of each of two sizes, CPU per chunk between them (medians of the runs);
 - per stream: many short streams (``ours-async``: all at once on one loop; the sync clients: one after
-  the other), CPU per stream.
+  the other), CPU per stream;
+- the client's own share: every telemetry hook of a streamed call against providers that do nothing
+  (what the SDK's spans and histograms cost is theirs, whoever calls them).
 
 It prints a table of the three modes and the differences from ``off``, and judges nothing; the targets
 (docs/observability.md) are: no measurable change per chunk without an SDK, at most 0.3 µs more per chunk
@@ -121,6 +123,70 @@ def child(mode: str, name: str, base: str, sizes: tuple[int, int], streams: int,
     )
 
 
+def hooks_alone(count: int) -> float:
+    """CPU per stream of the client's own telemetry code (µs): every hook of one streamed call, against
+    providers that do nothing, so that what the SDK itself costs is left out."""
+    import httpx2
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from mistral_client._pipeline.accumulating import StreamResult
+    from mistral_client._telemetry import Telemetry, begin, settings_for, trace_attempt
+    from mistral_client._wire.answers import Usage
+
+    class Span:
+        context = SpanContext(1, 2, False, TraceFlags(1))
+
+        def is_recording(self) -> bool:
+            return True
+
+        def get_span_context(self) -> SpanContext:
+            return self.context
+
+        def set_attribute(self, *args: Any) -> None: ...
+        def set_attributes(self, *args: Any) -> None: ...
+        def set_status(self, *args: Any) -> None: ...
+        def end(self) -> None: ...
+
+    class Nothing:
+        def get_tracer(self, *args: Any, **kwargs: Any) -> Nothing:
+            return self
+
+        def get_meter(self, *args: Any, **kwargs: Any) -> Nothing:
+            return self
+
+        def start_span(self, *args: Any, **kwargs: Any) -> Span:
+            return Span()
+
+        def create_histogram(self, *args: Any, **kwargs: Any) -> Nothing:
+            return self
+
+        def record(self, *args: Any) -> None: ...
+
+    settings = settings_for(Telemetry(tracer_provider=Nothing(), meter_provider=Nothing()), "http://127.0.0.1:1/v1")
+    body = b'{"model":"mistral-small-latest","messages":[{"role":"user","content":"Hi"}],"stream":true}'
+    request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    result = StreamResult()
+    result.id, result.model, result.chunk_count = "id", "mistral-small-latest", 10
+    result.total_latency, result.time_to_first_token = 0.1, 0.01
+    result.usage = Usage(prompt_tokens=5, completion_tokens=10, total_tokens=15)
+
+    def one() -> None:
+        call = begin(settings, "chat", body, stream=True)
+        assert call is not None
+        call.enter()
+        with trace_attempt(call, request, 0) as tried:
+            tried.answered(200)
+        call.stream_ended(result, None)
+
+    for _ in range(min(count, 500)):
+        one()
+    gc.collect()
+    start = time.process_time()
+    for _ in range(count):
+        one()
+    return (time.process_time() - start) / count * 1e6
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.telemetry", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness runs")
@@ -169,6 +235,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{name:<12} {mode:<5} {row['us_per_chunk']:>9.3f} {chunk_delta:>+7.3f} "
                 f"{row['us_per_stream']:>10.1f} {stream_delta:>+8.1f}"
             )
+    results["hooks_us_per_stream"] = hooks_alone(2_000 if args.quick else 20_000)
+    print(f"the client's own telemetry code, providers that do nothing: {results['hooks_us_per_stream']:.1f} µs/stream")
     return results
 
 
