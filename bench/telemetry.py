@@ -15,6 +15,8 @@ tracing turns on with the same global provider.  Against the bench server (``ben
 - per chunk: one bulk stream of each of two sizes, CPU per chunk between them (medians of the runs);
 - per stream: many short streams (``ours-async``: all at once on one loop; the sync clients: one after
   the other), CPU per stream;
+- many streams (``ours-async``): scenario 3 of ``python -m bench`` (``bench.many``: many live-paced
+  streams at once on one loop), CPU per chunk;
 - the client's own share: every telemetry hook of a streamed call against providers that do nothing
   (what the SDK's spans and histograms cost is theirs, whoever calls them).
 
@@ -38,6 +40,7 @@ from typing import Any
 from bench.server import ROOT, ServerProcess
 
 MODES = ("off", "api", "sdk")
+MANY, MANY_QUICK = (200, 100, 0.005), (4, 20, 0.0)  # streams, chunks each, seconds between events
 CLIENTS = ("ours", "ours-async", "mistralai")
 
 
@@ -111,16 +114,19 @@ def child(mode: str, name: str, base: str, sizes: tuple[int, int], streams: int,
         loop.close()
     else:
         client.close()
-    traced = "opentelemetry.sdk" in sys.modules
-    print(
-        json.dumps(
-            {
-                "us_per_chunk": statistics.median(per_chunk),
-                "us_per_stream": statistics.median(per_stream),
-                "sdk_loaded": traced,
-            }
+    row: dict[str, Any] = {
+        "us_per_chunk": statistics.median(per_chunk),
+        "us_per_stream": statistics.median(per_stream),
+        "sdk_loaded": "opentelemetry.sdk" in sys.modules,
+    }
+    if is_async:  # scenario 3 as python -m bench runs it: many live-paced streams at once
+        from bench.many import run as many
+
+        many_streams, many_chunks, gap = MANY_QUICK if sizes[0] < 1_000 else MANY
+        row["many_us_per_chunk"] = statistics.median(
+            asyncio.run(many(name, base, many_streams, many_chunks, gap))["us_per_chunk"] for _ in range(reps)
         )
-    )
+    print(json.dumps(row))
 
 
 def hooks_alone(count: int) -> float:
@@ -224,16 +230,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     cwd=ROOT,
                 ).stdout.strip()
                 results[f"{name}/{mode}"] = json.loads(line.splitlines()[-1])
-    print(f"{'client':<12} {'mode':<5} {'µs/chunk':>9} {'Δ':>7} {'µs/stream':>10} {'Δ':>8}")
+    print(
+        f"{'client':<12} {'mode':<5} {'µs/chunk':>9} {'Δ':>7} {'µs/stream':>10} {'Δ':>8} {'many µs/chunk':>14} {'Δ':>7}"
+    )
     for name in clients:
         off = results[f"{name}/off"]
         for mode in MODES:
             row = results[f"{name}/{mode}"]
             chunk_delta = row["us_per_chunk"] - off["us_per_chunk"]
             stream_delta = row["us_per_stream"] - off["us_per_stream"]
+            many = ""
+            if "many_us_per_chunk" in row:
+                many_delta = row["many_us_per_chunk"] - off["many_us_per_chunk"]
+                many = f" {row['many_us_per_chunk']:>14.3f} {many_delta:>+7.3f}"
             print(
                 f"{name:<12} {mode:<5} {row['us_per_chunk']:>9.3f} {chunk_delta:>+7.3f} "
-                f"{row['us_per_stream']:>10.1f} {stream_delta:>+8.1f}"
+                f"{row['us_per_stream']:>10.1f} {stream_delta:>+8.1f}{many}"
             )
     results["hooks_us_per_stream"] = hooks_alone(2_000 if args.quick else 20_000)
     print(f"the client's own telemetry code, providers that do nothing: {results['hooks_us_per_stream']:.1f} µs/stream")
