@@ -222,6 +222,12 @@ def test_retries_are_child_spans_per_attempt(kind: str, server: LocalServer, ote
     assert [a.attributes["http.response.status_code"] for a in attempts] == [503, 503, 200]
     assert [a.attributes.get("error.type") for a in attempts] == ["503", "503", None]
     assert all(span.start_time <= a.start_time and a.end_time <= span.end_time for a in attempts)  # type: ignore[operator]
+    # One call, one measurement: the retries are inside its duration, not errors of their own.
+    metrics = otel.metrics()
+    duration = only(metrics["gen_ai.client.operation.duration"])
+    assert duration[:2] == ({**base_attributes(server), "gen_ai.response.model": MODEL}, 1)
+    assert duration[2] == pytest.approx((span.end_time - span.start_time) / 1e9, rel=0.5)  # type: ignore[operator]
+    assert sorted(p[1] for p in metrics["gen_ai.client.token.usage"]) == [1, 1]
 
 
 def test_fim_embeddings_and_models(kind: str, server: LocalServer, otel: Otel) -> None:
@@ -479,7 +485,12 @@ def test_stream_status_error(kind: str, server: LocalServer, otel: Otel) -> None
     assert span.attributes["error.type"] == "RateLimitError"
     assert span.attributes["gen_ai.request.stream"] is True
     assert [a.attributes["http.response.status_code"] for a in otel.attempts(span)] == [429, 429, 429]
-    assert only(otel.metrics()["gen_ai.client.operation.duration"])[0]["error.type"] == "RateLimitError"
+    metrics = otel.metrics()
+    assert only(metrics["gen_ai.client.operation.duration"])[:2] == (
+        {**base_attributes(server), "error.type": "RateLimitError"},
+        1,
+    )
+    assert set(metrics) == {"gen_ai.client.operation.duration"}  # no chunk, no usage: nothing else to record
 
 
 def test_stream_retried_then_complete(kind: str, server: LocalServer, otel: Otel) -> None:
@@ -559,8 +570,15 @@ def test_stream_dropped_unclosed_ends_once_when_collected(kind: str, server: Loc
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["mistral_client.stream.outcome"] == "abandoned"
     assert span.attributes["mistral_client.stream.chunks"] == 1
-    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0
-    assert only(otel.metrics()["gen_ai.client.operation.duration"])[1] == 1
+    first = span.attributes["gen_ai.response.time_to_first_chunk"]
+    assert first > 0
+    metrics = otel.metrics()
+    metric = {**base_attributes(server), "gen_ai.response.model": MODEL}
+    duration = only(metrics["gen_ai.client.operation.duration"])
+    assert duration[:2] == (metric, 1) and duration[2] >= first
+    assert only(metrics["gen_ai.client.operation.time_to_first_chunk"]) == (metric, 1, first)
+    assert "gen_ai.client.operation.time_per_output_chunk" not in metrics  # one chunk: no gap to measure
+    assert "gen_ai.client.token.usage" not in metrics  # the usage comes with the last chunk, never read
     assert current is app  # the stream's span is no longer the current one
 
 
