@@ -167,6 +167,30 @@ def _holds(row: dict[str, Any], limit: float, key: str = "us_per_chunk") -> bool
     return True if kept == len(each) else f"in {kept} of {len(each)} runs"
 
 
+def _conversations(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
+    """The conversation stream's table (issue 15): µs per event, beside our chat stream and mistralai."""
+    table = []
+    chat = _get(rows, "ours chat", "us_per_event")
+    for name, row in rows.items():
+        if not isinstance(row, dict):
+            continue
+        each = row["us_per_event_runs"]
+        spread = f"{_fmt(min(each), 2)}-{_fmt(max(each), 2)}" if len(each) > 1 else "-"
+        table.append([name, str(len(each)), _fmt(row["us_per_event"], 2), spread, _ratio(row["us_per_event"], chat)])
+    small, large = z["bulk"]
+    note = (
+        f"A conversation stream (`conversations.start_stream`: named events, {small:,} and {large:,} of them, "
+        "the chat stream's words in `message.output.delta` events) read whole, each event's text read, beside "
+        "our chat stream of as many events and mistralai's `beta.conversations.start_stream` on the same bytes; "
+        "marginal CPU per event between the two sizes, the median of the runs with their min-max."
+    )
+    return [
+        "### Conversation streams",
+        note,
+        _table(["client", "runs", "µs/event", "min-max", "vs ours chat"], table),
+    ]
+
+
 def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | str | None]]:
     """(target, what was measured, whether it holds) for every target of the issue that was run."""
     s, t = r["scenarios"], TARGETS
@@ -175,6 +199,18 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | str | None]]:
     def check(label: str, measured: str, ok: bool | str | None) -> None:
         out.append((label, measured, ok))
 
+    conversations = s.get("conversations")
+    if conversations:
+        from bench.conversations import CHAT_TARGET, SDK_TARGET
+
+        vs_chat, vs_sdk = conversations.get("vs_chat"), conversations.get("mistralai_vs_ours")
+        if vs_chat is not None:
+            check(
+                f"conversations: <= {CHAT_TARGET:g}x our chat cost per event", f"{vs_chat:.2f}x", vs_chat <= CHAT_TARGET
+            )
+        if vs_sdk is not None:
+            label = f"conversations: >= {SDK_TARGET:g}x cheaper than mistralai's start_stream"
+            check(label, f"{vs_sdk:,.0f}x", vs_sdk >= SDK_TARGET)
     ours_bulk = max(
         (
             v
@@ -466,6 +502,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"default {DEFAULT_MAX_EVENT_SIZE / MiB:g} MiB event cap, up to the typed chunk."
         )
         parts += ["### 7. Large events", note, _table(head, table)]
+    if "conversations" in s:
+        parts += _conversations(s["conversations"], z)
     if pending:
         parts.insert(
             0,

@@ -314,6 +314,10 @@ def serve_connection(sock: socket.socket, records: Records) -> None:
                 _json(sock, 200, PACER.totals())
             elif method == "POST" and path.rstrip("/").endswith("/chat/completions"):
                 _stream(sock, headers, received)
+            elif method == "POST" and path.rstrip("/").endswith("/conversations"):  # scenario 8
+                from bench.conversations import conversation_body
+
+                _send(sock, SSE_HEAD + conversation_body(int(headers.get("x-bench-n", "10"))))
             else:
                 _json(sock, 404, {"object": "error", "message": f"no route {method} {path}"})
             key = None

@@ -34,6 +34,11 @@ REPLACEMENTS = {
     "AsyncFim": "Fim",
     "AsyncEmbeddings": "Embeddings",
     "AsyncModelsAPI": "ModelsAPI",
+    "AsyncAgents": "Agents",
+    "AsyncConversations": "Conversations",
+    "AsyncConversationStream": "ConversationStream",
+    "AsyncRunStream": "RunStream",
+    "AsyncConfirm": "Confirm",
     "AsyncResource": "Resource",
     "AsyncOnChunk": "OnChunk",
     "AsyncClient": "Client",  # httpx2.AsyncClient

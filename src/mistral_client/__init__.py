@@ -17,7 +17,10 @@ from ._version import __version__
 
 if _typing.TYPE_CHECKING:
     from ._async.client import AsyncMistral
+    from ._async.conversation_stream import AsyncConversationStream
+    from ._async.resources.agents import AsyncAgents
     from ._async.resources.chat import AsyncChat
+    from ._async.resources.conversations import AsyncConversations, AsyncRunStream
     from ._async.stream import AsyncChatStream
     from ._config import Timeout
     from ._exceptions import (
@@ -38,14 +41,20 @@ if _typing.TYPE_CHECKING:
         StructuredOutputError,
         SyncClientInAsyncError,
         ToolArgumentsError,
+        ToolLoopError,
         UnprocessableEntityError,
     )
     from ._pipeline.accumulating import ChoiceResult, StreamResult
+    from ._pipeline.conversations import ConversationResult, RunResult
     from ._pipeline.lifecycle import StreamConsumedError
     from ._sync.client import Mistral
+    from ._sync.conversation_stream import ConversationStream
+    from ._sync.resources.agents import Agents
     from ._sync.resources.chat import Chat
+    from ._sync.resources.conversations import Conversations, RunStream
     from ._sync.stream import ChatStream
     from ._telemetry import Telemetry
+    from ._wire.agents import Agent
     from ._wire.answers import (
         AssistantMessage,
         ChatCompletion,
@@ -61,6 +70,7 @@ if _typing.TYPE_CHECKING:
         ToolCall,
         Usage,
     )
+    from ._wire.conversations import ConversationResponse
     from ._wire.messages import Models, assistant, system, tool, user
     from ._wire.requests import ChatCompletionRequest
 
@@ -70,6 +80,19 @@ _WHERE = {
     "AsyncMistral": "._async.client",
     "AsyncChat": "._async.resources.chat",
     "AsyncChatStream": "._async.stream",
+    "AsyncAgents": "._async.resources.agents",
+    "AsyncConversations": "._async.resources.conversations",
+    "AsyncRunStream": "._async.resources.conversations",
+    "AsyncConversationStream": "._async.conversation_stream",
+    "Agents": "._sync.resources.agents",
+    "Conversations": "._sync.resources.conversations",
+    "RunStream": "._sync.resources.conversations",
+    "ConversationStream": "._sync.conversation_stream",
+    "ConversationResult": "._pipeline.conversations",
+    "RunResult": "._pipeline.conversations",
+    "ConversationResponse": "._wire.conversations",
+    "Agent": "._wire.agents",
+    "ToolLoopError": "._exceptions",
     "Timeout": "._config",
     "APIConnectionError": "._exceptions",
     "APIError": "._exceptions",
@@ -140,6 +163,10 @@ __all__ = [
     "AsyncMistral",
     "Chat",
     "AsyncChat",
+    "Agents",
+    "AsyncAgents",
+    "Conversations",
+    "AsyncConversations",
     "Timeout",
     "Telemetry",
     # requests
@@ -163,11 +190,19 @@ __all__ = [
     "Embedding",
     "Model",
     "ModelList",
+    "ConversationResponse",
+    "Agent",
     # streams
     "ChatStream",
     "AsyncChatStream",
     "StreamResult",
     "ChoiceResult",
+    "ConversationStream",
+    "AsyncConversationStream",
+    "ConversationResult",
+    "RunStream",
+    "AsyncRunStream",
+    "RunResult",
     # errors
     "MistralError",
     "InvalidRequestError",
@@ -188,4 +223,5 @@ __all__ = [
     "StreamTimeoutError",
     "StreamConsumedError",
     "SyncClientInAsyncError",
+    "ToolLoopError",
 ]

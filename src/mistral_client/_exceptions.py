@@ -5,6 +5,7 @@ MistralError                  anything this library raises on purpose
 ├── ToolArgumentsError        a tool call's arguments are not a JSON object (``.arguments`` keeps them)
 ├── StructuredOutputError     the answer does not decode into the ``response_format`` type (``.content``)
 ├── SyncClientInAsyncError    a blocking ``Mistral`` call inside a running event loop; nothing is sent
+├── ToolLoopError             the tool loop reached ``max_rounds``; ``.partial`` is what it did (a ``RunResult``)
 ├── StreamConsumedError       a stream iterated again after it ended or was closed (in ``_lifecycle``)
 ├── APIError                  a call to the API failed
 │   ├── APIStatusError        the API answered with a non-2xx status
@@ -40,6 +41,7 @@ __all__ = [
     "ToolArgumentsError",
     "StructuredOutputError",
     "SyncClientInAsyncError",
+    "ToolLoopError",
     "APIError",
     "APIStatusError",
     "BadRequestError",
@@ -90,6 +92,17 @@ class SyncClientInAsyncError(MistralError, RuntimeError):
     It would stall every other task of the loop for the whole call.  Use ``AsyncMistral``, or run
     the call in a worker thread (``await asyncio.to_thread(...)``).
     """
+
+
+class ToolLoopError(MistralError):
+    """The tool loop ran ``max_rounds`` rounds of function calls and the model still asked for more.
+
+    ``.partial`` is the ``RunResult`` so far: every call, every result sent back, the conversation id.
+    """
+
+    def __init__(self, message: str, *, partial: Any) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class APIError(MistralError):

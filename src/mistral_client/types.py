@@ -9,6 +9,17 @@ keyword arguments. The names most code needs are also in ``mistral_client`` itse
 
 from ._config import Timeout, TimeoutLike
 from ._pipeline.accumulating import ChoiceResult, StreamResult
+from ._pipeline.conversations import ConversationResult, RunResult
+from ._wire.agents import (
+    Agent,
+    AgentAlias,
+    AgentCreateRequest,
+    AgentPage,
+    AgentParams,
+    AgentsCompletionRequest,
+    AgentsParams,
+    AgentUpdateRequest,
+)
 from ._wire.answers import (
     AssistantMessage,
     ChatCompletion,
@@ -25,6 +36,32 @@ from ._wire.answers import (
     ToolCall,
     Usage,
 )
+from ._wire.conversation_requests import AppendParams, CompletionArgs, ConversationParams, RestartParams, RunParams
+from ._wire.conversations import (
+    AgentHandoffDoneEvent,
+    AgentHandoffEntry,
+    AgentHandoffStartedEvent,
+    ConversationHistory,
+    ConversationInfo,
+    ConversationMessages,
+    ConversationResponse,
+    ConversationUsage,
+    FunctionCallEntry,
+    FunctionCallEvent,
+    FunctionResultEntry,
+    MessageInputEntry,
+    MessageOutputEntry,
+    MessageOutputEvent,
+    ResponseDoneEvent,
+    ResponseErrorEvent,
+    ResponseStartedEvent,
+    ToolExecutionDeltaEvent,
+    ToolExecutionDoneEvent,
+    ToolExecutionEntry,
+    ToolExecutionStartedEvent,
+    UnknownEntry,
+)
+from ._wire.events import UnknownEvent
 from ._wire.messages import (
     AssistantMessageParam,
     ContentParam,
@@ -68,4 +105,46 @@ __all__ = [
     # what a stream accumulates
     "StreamResult",
     "ChoiceResult",
+    # agents and conversations: requests
+    "AgentsCompletionRequest",
+    "AgentsParams",
+    "AgentCreateRequest",
+    "AgentUpdateRequest",
+    "AgentParams",
+    "ConversationParams",
+    "AppendParams",
+    "RestartParams",
+    "RunParams",
+    "CompletionArgs",
+    # agents and conversations: answers and entries
+    "Agent",
+    "AgentAlias",
+    "AgentPage",
+    "ConversationResponse",
+    "ConversationInfo",
+    "ConversationHistory",
+    "ConversationMessages",
+    "ConversationUsage",
+    "MessageInputEntry",
+    "MessageOutputEntry",
+    "FunctionCallEntry",
+    "FunctionResultEntry",
+    "ToolExecutionEntry",
+    "AgentHandoffEntry",
+    "UnknownEntry",
+    # a conversation stream's events (an unknown type arrives as UnknownEvent)
+    "ResponseStartedEvent",
+    "ResponseDoneEvent",
+    "ResponseErrorEvent",
+    "MessageOutputEvent",
+    "FunctionCallEvent",
+    "ToolExecutionStartedEvent",
+    "ToolExecutionDeltaEvent",
+    "ToolExecutionDoneEvent",
+    "AgentHandoffStartedEvent",
+    "AgentHandoffDoneEvent",
+    "UnknownEvent",
+    # what a conversation stream and the tool loop accumulate
+    "ConversationResult",
+    "RunResult",
 ]

@@ -19,7 +19,7 @@ import pytest
 from tests.support.shared import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("bulk", "trickle", "many", "many_rates", "cold", "ttfc", "cancel", "large")
+SCENARIOS = ("bulk", "trickle", "many", "many_rates", "cold", "ttfc", "cancel", "large", "conversations")
 OUR_TRANSPORT = "mistral_client._transport.http11.AsyncTransport"
 
 
@@ -65,13 +65,14 @@ def test_every_scenario_runs_at_a_tiny_size(quick: tuple[subprocess.CompletedPro
     assert {"ours close", "ours-async aclose", "ours-async task cancel"} <= set(got["cancel"])
     assert all(way["missed"] == 0 for way in got["cancel"].values())  # every close reached the server
     assert {"ours (SSE)", "ours (SSE + chunk)", "httpx2 SSE"} <= set(got["large"])
+    assert {"ours chat", "ours", "ours-async"} <= set(got["conversations"]) and "vs_chat" in got["conversations"]
     for sdk in ("openai", "mistralai"):
         if importlib.util.find_spec(sdk) is not None:
             for scenario in ("bulk", "trickle", "many", "cold", "ttfc"):
                 assert sdk in got[scenario], (sdk, scenario)
 
     # The tables printed, and the page written with them.
-    for heading in ("### 1-2.", "### 3.", "### 4.", "### 5.", "### 6.", "### 7.", "### Targets"):
+    for heading in ("### 1-2.", "### 3.", "### 4.", "### 5.", "### 6.", "### 7.", "### Conversation", "### Targets"):
         assert heading in done.stdout
     page = (out / "benchmarks.md").read_text()
     assert "## Reproduce" in page and "### 1-2." in page

@@ -396,3 +396,22 @@ def test_serve_with_the_model(engine: LlamaEngine) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_a_conversation_streams_the_models_text(model_server: LocalServer) -> None:
+    from tests.support.conversations import checked, named_events
+
+    body = {
+        "model": MODEL,
+        "inputs": "What is the capital of France?",
+        "stream": True,
+        "completion_args": {"max_tokens": 8, "random_seed": 3},
+    }
+    with (
+        httpx2.Client(base_url=model_server.base_url, timeout=120) as http,
+        http.stream("POST", "/v1/conversations", json=body) as response,
+    ):
+        events = checked(named_events(response.read()))
+    text = "".join(data["content"] for name, data in events if name == "message.output.delta")
+    assert text.strip() and events[-1][0] == "conversation.response.done"
+    assert 1 <= events[-1][1]["usage"]["completion_tokens"] <= 8

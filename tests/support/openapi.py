@@ -23,7 +23,7 @@ from referencing.jsonschema import DRAFT202012
 
 from tests.support.shared import defer, in_ci, shared_path, unavailable
 
-__all__ = ["conforms", "missing_reason", "spec", "spec_path", "validator"]
+__all__ = ["answer_validator", "conforms", "missing_reason", "spec", "spec_path", "validator"]
 
 _SPEC_URI = "urn:mistral-openapi"
 
@@ -75,3 +75,20 @@ def conforms(name: str, document: Any, *, valid: bool = True) -> None:
         checker.validate(document)
     else:
         assert not checker.is_valid(document), f"the spec accepts this {name}: {document!r}"
+
+
+@functools.cache
+def answer_validator(
+    path: str, method: str, status: str, media: str = "application/json"
+) -> jsonschema.protocols.Validator:
+    """A validator for the answer the spec gives operation ``method path`` (``path`` as the spec
+    spells it: ``/v1/agents/{agent_id}``) with ``status``; refs inside it resolve against the spec."""
+    operation = spec()["paths"][path][method.lower()]
+    if media not in operation["responses"][status].get("content", {}):
+        raise KeyError(f"{method} {path} answers {status} without a {media} body in {spec_path()}")
+    pointer = "/".join(
+        part.replace("~", "~0").replace("/", "~1")
+        for part in ("paths", path, method.lower(), "responses", status, "content", media, "schema")
+    )
+    registry: Registry[Any] = Registry().with_resource(_SPEC_URI, Resource.from_contents(spec(), DRAFT202012))
+    return jsonschema.Draft202012Validator({"$ref": f"{_SPEC_URI}#/{pointer}"}, registry=registry)

@@ -31,7 +31,9 @@ from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
+from .resources.agents import AsyncAgents
 from .resources.chat import AsyncChat
+from .resources.conversations import AsyncConversations
 from .resources.embeddings import AsyncEmbeddings
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
@@ -66,6 +68,8 @@ class AsyncMistral:
     fim: AsyncFim
     embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
+    agents: AsyncAgents
+    conversations: AsyncConversations
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -101,6 +105,8 @@ class AsyncMistral:
         self.fim = AsyncFim(self)
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModelsAPI(self)
+        self.agents = AsyncAgents(self)
+        self.conversations = AsyncConversations(self)
 
     async def _send(
         self,

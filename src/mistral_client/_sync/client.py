@@ -32,7 +32,9 @@ from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
+from .resources.agents import Agents
 from .resources.chat import Chat
+from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
@@ -67,6 +69,8 @@ class Mistral:
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
+    agents: Agents
+    conversations: Conversations
     _http: httpx2.Client
 
     def __init__(
@@ -102,6 +106,8 @@ class Mistral:
         self.fim = Fim(self)
         self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
+        self.agents = Agents(self)
+        self.conversations = Conversations(self)
 
     def _send(
         self,

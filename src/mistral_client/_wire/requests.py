@@ -165,33 +165,42 @@ def check_params(
 
 
 def build_chat_body(
-    request: ChatCompletionRequest | None,
+    request: msgspec.Struct | None,
     model: str | None,
     messages: Sequence[Mapping[str, Any]] | None,
     params: Mapping[str, Any],
     *,
     stream: bool,
     method: str,
+    request_type: type[msgspec.Struct] = ChatCompletionRequest,
+    target: str = "model",
 ) -> tuple[bytes, Any]:
     """Check a chat call's arguments; the JSON body to send, and the type the answer decodes into
-    when ``response_format`` was given as a type (else ``None``)."""
+    when ``response_format`` was given as a type (else ``None``).
+
+    ``model`` is the value of the ``target`` field: the model, or the agent for ``agents.complete``
+    (``request_type`` is then ``AgentsCompletionRequest``)."""
     output_type = None
     if request is not None:
-        if not isinstance(request, ChatCompletionRequest):
+        if not isinstance(request, request_type):
             raise InvalidRequestError(
-                f"{method}() takes a ChatCompletionRequest as its only positional argument, "
+                f"{method}() takes a {request_type.__name__} as its only positional argument, "
                 f"got {type(request).__name__}"
             )
         if model is not None or messages is not None or params:
-            raise InvalidRequestError(f"{method}(): pass either a ChatCompletionRequest or keyword arguments, not both")
+            raise InvalidRequestError(
+                f"{method}(): pass either a {request_type.__name__} or keyword arguments, not both"
+            )
         payload: dict[str, Any] = msgspec.to_builtins(request)
     else:
-        check_params(method, params)
+        fields = frozenset(request_type.__struct_fields__)
+        check_params(method, params, fields - {target, "messages", "stream"}, fields)
         if model is None:
-            raise InvalidRequestError(f"{method}() needs model=..., e.g. Models.SMALL ({'mistral-small-latest'!r})")
+            example = "Models.SMALL ('mistral-small-latest')" if target == "model" else "an agent's id ('ag_...')"
+            raise InvalidRequestError(f"{method}() needs {target}=..., e.g. {example}")
         if messages is None:
             raise InvalidRequestError(f"{method}() needs messages=[...], e.g. [user('Hello')]")
-        payload = {"model": model, "messages": messages}
+        payload = {target: model, "messages": messages}
         payload.update((key, value) for key, value in params.items() if value is not None)
         if "response_format" in payload:
             from .structured import response_format_for
@@ -202,7 +211,7 @@ def build_chat_body(
     # Messages may be the Structs an answer holds (``result.message``): check and send them as dicts.
     payload["messages"] = messages_as_dicts(payload["messages"])
     try:
-        msgspec.convert(payload, ChatCompletionRequest)
+        msgspec.convert(payload, request_type)
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
     if not payload["messages"]:

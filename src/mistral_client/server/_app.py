@@ -6,7 +6,8 @@ header (the list is ``KNOBS`` in ``_knobs``); ``ServerConfig`` (``_config``) hol
 which the ``serve`` command's flags set.
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/fim/completions``, ``POST /v1/embeddings``,
-``GET /v1/models``, ``GET /v1/models/{id}``. This module wires the app, from the outside in:
+``GET /v1/models``, ``GET /v1/models/{id}``, the Agents and Conversations endpoints
+(``_agents``, ``_conversations``). This module wires the app, from the outside in:
 ``_guard`` (Host and CORS checks), ``_middleware`` (body cap, records, key, knobs, rate limits),
 then ``_routes`` (the endpoints; bodies checked by ``_requests``), with ``_errors`` answering
 unknown paths and bugs in the API's error envelope.
@@ -24,7 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ._agents import AGENT_ROUTES
 from ._config import ServerConfig
+from ._conversations import CONVERSATION_ROUTES
 from ._errors import routing_error, server_error
 from ._guard import Guard
 from ._limits import RateWindow
@@ -49,7 +52,15 @@ def create_app(
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    routes, passthrough = [*ROUTES, *(ui_routes(config) if config.ui else [])], False
+    routes, passthrough = (
+        [
+            *ROUTES,
+            *AGENT_ROUTES,
+            *CONVERSATION_ROUTES,
+            *(ui_routes(config) if config.ui else []),
+        ],
+        False,
+    )
     if config.replay_dir is not None:
         routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
     elif config.record_dir is not None and config.upstream is not None:

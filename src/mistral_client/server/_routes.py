@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -37,14 +37,18 @@ from ._requests import (
 from ._state import knobs_of, shared_of
 from ._stream import AnswerStream, ClosingStreamingResponse, stream_body, usage
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "answer_chat", "begin_request", "first_not_none", "is_blocking"]
 
 
 async def chat_completions(request: Request) -> Response:
     begun = await _begin(request, StrictChatRequest, "completion_chat")
     if isinstance(begun, Response):
         return begun
-    body = begun
+    return await answer_chat(request, begun)
+
+
+async def answer_chat(request: Request, body: dict[str, Any]) -> Response:
+    """The answer to a chat request whose body passed the schema and the model check (agents' too)."""
     if (violation := chat_rule_violation(body)) is not None:
         return error_response(400, violation.message, violation.type, violation.code)
     if "prompt_mode" not in body and can(body["model"], "reasoning"):
@@ -152,6 +156,24 @@ ROUTES = [
 
 async def _begin(request: Request, schema: type[msgspec.Struct], capability: Capability) -> dict[str, Any] | Response:
     """The request's body once faults, the schema and the model are dealt with; else the answer."""
+    body = await begin_request(request, schema)
+    if isinstance(body, Response):
+        return body
+    model, config = body["model"], shared_of(request).config
+    if not accepts(model, config.models, any_model=config.any_model) or not can(model, capability):
+        return error_response(400, f"Invalid model: {model}", "invalid_model", "1500")
+    request.state.model = model
+    assert isinstance(body, dict)
+    return body
+
+
+async def begin_request(
+    request: Request, schema: type[msgspec.Struct], prepare: Callable[[Any], Any] | None = None
+) -> dict[str, Any] | Response:
+    """The request's body once the injected faults and the schema are dealt with; else the answer.
+
+    ``prepare``: what to do to the decoded body before the schema sees it (spelling out defaults).
+    """
     shared, knobs = shared_of(request), knobs_of(request)
     if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
         return injected
@@ -163,12 +185,10 @@ async def _begin(request: Request, schema: type[msgspec.Struct], capability: Cap
     except msgspec.DecodeError as exc:
         detail = {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}
         return JSONResponse({"detail": [{**detail, "ctx": {"error": str(exc)}}]}, status_code=422)
+    if prepare is not None and isinstance(body, dict):
+        body = prepare(body)
     if problems := schema_problems(body, schema):
         return JSONResponse({"detail": problems}, status_code=422)
-    model, config = body["model"], shared.config
-    if not accepts(model, config.models, any_model=config.any_model) or not can(model, capability):
-        return error_response(400, f"Invalid model: {model}", "invalid_model", "1500")
-    request.state.model = model
     assert isinstance(body, dict)
     return body
 
@@ -191,14 +211,14 @@ def _prompt(body: Mapping[str, Any], config: ServerConfig, knobs: Knobs) -> Prom
 
 
 async def _first_token_delay(request: Request) -> None:
-    delay = _first_not_none(knobs_of(request).first_token_delay, shared_of(request).config.first_token_delay)
+    delay = first_not_none(knobs_of(request).first_token_delay, shared_of(request).config.first_token_delay)
     if delay > 0:
         await asyncio.sleep(delay)
 
 
 async def _completion(request: Request, items: Iterator[Item], prompt_tokens: int) -> Response:
     await _first_token_delay(request)
-    if _blocking(shared_of(request).config.engine):
+    if is_blocking(shared_of(request).config.engine):
         choices, completion_tokens = await asyncio.to_thread(assemble, items)
     else:
         choices, completion_tokens = assemble(items)
@@ -235,23 +255,23 @@ def _streamed(
         },
         prompt_tokens=prompt_tokens,
         faults=knobs.stream,
-        first_token_delay=_first_not_none(knobs.first_token_delay, config.first_token_delay),
-        token_delay=_first_not_none(knobs.token_delay, config.token_delay),
+        first_token_delay=first_not_none(knobs.first_token_delay, config.first_token_delay),
+        token_delay=first_not_none(knobs.token_delay, config.token_delay),
         separate_usage=(knobs.usage_chunk or config.usage_chunk) == "separate",
         record=request.state.record,
         recorder=shared.recorder,
         choices=n,
         end_on_last_piece=end_on_last_piece,
-        blocking=_blocking(config.engine),
+        blocking=is_blocking(config.engine),
         cancel=cancel,
     )
     return ClosingStreamingResponse(stream_body(stream))
 
 
-def _blocking(engine: Engine) -> bool:
+def is_blocking(engine: Engine) -> bool:
     """A real model computes for milliseconds per token: it must run off the event loop."""
     return bool(getattr(engine, "blocking", False))
 
 
-def _first_not_none(value: float | None, default: float) -> float:
+def first_not_none(value: float | None, default: float) -> float:
     return default if value is None else value

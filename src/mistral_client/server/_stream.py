@@ -18,7 +18,15 @@ from ._engine import Finish
 from ._knobs import StreamFaults
 from ._records import Recorder, RequestRecord
 
-__all__ = ["AnswerStream", "ClosingStreamingResponse", "InjectedDisconnect", "StreamFaults", "stream_body", "usage"]
+__all__ = [
+    "AnswerStream",
+    "ClosingStreamingResponse",
+    "EventWriter",
+    "InjectedDisconnect",
+    "StreamFaults",
+    "stream_body",
+    "usage",
+]
 
 
 @dataclass
@@ -121,12 +129,14 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PADDINGS = tuple(_ALPHABET[: 1 + (i * 37) % len(_ALPHABET)] for i in range(61))
 
 
-class _EventWriter:
+class EventWriter:
     """Frames data events and collects them until they are worth a write."""
 
     def __init__(self, *, crlf: bool, keepalive: bool, batched: bool) -> None:
         eol = b"\r\n" if crlf else b"\n"
-        self._prefix = (b": keep-alive" + eol + eol if keepalive else b"") + b"data: "
+        self._comment = b": keep-alive" + eol + eol if keepalive else b""
+        self._eol = eol
+        self._prefix = self._comment + b"data: "
         self._suffix = eol + eol
         self._batched = batched
         self._parts: list[bytes] = []
@@ -134,6 +144,11 @@ class _EventWriter:
 
     def data(self, payload: bytes) -> None:
         self._parts += (self._prefix, payload, self._suffix)
+        self._size += len(payload)
+
+    def named(self, event: bytes, payload: bytes) -> None:
+        """A named event (``event: <name>`` before its data), as conversation streams send."""
+        self._parts += (self._comment, b"event: ", event, self._eol, b"data: ", payload, self._suffix)
         self._size += len(payload)
 
     @property
@@ -157,7 +172,7 @@ async def stream_body(stream: AnswerStream) -> AsyncGenerator[bytes, None]:
     faults = stream.faults
     # A model paces itself: its pieces go out as they come, however fast.
     batched = stream.token_delay <= 0 and not stream.blocking
-    out = _EventWriter(crlf=faults.crlf, keepalive=faults.keepalive, batched=batched)
+    out = EventWriter(crlf=faults.crlf, keepalive=faults.keepalive, batched=batched)
     sent = 0  # content chunks so far
     complete = False  # everything handed over: a client leaving now has missed nothing
     try:
