@@ -1,8 +1,9 @@
-"""Draw docs/observability-trace.png: a real trace of a streamed chat that was retried once.
+"""Draw docs/observability-trace.png: a real trace of a tool loop whose first request was retried.
 
-Real spans, not a drawing: the OpenTelemetry SDK records them in memory while the client streams from
-the local server (with ``trace=True``, so the server's spans join the trace), the app's own spans
-around and inside the loop; matplotlib draws them as a timeline, one row per span, indented by depth.
+Real spans, not a drawing: the OpenTelemetry SDK records them in memory while ``conversations.run``
+talks to the local server (with ``trace=True``, so the server's spans join the trace) and runs the
+app's function between the turns; matplotlib draws them as a timeline, one row per span, indented by
+depth.
 
     python scripts/trace_picture.py [docs/observability-trace.png]
 """
@@ -10,6 +11,7 @@ around and inside the loop; matplotlib draws them as a timeline, one row per spa
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from mistral_client import Mistral, user
+from mistral_client import Mistral
 from mistral_client.server import LocalServer
 
 
@@ -28,24 +30,30 @@ def record() -> list[ReadableSpan]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     tracer = trace.get_tracer("app")
+
+    def get_weather(city: str) -> dict[str, Any]:
+        """The current weather in a city."""
+        with tracer.start_as_current_span("weather lookup"):
+            time.sleep(0.03)  # the app's own work, so that it shows
+            return {"city": city, "temperature": 21}
+
     flaky = {
         "x-mock-status": "503",
         "x-mock-fail-times": "1",
         "x-mock-id": "picture",
         "x-mock-retry-after": "0.05",
         "x-mock-first-token-delay": "0.05",
-        "x-mock-token-delay": "0.01",
-        "x-mock-tokens": "12",
+        "x-mock-token-delay": "0.005",
     }
-    ask = {"model": "mistral-small-latest", "messages": [user("hi")], "extra_headers": flaky}
     server = LocalServer(trace=True).start()
     try:
         with Mistral(base_url=server.base_url) as client, tracer.start_as_current_span("answer question"):
-            with client.chat.stream(**ask) as stream:
-                for count, _ in enumerate(stream, 1):
-                    if count in (3, 9):
-                        with tracer.start_as_current_span("render"):
-                            pass
+            client.conversations.run(
+                "What's the weather in Paris?",
+                model="mistral-medium-latest",
+                tools=[get_weather],
+                extra_headers=flaky,
+            )
             with tracer.start_as_current_span("save answer"):
                 pass
     finally:
@@ -74,8 +82,11 @@ def draw(spans: list[ReadableSpan], out: Path) -> None:
     rows = sorted(spans, key=order)
     start = min(s.start_time or 0 for s in rows)
     colours = {"CLIENT": "#4c72b0", "SERVER": "#55a868", "INTERNAL": "#8172b2"}
-    fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.0))
-    labels = ax.get_yaxis_transform()  # x in axes fractions, y in rows: the names sit left of the plot
+    fig, ax = plt.subplots(figsize=(11, 0.42 * len(rows) + 1.0))
+    from matplotlib.transforms import blended_transform_factory
+
+    fig.subplots_adjust(left=0.42, right=0.9)  # the names, indented by depth, in the left part of the figure
+    labels = blended_transform_factory(fig.transFigure, ax.transData)
     for row, span in enumerate(rows):
         begin = ((span.start_time or 0) - start) / 1e6
         width = max(((span.end_time or 0) - (span.start_time or 0)) / 1e6, 1.5)
@@ -86,19 +97,17 @@ def draw(spans: list[ReadableSpan], out: Path) -> None:
         note = ""
         if "http.response.status_code" in attributes:
             note = f"  {attributes['http.response.status_code']}"
-        if "mistral_client.stream.outcome" in attributes:
-            chunks, tokens = attributes["mistral_client.stream.chunks"], attributes["gen_ai.usage.output_tokens"]
-            note = f"  {chunks} chunks, {tokens} tokens"
+        if "gen_ai.usage.output_tokens" in attributes and span.kind.name == "CLIENT":
+            note = f"  {attributes['gen_ai.usage.output_tokens']} tokens"
         label = "    " * depth(span) + f"{span.name} ({span.kind.name.lower()})"
-        ax.text(-0.68, row, label, ha="left", va="center", fontsize=8, family="monospace", transform=labels)
+        ax.text(0.01, row, label, ha="left", va="center", fontsize=8, family="monospace", transform=labels)
         ax.text(begin + width + 1, row, note, va="center", fontsize=7)
     ax.set_xlim(left=-5)
     ax.set_yticks([])
     ax.invert_yaxis()
     ax.set_xlabel("milliseconds since the first span began")
-    ax.set_title("A streamed chat, retried once after a 503: the client's spans, the server's, the app's", fontsize=9)
+    ax.set_title("A tool loop (conversations.run), its first request retried after a 503", fontsize=9)
     ax.spines[["top", "right", "left"]].set_visible(False)
-    fig.tight_layout()
     fig.savefig(out, dpi=110, bbox_inches="tight")
 
 

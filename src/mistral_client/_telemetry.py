@@ -30,7 +30,16 @@ if TYPE_CHECKING:
     import httpx2
 
 
-__all__ = ["CAPTURE_ENV", "Call", "Telemetry", "TelemetrySettings", "begin", "settings_for", "trace_attempt"]
+__all__ = [
+    "CAPTURE_ENV",
+    "Call",
+    "Telemetry",
+    "TelemetrySettings",
+    "begin",
+    "execute_tool",
+    "settings_for",
+    "trace_attempt",
+]
 
 logger = logging.getLogger("mistral_client")
 
@@ -789,6 +798,83 @@ class _Attempt:
             span.set_attribute("error.type", self.error)
             span.set_status(StatusCode.ERROR)
         span.end()
+
+
+class _Tool:
+    """``execute_tool {name}``: one function the tool loop runs, current while it runs (its spans nest)."""
+
+    __slots__ = ("capture", "slot", "span")
+
+    def __init__(self, tracer: Any, capture: bool, name: str, call_id: str, arguments: Any) -> None:
+        from opentelemetry.trace import SpanKind
+
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.provider.name": PROVIDER,
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.type": "function",
+        }
+        if capture:
+            attributes["gen_ai.tool.call.arguments"] = _json_text(arguments)
+        self.capture = capture
+        self.span = tracer.start_span(f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes)
+        self.slot: _Slot | None = None
+
+    def __enter__(self) -> _Tool:
+        self.slot = _Slot(self.span)
+        return self
+
+    def returned(self, value: Any) -> None:
+        if self.capture:
+            self.span.set_attribute("gen_ai.tool.call.result", _json_text(value))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        span = self.span
+        if exc is not None:
+            from opentelemetry.trace import StatusCode
+
+            span.set_attribute("error.type", _error_type(exc))
+            span.set_status(StatusCode.ERROR, _describe(exc))
+        span.end()
+        if self.slot is not None:
+            self.slot.leave()
+
+
+class _NoTool(_NoAttempt):
+    __slots__ = ()
+
+    def __enter__(self) -> _NoTool:
+        return self
+
+    def returned(self, value: Any) -> None:
+        pass
+
+
+_NO_TOOL = _NoTool()
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return _encode(value).decode()
+    except (TypeError, msgspec.EncodeError):
+        return repr(value)
+
+
+def execute_tool(settings: TelemetrySettings | None, name: str, call_id: str, arguments: Any) -> _Tool | _NoTool:
+    """The span of one function the tool loop runs (``with execute_tool(...) as tool``), or a no-op."""
+    if settings is None:
+        return _NO_TOOL
+    try:
+        instruments = _instruments(settings)
+        if instruments is None or instruments.tracer is None:
+            return _NO_TOOL
+        return _Tool(instruments.tracer, settings.capture, name, call_id, arguments)
+    except Exception:
+        logger.debug("OpenTelemetry: the tool call is not recorded", exc_info=True)
+        return _NO_TOOL
 
 
 def trace_attempt(call: Call | None, request: httpx2.Request, number: int) -> _Attempt | _NoAttempt:

@@ -842,3 +842,78 @@ def test_bad_option_is_a_clear_error() -> None:
 def _no_capture_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(CAPTURE_ENV, raising=False)
     yield
+
+
+# -- the tool loop (conversations.run) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_the_tool_loop_traced(kind: str, server: LocalServer, otel: Otel, capture: bool) -> None:
+    tracer = otel.tracer_provider.get_tracer("app")
+
+    def get_weather(city: str) -> dict[str, Any]:
+        """The weather in a city."""
+        with tracer.start_as_current_span("lookup"):
+            return {"city": city, "temperature": 21}
+
+    kw = client_kw(server, otel, capture_content=capture)
+    ask = {"model": "mistral-medium-latest", "tools": [get_weather], "max_rounds": 3}
+    if kind == "sync":
+        with Mistral(**kw) as client, tracer.start_as_current_span("app"):
+            run = client.conversations.run("Weather in Paris?", **ask)
+    else:
+
+        async def main() -> Any:
+            async with AsyncMistral(**kw) as client:
+                with tracer.start_as_current_span("app"):
+                    return await client.conversations.run("Weather in Paris?", **ask)
+
+        run = asyncio.run(main())
+    assert run.rounds == 1
+    spans = sorted(otel.spans(), key=lambda s: s.start_time or 0)
+    by_name = {s.name: s for s in spans}
+    app, tool, lookup = by_name["app"], by_name["execute_tool get_weather"], by_name["lookup"]
+    first, second = by_name["invoke_agent mistral-medium-latest"], by_name["invoke_agent"]
+    assert [s.name for s in spans if s.parent is not None and s.parent.span_id == app.context.span_id] == [
+        first.name,
+        tool.name,
+        second.name,
+    ]
+    assert lookup.parent is not None and lookup.parent.span_id == tool.context.span_id
+    call = run.function_calls[0]
+    assert dict(tool.attributes or {}) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.provider.name": "mistral_ai",
+        "gen_ai.tool.name": "get_weather",
+        "gen_ai.tool.call.id": call.tool_call_id,
+        "gen_ai.tool.type": "function",
+        **(
+            {
+                "gen_ai.tool.call.arguments": call.arguments,
+                "gen_ai.tool.call.result": json.dumps(
+                    call.parsed_arguments() | {"temperature": 21}, separators=(",", ":")
+                ),
+            }
+            if capture
+            else {}
+        ),
+    }
+    assert (
+        first.attributes["gen_ai.conversation.id"] == second.attributes["gen_ai.conversation.id"] == run.conversation_id
+    )
+    for turn in (first, second):
+        assert turn.attributes["gen_ai.usage.output_tokens"] > 0
+        assert only(otel.attempts(turn)).attributes["http.response.status_code"] == 200
+    assert ("gen_ai.tool.definitions" in first.attributes) is capture
+
+
+def test_a_failing_tool_is_an_error_span(server: LocalServer, otel: Otel) -> None:
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        raise LookupError(f"no station in {city}")
+
+    with Mistral(**client_kw(server, otel)) as client:
+        run = client.conversations.run("Weather?", model="mistral-medium-latest", tools=[get_weather], max_rounds=2)
+    assert run.function_results[0].result.startswith("error: LookupError")
+    tool = next(s for s in otel.spans() if s.name == "execute_tool get_weather")
+    assert tool.status.status_code is StatusCode.ERROR and tool.attributes["error.type"] == "LookupError"
