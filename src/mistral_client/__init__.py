@@ -19,6 +19,7 @@ if _typing.TYPE_CHECKING:
     from ._async.client import AsyncMistral
     from ._async.conversation_stream import AsyncConversationStream
     from ._async.resources.agents import AsyncAgents
+    from ._async.resources.audio import AsyncSpeechStream, AsyncTranscriptionStream
     from ._async.resources.chat import AsyncChat
     from ._async.resources.conversations import AsyncConversations, AsyncRunStream
     from ._async.stream import AsyncChatStream
@@ -45,11 +46,13 @@ if _typing.TYPE_CHECKING:
         UnprocessableEntityError,
     )
     from ._pipeline.accumulating import ChoiceResult, StreamResult
+    from ._pipeline.audio import Speech, Transcription
     from ._pipeline.conversations import ConversationResult, RunResult
     from ._pipeline.lifecycle import StreamConsumedError
     from ._sync.client import Mistral
     from ._sync.conversation_stream import ConversationStream
     from ._sync.resources.agents import Agents
+    from ._sync.resources.audio import SpeechStream, TranscriptionStream
     from ._sync.resources.chat import Chat
     from ._sync.resources.conversations import Conversations, RunStream
     from ._sync.stream import ChatStream
@@ -72,6 +75,8 @@ if _typing.TYPE_CHECKING:
     )
     from ._wire.conversations import ConversationResponse
     from ._wire.messages import Models, assistant, system, tool, user
+    from ._wire.moderation import ClassificationResponse, ModerationResponse
+    from ._wire.ocr import OCRResponse
     from ._wire.requests import ChatCompletionRequest
 
 # Each name is imported on first use (PEP 562): ``import mistral_client.cli`` (``--help``, ``--version``)
@@ -138,6 +143,16 @@ _WHERE = {
     "tool": "._wire.messages",
     "user": "._wire.messages",
     "ChatCompletionRequest": "._wire.requests",
+    # audio, OCR, moderation
+    "AsyncTranscriptionStream": "._async.resources.audio",
+    "AsyncSpeechStream": "._async.resources.audio",
+    "TranscriptionStream": "._sync.resources.audio",
+    "SpeechStream": "._sync.resources.audio",
+    "Transcription": "._pipeline.audio",
+    "Speech": "._pipeline.audio",
+    "OCRResponse": "._wire.ocr",
+    "ModerationResponse": "._wire.moderation",
+    "ClassificationResponse": "._wire.moderation",
 }
 
 
@@ -224,4 +239,14 @@ __all__ = [
     "StreamConsumedError",
     "SyncClientInAsyncError",
     "ToolLoopError",
+    # audio, OCR, moderation
+    "TranscriptionStream",
+    "AsyncTranscriptionStream",
+    "Transcription",
+    "SpeechStream",
+    "AsyncSpeechStream",
+    "Speech",
+    "OCRResponse",
+    "ModerationResponse",
+    "ClassificationResponse",
 ]

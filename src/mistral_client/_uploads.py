@@ -150,7 +150,16 @@ class Multipart:
                 elif not isinstance(source, bytes) and not file.rewindable:
                     source = _Unsized(source)
                 files.append((file.field, (file.filename, source, file.content_type)))
+            if not files:
+                # Fields alone, httpx2 would send urlencoded; the API's form endpoints are multipart.
+                fields = [(name, (None, item)) for name, value in self.fields.items() for item in _values(value)]
+                yield {}, fields
+                return
             yield dict(self.fields), files
 
     def __repr__(self) -> str:
         return f"Multipart(fields={sorted(self.fields)}, files={self.files})"
+
+
+def _values(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value

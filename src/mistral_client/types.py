@@ -9,6 +9,9 @@ keyword arguments. The names most code needs are also in ``mistral_client`` itse
 
 from ._config import Timeout, TimeoutLike
 from ._pipeline.accumulating import ChoiceResult, StreamResult
+
+# Audio, OCR, moderation and classification (issue 19).
+from ._pipeline.audio import Speech, Transcription
 from ._pipeline.conversations import ConversationResult, RunResult
 from ._wire.agents import (
     Agent,
@@ -35,6 +38,24 @@ from ._wire.answers import (
     ModelList,
     ToolCall,
     Usage,
+)
+from ._wire.audio import (
+    AudioUsage,
+    SpeechAudioDelta,
+    SpeechAudioDone,
+    SpeechRequest,
+    SpeechResponse,
+    TranscriptionDone,
+    TranscriptionLanguage,
+    TranscriptionRequest,
+    TranscriptionResponse,
+    TranscriptionSegment,
+    TranscriptionSegmentEvent,
+    TranscriptionTextDelta,
+    Voice,
+    VoiceCreateRequest,
+    VoiceList,
+    VoiceUpdateRequest,
 )
 from ._wire.conversation_requests import AppendParams, CompletionArgs, ConversationParams, RestartParams, RunParams
 from ._wire.conversations import (
@@ -70,6 +91,15 @@ from ._wire.messages import (
     ToolMessageParam,
     UserMessageParam,
 )
+from ._wire.moderation import (
+    ClassificationRequest,
+    ClassificationResponse,
+    ClassificationTarget,
+    ModerationCategory,
+    ModerationResponse,
+    ModerationResult,
+)
+from ._wire.ocr import OCRImage, OCRPage, OCRPageDimensions, OCRRequest, OCRResponse, OCRTable, OCRUsageInfo
 from ._wire.requests import ChatCompletionRequest, ChatParams, EmbeddingRequest, FIMCompletionRequest, FIMParams
 
 __all__ = [
@@ -147,4 +177,38 @@ __all__ = [
     # what a conversation stream and the tool loop accumulate
     "ConversationResult",
     "RunResult",
+    # audio (issue 19)
+    "TranscriptionRequest",
+    "TranscriptionResponse",
+    "TranscriptionSegment",
+    "TranscriptionLanguage",
+    "TranscriptionTextDelta",
+    "TranscriptionSegmentEvent",
+    "TranscriptionDone",
+    "Transcription",
+    "SpeechRequest",
+    "SpeechResponse",
+    "SpeechAudioDelta",
+    "SpeechAudioDone",
+    "Speech",
+    "AudioUsage",
+    "Voice",
+    "VoiceList",
+    "VoiceCreateRequest",
+    "VoiceUpdateRequest",
+    # OCR (issue 19)
+    "OCRRequest",
+    "OCRResponse",
+    "OCRPage",
+    "OCRImage",
+    "OCRTable",
+    "OCRPageDimensions",
+    "OCRUsageInfo",
+    # moderation and classification (issue 19)
+    "ClassificationRequest",
+    "ModerationResponse",
+    "ModerationResult",
+    "ModerationCategory",
+    "ClassificationResponse",
+    "ClassificationTarget",
 ]

@@ -193,7 +193,23 @@ UNPROCESSABLE = (
 )
 BODY_CAP = Code("ServerConfig.max_body_size is 10 MiB", lambda: _server_config().max_body_size == 10 * 1024 * 1024)
 
+AUDIO = "audio.json"  # python -m bench.audio --out docs/audio.json (issue 19)
+
 CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
+    # docs/audio.md (issue 19)
+    (
+        "docs/audio.md",
+        "Reading a transcription stream costs the client 1.5 µs of CPU per event, against 198 µs for the official "
+        "`mistralai` SDK: 133 times cheaper (107 times with both async clients), for a target of 20 times.",
+        (
+            Bench(AUDIO, ("us_per_event", "ours"), lambda v: f"the client {v:.1f} µs of CPU per event"),
+            Bench(AUDIO, ("us_per_event", "mistralai"), lambda v: f"against {v:.0f} µs for"),
+            Bench(AUDIO, ("times_cheaper", "sync"), lambda v: f"SDK: {v:.0f} times cheaper"),
+            Bench(AUDIO, ("times_cheaper", "async"), lambda v: f"({v:.0f} times with both async"),
+            Bench(AUDIO, ("target",), lambda v: f"a target of {v:.0f} times"),
+            Code("bench.audio's target", lambda: importlib.import_module("bench.audio").TARGET == 20),
+        ),
+    ),
     # README.md
     (
         "README.md",
@@ -472,6 +488,67 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "(an engine that raises, say) is a 500 `internal_error`",
         (HeldBy("tests/server/test_server_http.py::test_an_unhandled_error_in_a_route_is_a_json_500"),),
     ),
+    # docs/local-server.md: audio, OCR and moderation (issue 19)
+    (
+        "docs/local-server.md",
+        "those routes answer 501 with that install line",
+        (
+            HeldBy(
+                "tests/server/test_audio_media_extra.py::test_without_the_extra_the_server_answers_501_with_the_install_line"
+            ),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "2.5 words a second of audio, in sentences of at most 8 words",
+        (
+            Code(
+                "_audio's pace and sentences",
+                lambda: _audio_constant("_WORDS_PER_SECOND") == 2.5 and _audio_constant("_WORDS_PER_SEGMENT") == 8,
+            ),
+            HeldBy("tests/server/test_audio.py::test_longer_audio_gets_more_text_and_segments"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "(the spec caps it at 2083 characters)",
+        (
+            Note("AudioTranscriptionRequest.file_url: maxLength 2083 in the official description"),
+            HeldBy("tests/server/test_audio.py::test_a_data_url_is_read_and_a_file_id_goes_through_the_hook"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "decided by its address (5 to 30 seconds)",
+        (HeldBy("tests/server/test_audio.py::test_a_url_the_server_cannot_fetch_gets_a_length_its_address_decides"),),
+    ),
+    (
+        "docs/local-server.md",
+        "audio the server cannot read is a 400 that names the format, a missing `model` a 422, a body over "
+        "`--max-body-size` a 413",
+        (
+            HeldBy("tests/server/test_audio.py::test_audio_the_server_cannot_read_is_a_400_naming_the_format"),
+            HeldBy("tests/server/test_audio.py::test_a_missing_model_is_422"),
+            HeldBy("tests/server/test_audio.py::test_a_file_over_the_size_limit_is_413"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "(16-bit mono samples at 24 kHz), 0.2 s plus 0.35 s a word long; `opus` is a 400",
+        (
+            HeldBy("tests/server/test_audio_speech.py::test_wav_is_a_real_file_whose_length_follows_the_text"),
+            HeldBy("tests/server/test_audio_speech.py::test_bad_requests"),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "A missing `document` or `model` is a 422; a document that is neither a PDF nor an image, or a page it "
+        "does not have, is a 400",
+        (
+            HeldBy("tests/server/test_ocr.py::test_schema_errors_are_422"),
+            HeldBy("tests/server/test_ocr.py::test_documents_and_options_the_server_refuses_are_400"),
+        ),
+    ),
     (
         "docs/local-server.md",
         "one larger than 10 MiB gets a 413 `invalid_request_error` that says the cap",
@@ -729,6 +806,12 @@ def _llama_constant(name: str) -> Any:
     from mistral_client.server import _llama
 
     return getattr(_llama, name)
+
+
+def _audio_constant(name: str) -> Any:
+    from mistral_client.server import _audio
+
+    return getattr(_audio, name)
 
 
 def _stall_seconds() -> float:

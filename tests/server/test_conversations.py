@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx2
+import jsonschema
 import pytest
 
 from mistral_client.server import EngineBusy, Finish, LocalServer, Prompt, TemplateEngine
@@ -91,6 +92,31 @@ def test_the_answer_follows_completion_args(client: httpx2.Client) -> None:
     assert texts[0] == texts[1] != texts[2]
 
 
+def test_json_when_completion_args_ask_for_it(client: httpx2.Client) -> None:
+    schema = WEATHER["function"]["parameters"]
+    response_format = {"type": "json_schema", "json_schema": {"name": "weather", "schema": schema}}
+    document = answer(client, CONVERSATIONS, {**START, "completion_args": {"response_format": response_format}})
+    jsonschema.validate(json.loads(document["outputs"][0]["content"]), schema)
+    plain_json = {**START, "completion_args": {"response_format": {"type": "json_object"}}}
+    events = stream(client, CONVERSATIONS, plain_json)
+    assert isinstance(json.loads(text(events)), dict) and types(events).count("message.output.delta") > 3
+
+
+def test_a_reasoning_model_thinks_first(client: httpx2.Client) -> None:
+    body = {**START, "model": "magistral-small-latest"}
+    events = stream(client, CONVERSATIONS, body, **{"x-mock-tokens": "5"})
+    deltas = [d for n, d in events if n == "message.output.delta"]
+    thinking = [d for d in deltas if isinstance(d["content"], dict)]
+    assert thinking and all(d["content"]["type"] == "thinking" and d["content_index"] == 0 for d in thinking)
+    assert deltas[: len(thinking)] == thinking  # all of it before the answer
+    assert {d["content_index"] for d in deltas[len(thinking) :]} == {1} and len(deltas) - len(thinking) == 5
+    assert events[-1][1]["usage"]["completion_tokens"] == len(deltas)
+    content = answer(client, CONVERSATIONS, body, **{"x-mock-tokens": "5"})["outputs"][0]["content"]
+    assert [c["type"] for c in content] == ["thinking", "text"]
+    assert content[0]["thinking"][0]["text"] == "".join(d["content"]["thinking"][0]["text"] for d in thinking)
+    assert content[1]["text"] == text(events)
+
+
 # --- Function calls --------------------------------------------------------------------------------
 
 
@@ -117,6 +143,41 @@ def test_a_function_tool_is_called_then_its_result_answered(client: httpx2.Clien
     messages = client.get(f"{CONVERSATIONS}/{first['conversation_id']}/messages").json()
     conforms("ConversationMessages", messages)
     assert [m["type"] for m in messages["messages"]] == ["message.input", "message.output"]
+
+
+def test_each_function_tool_is_called_in_turn_then_the_answer_comes(client: httpx2.Client) -> None:
+    search = {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}
+    made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER, search]})
+    path, rounds = f"{CONVERSATIONS}/{made['conversation_id']}", []
+    outputs = made["outputs"]
+    while outputs[-1]["type"] == "function.call":
+        call = outputs[-1]
+        rounds.append(call["name"])
+        result = {"type": "function.result", "tool_call_id": call["tool_call_id"], "result": "ok"}
+        outputs = answer(client, path, {"inputs": [result]})["outputs"]
+        assert len(rounds) < 5
+    assert rounds == ["get_weather", "search"] and outputs[-1]["type"] == "message.output"
+    # A new question starts the round again.
+    again = answer(client, path, {"inputs": "And in Lyon?"})["outputs"]
+    assert again[-1]["type"] == "function.call" and again[-1]["name"] == "get_weather"
+
+
+def test_the_functions_a_question_names_are_called_together(client: httpx2.Client) -> None:
+    search = {"type": "function", "function": {"name": "search_docs", "parameters": {"type": "object"}}}
+    body = {"model": MODEL, "inputs": "Use get_weather and search docs", "tools": [WEATHER, search]}
+    events = stream(client, CONVERSATIONS, body)
+    calls = {
+        (d["output_index"], d["name"], d["tool_call_id"], d["id"]) for n, d in events if n == "function.call.delta"
+    }
+    assert sorted((index, name) for index, name, _, _ in calls) == [(0, "get_weather"), (1, "search_docs")]
+    assert len({call_id for _, _, call_id, _ in calls}) == len({entry for _, _, _, entry in calls}) == 2
+    made = answer(client, CONVERSATIONS, body)
+    first, second = made["outputs"]
+    path = f"{CONVERSATIONS}/{made['conversation_id']}"
+    one = {"type": "function.result", "tool_call_id": first["tool_call_id"], "result": "ok"}
+    assert second["tool_call_id"] in problem(client.post(path, json={"inputs": [one]}), 400)["message"]
+    both = [one, {**one, "tool_call_id": second["tool_call_id"]}]
+    assert [o["type"] for o in answer(client, path, {"inputs": both})["outputs"]] == ["message.output"]
 
 
 def test_a_streamed_function_call_comes_in_argument_pieces(client: httpx2.Client) -> None:
@@ -266,6 +327,26 @@ def test_the_agent_that_called_a_function_answers_its_result(client: httpx2.Clie
     assert [(o["type"], o["agent_id"]) for o in second["outputs"]] == [("message.output", expert["id"])]
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"tools": [WEATHER]},
+        {"tools": BUILT_INS},
+        {"model": "magistral-small-latest"},
+        {"completion_args": {"response_format": {"type": "json_object"}}},
+    ],
+    ids=["text", "function", "built-ins", "reasoning", "json"],
+)
+def test_a_streamed_turn_and_a_whole_one_agree(client: httpx2.Client, fields: dict[str, Any]) -> None:
+    body = {**START, **fields}
+    whole = answer(client, CONVERSATIONS, body)
+    events = stream(client, CONVERSATIONS, body)
+    history = client.get(f"{CONVERSATIONS}/{events[0][1]['conversation_id']}/history").json()
+    assert without_ids(history["entries"][1:]) == without_ids(whole["outputs"])
+    assert events[-1][1]["usage"] == whole["usage"]
+
+
 # --- Every event type ------------------------------------------------------------------------------
 
 
@@ -381,6 +462,8 @@ def test_appending_past_a_waiting_function_call_is_a_400(client: httpx2.Client) 
     assert call_id in message and "function.result" in message
     stranger = {"type": "function.result", "tool_call_id": "AAAAAAAAA", "result": "x"}
     assert "AAAAAAAAA" in problem(client.post(path, json={"inputs": [stranger]}), 400)["message"]
+    result = {"type": "function.result", "tool_call_id": call_id, "result": "x"}
+    assert "already" in problem(client.post(path, json={"inputs": [result, result]}), 400)["message"]
     assert len(client.get(f"{path}/history").json()["entries"]) == 2  # refused: nothing added
 
 
@@ -397,6 +480,16 @@ def test_appending_past_a_waiting_function_call_is_a_400(client: httpx2.Client) 
 )
 def test_bad_requests(client: httpx2.Client, body: dict[str, Any], status: int) -> None:
     problem(client.post(CONVERSATIONS, json=body), status)
+
+
+def test_restarting_after_a_call_without_its_result_is_a_400(client: httpx2.Client) -> None:
+    made = answer(client, CONVERSATIONS, {**START, "tools": [WEATHER]})
+    call = made["outputs"][0]
+    path = f"{CONVERSATIONS}/{made['conversation_id']}/restart"
+    assert call["tool_call_id"] in problem(client.post(path, json={"from_entry_id": call["id"]}), 400)["message"]
+    result = {"type": "function.result", "tool_call_id": call["tool_call_id"], "result": "ok"}
+    again = answer(client, path, {"from_entry_id": call["id"], "inputs": [result]})
+    assert [o["type"] for o in again["outputs"]] == ["message.output"]
 
 
 def test_restart_from_an_unknown_entry_is_a_404(client: httpx2.Client) -> None:

@@ -179,3 +179,36 @@ def test_the_chat_only_knobs_change_nothing(client: httpx2.Client) -> None:
         ("x-mock-tool-call-style", "fragmented"),
     ]:
         assert types(stream(client, CONVERSATIONS, body, **plain, **{header: value})) == expected, header
+
+
+OPERATIONS = [
+    ("POST", "/v1/conversations"),
+    ("GET", "/v1/conversations"),
+    ("POST", "/v1/conversations/conv_x"),
+    ("GET", "/v1/conversations/conv_x"),
+    ("DELETE", "/v1/conversations/conv_x"),
+    ("GET", "/v1/conversations/conv_x/history"),
+    ("GET", "/v1/conversations/conv_x/messages"),
+    ("POST", "/v1/conversations/conv_x/restart"),
+    ("POST", "/v1/agents"),
+    ("GET", "/v1/agents"),
+    ("GET", "/v1/agents/pages"),
+    ("GET", "/v1/agents/ag_x"),
+    ("PATCH", "/v1/agents/ag_x"),
+    ("DELETE", "/v1/agents/ag_x"),
+    ("PATCH", "/v1/agents/ag_x/version"),
+    ("GET", "/v1/agents/ag_x/versions"),
+    ("GET", "/v1/agents/ag_x/versions/0"),
+    ("PUT", "/v1/agents/ag_x/aliases"),
+    ("GET", "/v1/agents/ag_x/aliases"),
+    ("DELETE", "/v1/agents/ag_x/aliases"),
+    ("POST", "/v1/agents/completions"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_status_and_html_apply_to_every_operation(client: httpx2.Client, method: str, path: str) -> None:
+    body = {} if method in ("POST", "PATCH") else None
+    assert problem(client.request(method, path, json=body, headers={"x-mock-status": "503"}), 503)
+    html = client.request(method, path, json=body, headers={"x-mock-html": "1"})
+    assert html.status_code == 200 and html.text.startswith("<html>")

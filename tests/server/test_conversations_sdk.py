@@ -148,6 +148,10 @@ def test_every_output_entry_parses(sdk: Any) -> None:
     assert {type(c).__name__ for c in content} == {"TextChunk", "ToolReferenceChunk", "ToolFileChunk"}
     shown = sdk.beta.conversations.get(conversation_id=response.conversation_id)
     assert type(shown).__name__ == "AgentConversation" and shown.agent_id == triage.id
+    thinking = sdk.beta.conversations.start(model="magistral-small-latest", inputs="17 * 3?")
+    assert [type(c).__name__ for c in thinking.outputs[0].content] == ["ThinkChunk", "TextChunk"]
+    streamed = read(sdk.beta.conversations.start_stream(model="magistral-small-latest", inputs="17 * 3?"))
+    assert type(streamed[1][1].content).__name__ == "ThinkChunk"
 
 
 def test_async_streams(server: LocalServer) -> None:

@@ -32,11 +32,15 @@ from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryabl
 from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
 from .resources.agents import AsyncAgents
+from .resources.audio import AsyncAudio
 from .resources.chat import AsyncChat
+from .resources.classifiers import AsyncClassifiers
 from .resources.conversations import AsyncConversations
 from .resources.embeddings import AsyncEmbeddings
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
+from .resources.moderations import AsyncModerations
+from .resources.ocr import AsyncOCR
 
 __all__ = ["AsyncMistral"]
 
@@ -70,6 +74,10 @@ class AsyncMistral:
     models: AsyncModelsAPI
     agents: AsyncAgents
     conversations: AsyncConversations
+    audio: AsyncAudio
+    ocr: AsyncOCR
+    moderations: AsyncModerations
+    classifiers: AsyncClassifiers
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -107,6 +115,8 @@ class AsyncMistral:
         self.models = AsyncModelsAPI(self)
         self.agents = AsyncAgents(self)
         self.conversations = AsyncConversations(self)
+        self.audio, self.ocr = AsyncAudio(self), AsyncOCR(self)  # issue 19
+        self.moderations, self.classifiers = AsyncModerations(self), AsyncClassifiers(self)
 
     async def _send(
         self,

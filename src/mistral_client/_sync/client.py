@@ -33,11 +33,15 @@ from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryabl
 from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
 from .resources.agents import Agents
+from .resources.audio import Audio
 from .resources.chat import Chat
+from .resources.classifiers import Classifiers
 from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
+from .resources.moderations import Moderations
+from .resources.ocr import OCR
 
 __all__ = ["Mistral"]
 
@@ -71,6 +75,10 @@ class Mistral:
     models: ModelsAPI
     agents: Agents
     conversations: Conversations
+    audio: Audio
+    ocr: OCR
+    moderations: Moderations
+    classifiers: Classifiers
     _http: httpx2.Client
 
     def __init__(
@@ -108,6 +116,8 @@ class Mistral:
         self.models = ModelsAPI(self)
         self.agents = Agents(self)
         self.conversations = Conversations(self)
+        self.audio, self.ocr = Audio(self), OCR(self)  # issue 19
+        self.moderations, self.classifiers = Moderations(self), Classifiers(self)
 
     def _send(
         self,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._knobs import KNOBS, Knob
     from ._llama import GenerationRecord, LlamaEngine, default_model_path, local_model_missing
     from ._local import LocalServer
+    from ._media import write_samples
     from ._records import DisconnectRecord, Recorder, RequestRecord, ResponseRecord
     from ._requests import CHAT_COMPLETION_FIELDS
 
@@ -43,6 +44,7 @@ _HOMES = {
     "create_app": "_app",
     "default_model_path": "_llama",
     "local_model_missing": "_llama",
+    "write_samples": "_media",
 }
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "create_app",
     "default_model_path",
     "local_model_missing",
+    "write_samples",
 ]
 
 

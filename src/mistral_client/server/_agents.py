@@ -8,8 +8,9 @@ request made from the agent and the request, so it streams, calls tools and fail
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -20,12 +21,26 @@ from ._agent_store import stores_of
 from ._catalog import accepts, can
 from ._conversation_requests import AgentsCompletionRequest, CreateAgentRequest, UpdateAgentRequest, with_default_types
 from ._errors import error_response
-from ._routes import answer_chat, begin_request
+from ._routes import answer_chat, begin_request, injected_answer
 from ._state import shared_of
 
-__all__ = ["AGENT_ROUTES", "agent_not_found", "invalid_model", "model_refused"]
+__all__ = ["AGENT_ROUTES", "agent_not_found", "invalid_model", "model_refused", "with_faults"]
 
 _ALIAS = re.compile(r"[a-z]([a-z0-9_-]*[a-z0-9])?")
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def with_faults(endpoint: Endpoint) -> Endpoint:
+    """An endpoint that reads no body, with the knobs' injected failures first (the others get
+    them from ``begin_request``)."""
+
+    @functools.wraps(endpoint)
+    async def faulty(request: Request) -> Response:
+        return injected_answer(request) or await endpoint(request)
+
+    return faulty
 
 
 def agent_not_found(agent_id: str) -> Response:
@@ -91,13 +106,13 @@ async def get_agent(request: Request) -> Response:
 
 
 async def update_agent(request: Request) -> Response:
+    body = await begin_request(request, UpdateAgentRequest, with_default_types)
+    if isinstance(body, Response):
+        return body
     agent_id = request.path_params["agent_id"]
     agents = stores_of(request).agents
     if not agents.exists(agent_id):
         return agent_not_found(agent_id)
-    body = await begin_request(request, UpdateAgentRequest, with_default_types)
-    if isinstance(body, Response):
-        return body
     if body.get("model") is not None and model_refused(request, body["model"]):
         return invalid_model(body["model"])
     if (refusal := _handoffs_unknown(request, body.get("handoffs"))) is not None:
@@ -242,16 +257,16 @@ def _no_version(agent_id: str, version: object) -> Response:
 AGENT_ROUTES = [
     # Before /v1/agents/{agent_id}: "completions" and "pages" are not agent ids.
     Route("/v1/agents/completions", agents_completions, methods=["POST"]),
-    Route("/v1/agents/pages", list_agent_pages, methods=["GET"]),
+    Route("/v1/agents/pages", with_faults(list_agent_pages), methods=["GET"]),
     Route("/v1/agents", create_agent, methods=["POST"]),
-    Route("/v1/agents", list_agents, methods=["GET"]),
-    Route("/v1/agents/{agent_id}", get_agent, methods=["GET"]),
+    Route("/v1/agents", with_faults(list_agents), methods=["GET"]),
+    Route("/v1/agents/{agent_id}", with_faults(get_agent), methods=["GET"]),
     Route("/v1/agents/{agent_id}", update_agent, methods=["PATCH"]),
-    Route("/v1/agents/{agent_id}", delete_agent, methods=["DELETE"]),
-    Route("/v1/agents/{agent_id}/version", switch_version, methods=["PATCH"]),
-    Route("/v1/agents/{agent_id}/versions", list_versions, methods=["GET"]),
-    Route("/v1/agents/{agent_id}/versions/{version}", get_version, methods=["GET"]),
-    Route("/v1/agents/{agent_id}/aliases", set_alias, methods=["PUT"]),
-    Route("/v1/agents/{agent_id}/aliases", list_aliases, methods=["GET"]),
-    Route("/v1/agents/{agent_id}/aliases", delete_alias, methods=["DELETE"]),
+    Route("/v1/agents/{agent_id}", with_faults(delete_agent), methods=["DELETE"]),
+    Route("/v1/agents/{agent_id}/version", with_faults(switch_version), methods=["PATCH"]),
+    Route("/v1/agents/{agent_id}/versions", with_faults(list_versions), methods=["GET"]),
+    Route("/v1/agents/{agent_id}/versions/{version}", with_faults(get_version), methods=["GET"]),
+    Route("/v1/agents/{agent_id}/aliases", with_faults(set_alias), methods=["PUT"]),
+    Route("/v1/agents/{agent_id}/aliases", with_faults(list_aliases), methods=["GET"]),
+    Route("/v1/agents/{agent_id}/aliases", with_faults(delete_alias), methods=["DELETE"]),
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "answer_items",
     "assemble",
     "called_tools",
+    "names",
     "tool_call_id",
 ]
 
@@ -97,7 +98,7 @@ def called_tools(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     named = []
     if isinstance(last, Mapping) and last.get("role") == "user":
         text = _plain_text(last.get("content")).lower()
-        named = [f for f in functions if _names(f, text)]
+        named = [f for f in functions if names(text, f)]
     if choice in ("any", "required"):
         named = named or functions[:1]
     if body.get("parallel_tool_calls") is False:
@@ -105,7 +106,8 @@ def called_tools(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return named
 
 
-def _names(function: Mapping[str, Any], text: str) -> bool:
+def names(text: str, function: Mapping[str, Any]) -> bool:
+    """Whether ``text`` (lower case) names the function: ``get_weather`` or ``get weather``."""
     name = str(function.get("name", "")).lower()
     return bool(name) and (name in text or name.replace("_", " ") in text)
 

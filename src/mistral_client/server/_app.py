@@ -52,15 +52,12 @@ def create_app(
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    routes, passthrough = (
-        [
-            *ROUTES,
-            *AGENT_ROUTES,
-            *CONVERSATION_ROUTES,
-            *(ui_routes(config) if config.ui else []),
-        ],
-        False,
-    )
+    api = [
+        *ROUTES,
+        *AGENT_ROUTES,
+        *CONVERSATION_ROUTES,
+    ]
+    routes, passthrough = [*api, *(ui_routes(config) if config.ui else [])], False
     if config.replay_dir is not None:
         routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
     elif config.record_dir is not None and config.upstream is not None:

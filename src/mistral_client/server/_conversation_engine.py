@@ -1,22 +1,25 @@
 """What a conversation turn answers, as the events of a conversation stream.
 
-A turn is a list of event payloads (``conversation.response.started`` first,
+A turn is a sequence of event payloads (``conversation.response.started`` first,
 ``conversation.response.done`` with the usage last), split like the live service's: one
 ``message.output.delta`` per token, function call arguments and tool arguments in token-like
 pieces. The streamed answer sends them as they come; the whole answer (``outputs``) is assembled
-from the same events (``assemble``), so the two always agree.
+from the same events (``Outputs``), so the two always agree.
 
 The answer is deterministic, decided by the conversation so far:
 
-- the last entry is a ``function.result``: the agent (or model) that made the call answers in text;
-- the speaker is an agent with ``handoffs``: it hands off to the first one (``agent.handoff``), which
-  goes on (with ``handoff_execution: "client"`` the turn ends at the handoff);
+- the last entry is a ``function.result``: the agent (or model) that made the call calls its next
+  function not called since the user's last message, or, when none is left, answers in text;
+- the speaker is an agent with ``handoffs``: it hands off to the first one it knows
+  (``agent.handoff``), which goes on; an agent already in the turn is not handed to again, and with
+  ``handoff_execution: "client"`` the turn ends at the handoff;
 - the speaker has built-in tools: each runs once (``tool.execution.started/delta/done``), with
   results made from the question;
-- the speaker has function tools (and ``tool_choice`` is not ``none``): it calls the first one with
-  arguments made from its JSON schema, and the turn ends there, waiting for the result;
-- otherwise, text from the server's engine (the deterministic one, or a real model), with
-  references to what the built-in tools found.
+- the speaker has function tools (and ``tool_choice`` is not ``none``): it calls those the user's
+  message names (``get_weather`` or ``get weather``), all in one turn, or else the first one, with
+  arguments made from their JSON schemas, and the turn ends there, waiting for the results;
+- otherwise, text from the server's engine (the deterministic one, or a real model) as it is
+  made, with what the built-in tools found after its first sentence.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._agent_store import new_id, now
-from ._answers import tool_call_id
+from ._answers import Piece, answer_items, names, tool_call_id
+from ._catalog import can
 from ._engine import Engine, Finish, Prompt, message_text, prompt_seed
 from ._schema_values import value_for
 
 __all__ = ["DELTA_EVENTS", "Outputs", "Speaker", "Turn", "assemble", "prompt_messages", "turn_events"]
 
-BUILT_IN = ("web_search", "web_search_premium", "code_interpreter", "image_generation", "document_library")
 # The events that carry a piece of an output: the stream's faults count these, as chat's count chunks.
 DELTA_EVENTS = frozenset({"message.output.delta", "function.call.delta", "tool.execution.delta"})
 # Token-like pieces of a JSON text, as chat's fragmented tool calls (joined back they give the text).
@@ -76,11 +79,17 @@ def turn_events(turn: Turn) -> Iterator[dict[str, Any]]:
     last = turn.history[-1] if turn.history else {}
     if last.get("type") == "function.result":
         speaker = _caller(turn, last) or speaker
-        yield from _text(turn, speaker, state, [])
+        called = _called_since_the_question(turn.history)
+        waiting = [f for f in _functions(speaker) if f.get("name") not in called]
+        if waiting:
+            yield from _function_call(turn, speaker, waiting[0], state)
+        else:
+            yield from _text(turn, speaker, state, [])
     else:
         visited = {speaker.agent_id}
         while speaker.handoffs:
-            target = next((turn.find_agent(a) for a in speaker.handoffs if a not in visited), None)
+            known = (turn.find_agent(agent_id) for agent_id in speaker.handoffs if agent_id not in visited)
+            target = next((agent for agent in known if agent is not None), None)
             if target is None:
                 break
             yield from _handoff(speaker, target, state)
@@ -93,12 +102,33 @@ def turn_events(turn: Turn) -> Iterator[dict[str, Any]]:
         for tool in speaker.tools:
             if tool.get("type", "function") != "function":
                 findings += yield from _tool_execution(turn, speaker, tool, state)
-        functions = [t["function"] for t in speaker.tools if t.get("type", "function") == "function"]
-        if functions and speaker.completion_args.get("tool_choice") != "none":
-            yield from _function_call(turn, speaker, functions[0], state)
+        functions = _functions(speaker)
+        if functions:
+            # The functions the question names, in one round (parallel calls), else the first.
+            question = _last_question(turn.history).lower()
+            for function in [f for f in functions if names(question, f)] or functions[:1]:
+                yield from _function_call(turn, speaker, function, state)
         else:
             yield from _text(turn, speaker, state, findings)
     yield _done(state, _prompt_tokens(turn))
+
+
+def _functions(speaker: Speaker) -> list[Mapping[str, Any]]:
+    """The functions the speaker may call (none when ``tool_choice`` is ``none``)."""
+    if speaker.completion_args.get("tool_choice") == "none":
+        return []
+    return [t["function"] for t in speaker.tools if t.get("type", "function") == "function"]
+
+
+def _called_since_the_question(history: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The names of the functions called since the user's last message."""
+    called: set[str] = set()
+    for entry in reversed(history):
+        if entry.get("type") == "message.input" and entry.get("role") == "user":
+            break
+        if entry.get("type") == "function.call":
+            called.add(str(entry.get("name")))
+    return called
 
 
 @dataclass
@@ -139,9 +169,8 @@ def prompt_messages(instructions: str | None, history: Sequence[Mapping[str, Any
             messages.append({"role": entry.get("role", "assistant"), "content": text})
         elif kind == "function.call":
             arguments = entry.get("arguments")
-            call = {"name": entry.get("name", ""), "arguments": arguments if isinstance(arguments, str) else ""}
-            if not isinstance(arguments, str):
-                call["arguments"] = json.dumps(arguments)
+            text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            call = {"name": entry.get("name", ""), "arguments": text}
             messages.append({"role": "assistant", "tool_calls": [{"id": entry.get("tool_call_id"), "function": call}]})
         elif kind == "function.result":
             messages.append({"role": "tool", "tool_call_id": entry.get("tool_call_id"), "content": entry.get("result")})
@@ -168,14 +197,18 @@ def _prompt_tokens(turn: Turn) -> int:
     return turn.engine.count_prompt_tokens(_prompt(turn, turn.speaker))
 
 
-def _question(turn: Turn) -> str:
-    """The last thing the user asked, a few words of it: what the built-in tools look up."""
-    for entry in reversed(turn.history):
+def _last_question(history: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the user's last message."""
+    for entry in reversed(history):
         if entry.get("type") == "message.input" and entry.get("role") == "user":
             content = entry.get("content")
-            text = content if isinstance(content, str) else message_text({"content": content})
-            return " ".join(text.split()[:8]) or "nothing"
-    return "nothing"
+            return content if isinstance(content, str) else message_text({"content": content})
+    return ""
+
+
+def _question(turn: Turn) -> str:
+    """The last thing the user asked, a few words of it: what the built-in tools look up."""
+    return " ".join(_last_question(turn.history).split()[:8]) or "nothing"
 
 
 # --- Outputs ---------------------------------------------------------------------------------------
@@ -207,10 +240,28 @@ def _text(turn: Turn, speaker: Speaker, state: _State, findings: list[dict[str, 
         }
 
     finish = Finish("stop")
-    for item in turn.engine.generate(_prompt(turn, speaker)):
-        if isinstance(item, Finish):
-            finish = item
+    # Shaped as chat shapes it: JSON when completion_args ask for it, thinking first for a model
+    # that reasons (magistral); else the engine's text as it is.
+    asked = {
+        "response_format": speaker.completion_args.get("response_format"),
+        "prompt_mode": "reasoning" if can(model, "reasoning") else None,
+    }
+    thought = False
+    for got in answer_items(_prompt(turn, speaker), turn.engine, asked):
+        if isinstance(got, Finish):
+            finish = got
             break
+        item: Any = got
+        if isinstance(got, Piece):
+            part = got.delta["content"][0]  # thinking (a chunk of its own), then text
+            if part["type"] == "thinking":
+                thought = True
+                pieces += 1
+                yield delta(part)
+                continue
+            item = part["text"]
+            if thought:
+                thought, content_index = False, content_index + 1
         yield delta(item)
         pieces += 1
         if pending and item.rstrip().endswith((".", "!", "?")):
@@ -230,7 +281,7 @@ def _function_call(
     turn: Turn, speaker: Speaker, function: Mapping[str, Any], state: _State
 ) -> Iterator[dict[str, Any]]:
     prompt = _prompt(turn, speaker)
-    rng = random.Random(prompt_seed(prompt, "function:0"))
+    rng = random.Random(prompt_seed(prompt, f"function:{function.get('name')}"))
     call_id, name = tool_call_id(rng), str(function.get("name", ""))
     arguments = json.dumps(value_for(function.get("parameters") or {}, rng), ensure_ascii=False)
     output_index, entry_id = state.next_output(), new_id("fc")
@@ -419,13 +470,24 @@ def _entry(kind: str, event: Mapping[str, Any], stamp: str) -> dict[str, Any]:
 
 
 def _content(by_index: Mapping[int, list[Any]]) -> str | list[dict[str, Any]]:
-    """A message's content: a string when it is text alone, else its chunks in order."""
+    """A message's content: a string when it is text alone, else its chunks in order (the text of
+    one content index in one text chunk, its thinking in one thinking chunk)."""
     if set(by_index) <= {0} and all(isinstance(p, str) for p in by_index.get(0, [])):
         return "".join(by_index.get(0, []))
     chunks: list[dict[str, Any]] = []
     for index in sorted(by_index):
-        text = "".join(p for p in by_index[index] if isinstance(p, str))
+        parts = by_index[index]
+        thinking = "".join(
+            inner["text"]
+            for p in parts
+            if isinstance(p, dict) and p.get("type") == "thinking"
+            for inner in p["thinking"]
+            if inner.get("type") == "text"
+        )
+        if thinking:
+            chunks.append({"type": "thinking", "thinking": [{"type": "text", "text": thinking}]})
+        text = "".join(p for p in parts if isinstance(p, str))
         if text:
             chunks.append({"type": "text", "text": text})
-        chunks += [dict(p) for p in by_index[index] if not isinstance(p, str)]
+        chunks += [dict(p) for p in parts if isinstance(p, dict) and p.get("type") != "thinking"]
     return chunks

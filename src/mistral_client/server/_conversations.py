@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._agent_store import Conversation, Stores, new_id, now, stores_of
-from ._agents import agent_not_found, invalid_model, model_refused
+from ._agents import agent_not_found, invalid_model, model_refused, with_faults
 from ._conversation_engine import Outputs, Speaker, Turn, assemble, prompt_messages, turn_events
 from ._conversation_requests import AppendRequest, ConversationRequest, RestartRequest, with_default_types
 from ._conversation_stream import ConversationEventStream, conversation_body
@@ -85,20 +85,21 @@ async def start(request: Request) -> Response:
 
 
 async def append(request: Request) -> Response:
+    body = await begin_request(request, AppendRequest, with_default_types)
+    if isinstance(body, Response):
+        return body
     stores = stores_of(request)
     conversation_id = request.path_params["conversation_id"]
     conversation = stores.conversations.get(conversation_id)
     if conversation is None:
         return conversation_not_found(conversation_id)
-    body = await begin_request(request, AppendRequest, with_default_types)
-    if isinstance(body, Response):
-        return body
     if "inputs" not in body and not body.get("tool_confirmations"):
         detail = [{"type": "missing", "loc": ["body", "inputs"], "msg": "Field required", "input": body}]
         return JSONResponse({"detail": detail}, status_code=422)
-    for confirmation in body.get("tool_confirmations") or ():
+    if confirmations := body.get("tool_confirmations"):
         # This server's function calls never wait for a confirmation.
-        return _invalid(f"No function call waits for a confirmation with tool_call_id {confirmation['tool_call_id']}")
+        call_id = confirmations[0]["tool_call_id"]
+        return _invalid(f"No function call waits for a confirmation with tool_call_id {call_id}")
     inputs = _entries(body.get("inputs", []))
     if (refusal := _order_problem(conversation.entries, inputs)) is not None:
         return refusal
@@ -106,14 +107,14 @@ async def append(request: Request) -> Response:
 
 
 async def restart(request: Request) -> Response:
+    body = await begin_request(request, RestartRequest, with_default_types)
+    if isinstance(body, Response):
+        return body
     stores = stores_of(request)
     conversation_id = request.path_params["conversation_id"]
     original = stores.conversations.get(conversation_id)
     if original is None:
         return conversation_not_found(conversation_id)
-    body = await begin_request(request, RestartRequest, with_default_types)
-    if isinstance(body, Response):
-        return body
     entry_id = body["from_entry_id"]
     position = next((i for i, e in enumerate(original.entries) if e.get("id") == entry_id), None)
     if position is None:
@@ -189,12 +190,12 @@ async def delete(request: Request) -> Response:
 
 CONVERSATION_ROUTES = [
     Route("/v1/conversations", start, methods=["POST"]),
-    Route("/v1/conversations", list_conversations, methods=["GET"]),
+    Route("/v1/conversations", with_faults(list_conversations), methods=["GET"]),
     Route("/v1/conversations/{conversation_id}", append, methods=["POST"]),
-    Route("/v1/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-    Route("/v1/conversations/{conversation_id}", delete, methods=["DELETE"]),
-    Route("/v1/conversations/{conversation_id}/history", history, methods=["GET"]),
-    Route("/v1/conversations/{conversation_id}/messages", messages, methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}", with_faults(get_conversation), methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}", with_faults(delete), methods=["DELETE"]),
+    Route("/v1/conversations/{conversation_id}/history", with_faults(history), methods=["GET"]),
+    Route("/v1/conversations/{conversation_id}/messages", with_faults(messages), methods=["GET"]),
     Route("/v1/conversations/{conversation_id}/restart", restart, methods=["POST"]),
 ]
 
@@ -229,15 +230,20 @@ _ID_PREFIX = {
 
 def _order_problem(history: Sequence[dict[str, Any]], inputs: Sequence[dict[str, Any]]) -> Response | None:
     """A 400 when the inputs do not follow from the conversation: a function call waiting for its
-    result gets it before anything else, and a result answers a call that was made."""
-    if not inputs:
-        return None
+    result gets it before anything else, and a result answers a call that was made, once."""
     waiting = _waiting_calls(history)
     called = {e["tool_call_id"] for e in [*history, *inputs] if e.get("type") == "function.call"}
     answered = {e["tool_call_id"] for e in inputs if e.get("type") == "function.result"}
+    given: set[str] = {e["tool_call_id"] for e in history if e.get("type") == "function.result"}
     for entry in inputs:
-        if entry.get("type") == "function.result" and entry["tool_call_id"] not in called:
-            return _invalid(f"function.result for tool_call_id {entry['tool_call_id']}, which no function.call made")
+        if entry.get("type") != "function.result":
+            continue
+        call_id = entry["tool_call_id"]
+        if call_id not in called:
+            return _invalid(f"function.result for tool_call_id {call_id}, which no function.call made")
+        if call_id in given:
+            return _invalid(f"function.result for tool_call_id {call_id}, which already has its result")
+        given.add(call_id)
     missing = [call_id for call_id in waiting if call_id not in answered]
     if missing:
         return _invalid(

@@ -21,12 +21,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ._answers import Item, answer_items, assemble, called_tools
+from ._audio import AUDIO_ROUTES
 from ._catalog import Capability, accepts, can, embedding_dimension, model_card
 from ._config import ServerConfig
 from ._embeddings import embedding
 from ._engine import Engine, EngineBusy, Prompt
 from ._errors import PROXY_ERROR_PAGE, engine_busy, error_response, injected_failure
 from ._knobs import Knobs
+from ._moderation import MODERATION_ROUTES
+from ._ocr import OCR_ROUTES
 from ._requests import (
     StrictChatRequest,
     StrictEmbeddingRequest,
@@ -37,7 +40,7 @@ from ._requests import (
 from ._state import knobs_of, shared_of
 from ._stream import AnswerStream, ClosingStreamingResponse, stream_body, usage
 
-__all__ = ["ROUTES", "answer_chat", "begin_request", "first_not_none", "is_blocking"]
+__all__ = ["ROUTES", "answer_chat", "begin_request", "first_not_none", "injected_answer", "is_blocking"]
 
 
 async def chat_completions(request: Request) -> Response:
@@ -148,6 +151,9 @@ ROUTES = [
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    *AUDIO_ROUTES,
+    *OCR_ROUTES,
+    *MODERATION_ROUTES,
 ]
 
 
@@ -167,6 +173,16 @@ async def _begin(request: Request, schema: type[msgspec.Struct], capability: Cap
     return body
 
 
+def injected_answer(request: Request) -> Response | None:
+    """The failure the request's knobs ask for (``x-mock-status``, ``x-mock-html``), if any."""
+    shared, knobs = shared_of(request), knobs_of(request)
+    if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
+        return injected
+    if knobs.html:
+        return HTMLResponse(PROXY_ERROR_PAGE)
+    return None
+
+
 async def begin_request(
     request: Request, schema: type[msgspec.Struct], prepare: Callable[[Any], Any] | None = None
 ) -> dict[str, Any] | Response:
@@ -174,11 +190,8 @@ async def begin_request(
 
     ``prepare``: what to do to the decoded body before the schema sees it (spelling out defaults).
     """
-    shared, knobs = shared_of(request), knobs_of(request)
-    if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
+    if (injected := injected_answer(request)) is not None:
         return injected
-    if knobs.html:
-        return HTMLResponse(PROXY_ERROR_PAGE)
     raw = await request.body()
     try:
         body = msgspec.json.decode(raw)
