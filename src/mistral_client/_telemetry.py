@@ -419,7 +419,7 @@ class Call:
         elif abandoned:
             outcome = "abandoned"  # dropped unclosed: the garbage collector ended it
         else:
-            outcome = "cancelled" if result.cancelled else "complete"
+            outcome = "cancelled" if getattr(result, "cancelled", False) else "complete"
         attributes["mistral_client.stream.outcome"] = outcome
         if self._capture and timing.count:
             attributes["gen_ai.output.messages"] = _output_from_result(result)
@@ -510,7 +510,7 @@ class _Timing:
             items = getattr(result, "events", None)
         count = getattr(result, "chunk_count", None)
         self.count: int = count if isinstance(count, int) else getattr(result, "event_count", 0)
-        self.total: float | None = result.total_latency
+        self.total: float | None = getattr(result, "total_latency", None)
         self.first: float | None
         self.last: float | None
         if items:

@@ -917,3 +917,51 @@ def test_a_failing_tool_is_an_error_span(server: LocalServer, otel: Otel) -> Non
     assert run.function_results[0].result.startswith("error: LookupError")
     tool = next(s for s in otel.spans() if s.name == "execute_tool get_weather")
     assert tool.status.status_code is StatusCode.ERROR and tool.attributes["error.type"] == "LookupError"
+
+
+# -- audio, OCR, moderation, classification -------------------------------------------------------------
+
+
+def test_audio_ocr_and_moderation_are_traced(kind: str, server: LocalServer, otel: Otel, tmp_path: Any) -> None:
+    from mistral_client.server import write_samples
+
+    write_samples(tmp_path)
+    kw = client_kw(server, otel)
+
+    def calls(client: Any) -> Any:
+        transcription = client.audio.transcriptions.create(tmp_path / "sample.wav", model="voxtral-mini-latest")
+        client.audio.speech.create(input="Hello.", response_format="wav")
+        client.ocr.process(tmp_path / "sample.pdf", model="mistral-ocr-latest")
+        client.moderations.create(model="mistral-moderation-latest", input=["hello"])
+        return transcription
+
+    if kind == "sync":
+        with Mistral(**kw) as client:
+            transcription = calls(client)
+            with client.audio.transcriptions.stream(tmp_path / "sample.wav", model="voxtral-mini-latest") as stream:
+                list(stream)
+    else:
+
+        async def main() -> Any:
+            async with AsyncMistral(**kw) as client:
+                done = await client.audio.transcriptions.create(tmp_path / "sample.wav", model="voxtral-mini-latest")
+                await client.audio.speech.create(input="Hello.", response_format="wav")
+                await client.ocr.process(tmp_path / "sample.pdf", model="mistral-ocr-latest")
+                await client.moderations.create(model="mistral-moderation-latest", input=["hello"])
+                async with client.audio.transcriptions.stream(
+                    tmp_path / "sample.wav", model="voxtral-mini-latest"
+                ) as opened:
+                    [event async for event in opened]
+                return done, opened
+
+        transcription, stream = asyncio.run(main())
+    spans = sorted(otel.call_spans(), key=lambda s: s.start_time or 0)
+    names = [s.attributes["gen_ai.operation.name"] for s in spans]
+    assert names == ["transcription", "text_to_speech", "ocr", "moderation", "transcription"]
+    assert spans[0].name == "transcription voxtral-mini-latest"  # a form: the model the resource passed
+    assert spans[2].name == "ocr mistral-ocr-latest"  # JSON: the model read from the body
+    assert spans[-1].attributes["mistral_client.stream.outcome"] == "complete"
+    assert spans[-1].attributes["mistral_client.stream.chunks"] == stream.result.event_count
+    assert all(s.status.status_code is StatusCode.UNSET for s in spans)
+    assert transcription.text
+    assert KEY not in everything_recorded(otel)
