@@ -56,6 +56,7 @@ if _typing.TYPE_CHECKING:
     from ._sync.resources.chat import Chat
     from ._sync.resources.conversations import Conversations, RunStream
     from ._sync.stream import ChatStream
+    from ._telemetry import Telemetry
     from ._wire.agents import Agent
     from ._wire.answers import (
         AssistantMessage,
@@ -122,6 +123,7 @@ _WHERE = {
     "Mistral": "._sync.client",
     "Chat": "._sync.resources.chat",
     "ChatStream": "._sync.stream",
+    "Telemetry": "._telemetry",
     "AssistantMessage": "._wire.answers",
     "ChatCompletion": "._wire.answers",
     "ChatCompletionChunk": "._wire.answers",
@@ -181,6 +183,7 @@ __all__ = [
     "Conversations",
     "AsyncConversations",
     "Timeout",
+    "Telemetry",
     # requests
     "ChatCompletionRequest",
     "Models",

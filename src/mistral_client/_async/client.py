@@ -29,6 +29,7 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
 from .resources.agents import AsyncAgents
 from .resources.audio import AsyncAudio
@@ -89,6 +90,7 @@ class AsyncMistral:
         *,
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         allow_insecure_http: bool = False,
+        telemetry: Telemetry | bool | None = None,
     ) -> None:
         self.base_url = api_root(base_url)
         key = resolve_api_key(api_key, self.base_url)
@@ -100,6 +102,7 @@ class AsyncMistral:
             raise InvalidRequestError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
         self.max_retries = max_retries
         self.max_event_size = max_event_size
+        self._telemetry = settings_for(telemetry, self.base_url)  # docs/observability.md
         self._owns_http = http_client is None
         if http_client is not None:  # its headers go out with every request: h11 would quote a bad one
             check_extra_headers(http_client.headers, "http_client.headers")
@@ -126,6 +129,7 @@ class AsyncMistral:
         started: float,
         extra_headers: dict[str, str] | None = None,
         max_retries: int | None = None,
+        call: Call | None = None,
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         AsyncBackend.check_caller()
@@ -143,20 +147,23 @@ class AsyncMistral:
                 )
                 logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
                 response_headers = None
-                try:
-                    response = await self._http.send(request, stream=True)
-                except httpx2.HTTPError as exc:
-                    error: MistralError = transport_error(exc, request)
-                    retryable = transport_retryable(exc, sent)
-                else:
-                    # The response outlives the call (on an exception, as ``stream.response``): its request
-                    # must not carry the key to wherever the response ends up (a log, an error tracker).
-                    response.request = redact(response.request) or response.request
-                    if response.is_success:
-                        return response
-                    await self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
-                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
-                    response_headers = response.headers
+                with trace_attempt(call, request, attempt) as tried:  # one span per try (_telemetry.py)
+                    try:
+                        response = await self._http.send(request, stream=True)
+                    except httpx2.HTTPError as exc:
+                        error: MistralError = transport_error(exc, request)
+                        retryable = transport_retryable(exc, sent)
+                    else:
+                        # The response outlives the call (on an exception, as ``stream.response``): its request
+                        # must not carry the key to wherever the response ends up (a log, an error tracker).
+                        response.request = redact(response.request) or response.request
+                        tried.answered(response.status_code)
+                        if response.is_success:
+                            return response
+                        await self._read(response, timeout, deadline)  # raised if it fails: the answer had begun
+                        error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                        response_headers = response.headers
+                    tried.failed(error)
                 delay = retry_delay(retryable, attempt, retries, deadline, response_headers, perf_counter())
                 if delay is None:
                     raise error

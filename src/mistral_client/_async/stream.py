@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .._pipeline.partial_json import PartialJSON
+    from .._telemetry import Call
 
 __all__ = ["AsyncChatStream", "AsyncEventStream", "AsyncNamedEventStream"]
 
@@ -55,6 +56,7 @@ class AsyncEventStream(Generic[T, R]):
     """
 
     _unit: ClassVar[str] = "items"
+    _telemetry: Call | None = None  # the OpenTelemetry span and metrics, set when the request is sent
     _again: ClassVar[str] = "make a new stream"  # how to read it again, for StreamConsumedError
 
     def __init__(self, send: Callable[[float], Any], *, timeout: Timeout, max_event_size: int | None) -> None:
@@ -202,10 +204,12 @@ class AsyncEventStream(Generic[T, R]):
             raise
         try:
             self._begin(response, started)
-        except BaseException:
+        except BaseException as exc:
             await response.aclose()
             with self._lock:
                 self._lifecycle.close()
+            if self._telemetry is not None:
+                self._telemetry.failed(exc)
             raise
         self._loop = AsyncBackend.running_loop()
         remaining = self._remaining()
@@ -323,6 +327,9 @@ class AsyncEventStream(Generic[T, R]):
             self._timer.cancel()
         if decoder is not None:
             decoder.stop()
+        if self._telemetry is not None:  # the span ends here, once, with what the stream measured
+            failure = decoder.error() if decoder is not None and decoder.failed else None
+            self._telemetry.stream_ended(self.result, failure)
         if response is None:
             return
         try:
@@ -343,6 +350,8 @@ class AsyncEventStream(Generic[T, R]):
                 self._cut()
             if self._decoder is not None:
                 self._decoder.stop()
+            if self._telemetry is not None:
+                self._telemetry.stream_ended(self.result, None, abandoned=True)
             AsyncBackend.close_dropped(response, self._loop)
         except Exception:
             pass

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .._pipeline.partial_json import PartialJSON
+    from .._telemetry import Call
 
 __all__ = ["ChatStream", "EventStream", "NamedEventStream"]
 
@@ -56,6 +57,7 @@ class EventStream(Generic[T, R]):
     """
 
     _unit: ClassVar[str] = "items"
+    _telemetry: Call | None = None  # the OpenTelemetry span and metrics, set when the request is sent
     _again: ClassVar[str] = "make a new stream"  # how to read it again, for StreamConsumedError
 
     def __init__(self, send: Callable[[float], Any], *, timeout: Timeout, max_event_size: int | None) -> None:
@@ -203,10 +205,12 @@ class EventStream(Generic[T, R]):
             raise
         try:
             self._begin(response, started)
-        except BaseException:
+        except BaseException as exc:
             response.close()
             with self._lock:
                 self._lifecycle.close()
+            if self._telemetry is not None:
+                self._telemetry.failed(exc)
             raise
         self._loop = SyncBackend.running_loop()
         remaining = self._remaining()
@@ -324,6 +328,9 @@ class EventStream(Generic[T, R]):
             self._timer.cancel()
         if decoder is not None:
             decoder.stop()
+        if self._telemetry is not None:  # the span ends here, once, with what the stream measured
+            failure = decoder.error() if decoder is not None and decoder.failed else None
+            self._telemetry.stream_ended(self.result, failure)
         if response is None:
             return
         try:
@@ -344,6 +351,8 @@ class EventStream(Generic[T, R]):
                 self._cut()
             if self._decoder is not None:
                 self._decoder.stop()
+            if self._telemetry is not None:
+                self._telemetry.stream_ended(self.result, None, abandoned=True)
             SyncBackend.close_dropped(response, self._loop)
         except Exception:
             pass

@@ -193,6 +193,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar = {"count": "N", "seconds": "S"}.get(knob.kind, "VALUE")
             knobs.add_argument(knob.flag, type=convert, metavar=metavar, help=help_text)
     serve.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also answer GET /metrics in the Prometheus text format (requests, streams open, tokens, errors)",
+    )
+    serve.add_argument(
+        "--trace",
+        action="store_true",
+        help="emit a server span per request on the configured OpenTelemetry SDK (run under "
+        "opentelemetry-instrument), joined to the caller's trace; needs the otel extra",
+    )
+    serve.add_argument(
         "--ui",
         action="store_true",
         help="also serve a chat page at /ui/ that streams from this server; with --api-key the page asks for "
@@ -263,6 +274,8 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
     what = "recorded answers" if config.record_dir or config.replay_dir else described
     say(f"serving a Mistral-compatible API at {base_url}/v1 ({what}); Ctrl-C stops it")
     say(f"use it with: MISTRAL_BASE_URL={base_url}")
+    if config.metrics:
+        say(f"Prometheus metrics at {base_url}/metrics")
     if config.ui:
         say(f"chat page: {base_url}/ui/")
     if config.api_key:
@@ -347,6 +360,8 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         rate_limit=args.rate_limit,
         mock_headers=mock_headers,
         ui=args.ui,
+        metrics=args.metrics,
+        trace=args.trace,
         allowed_hosts=tuple(args.allowed_host),
         cors_origins=tuple(args.cors_origin),
         files_dir=args.files_dir,

@@ -35,6 +35,7 @@ from ._guard import Guard
 from ._limits import RateWindow
 from ._middleware import Observed
 from ._net import host_name, is_wildcard
+from ._observability import Metered, ServerMetrics
 from ._records import Recorder
 from ._replay import Recording, Replaying
 from ._routes import ROUTES
@@ -74,6 +75,8 @@ def create_app(
     app.state.batch_jobs = BatchJobs()  # /v1/batch/jobs (_batch)
     # Outside the routes, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(Observed, shared=shared, passthrough=passthrough)
+    if config.metrics or config.trace:  # GET /metrics and server spans (_observability.py), inside the guard
+        app.add_middleware(Metered, metrics=ServerMetrics() if config.metrics else None, trace=config.trace)
     # Outermost: a request from the wrong Host or a foreign page is refused before its body is read.
     listening = [host_name(host)] if host and not is_wildcard(host) else []
     app.add_middleware(

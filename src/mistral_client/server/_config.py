@@ -5,6 +5,7 @@ A bad value fails here, at construction, naming the field, not on the first requ
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     # Where /v1/files keeps uploads and batch output (None: a temporary folder, removed at shutdown).
     files_dir: str | Path | None = None
+    # Observability (_observability.py): GET /metrics in the Prometheus text format; server spans on the
+    # global OpenTelemetry tracer provider, joined to the caller's trace (needs the ``otel`` extra).
+    metrics: bool = False
+    trace: bool = False
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):
@@ -77,6 +82,8 @@ class ServerConfig:
             raise ValueError(f"models must be one or more model ids, not {self.models!r}")
         self.mock_headers = {name.lower(): value for name, value in self.mock_headers.items()}
         parse_knobs(self.mock_headers, {})  # a bad default fails here, not on every request
+        if self.trace and importlib.util.find_spec("opentelemetry") is None:
+            raise ValueError("trace (--trace) needs OpenTelemetry: pip install 'mistral-client[otel]'")
         self.allowed_hosts = tuple(self.allowed_hosts)
         self.cors_origins = tuple(self.cors_origins)
         for name in self.allowed_hosts:

@@ -20,6 +20,7 @@ import msgspec
 from ..._backends import AsyncBackend
 from ..._config import Timeout, TimeoutLike, resolve_timeout
 from ..._exceptions import APIError, InvalidRequestError
+from ..._telemetry import begin
 from ..._uploads import Multipart
 from ..._wire.answers import ChatCompletion, ChatCompletionChunk
 from ..stream import AsyncChatStream, AsyncEventStream
@@ -55,21 +56,41 @@ class AsyncResource:
     def __init__(self, client: AsyncMistral) -> None:
         self._client = client
 
+    # ``operation=`` names a call for OpenTelemetry (``gen_ai.operation.name``, the span ``{operation} {model}``;
+    # without it the call is not traced); ``model=`` where a JSON body has no ``model`` field to read it from.
+
     async def post_json(
-        self, path: str, body: bytes | Multipart, timeout: TimeoutLike, extra_headers: Headers = None
+        self,
+        path: str,
+        body: bytes | Multipart,
+        timeout: TimeoutLike,
+        extra_headers: Headers = None,
+        *,
+        operation: str | None = None,
+        model: str | None = None,
     ) -> tuple[bytes, httpx2.Request]:
         """POST ``body`` and read the whole answer within the total deadline: the raw answer and its request."""
-        return await self._call("POST", path, body, timeout, extra_headers)
+        return await self._call("POST", path, body, timeout, extra_headers, operation, model)
 
     async def call(
-        self, method: str, path: str, body: Body = None, timeout: TimeoutLike = None, extra_headers: Headers = None
+        self,
+        method: str,
+        path: str,
+        body: Body = None,
+        timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
+        *,
+        operation: str | None = None,
+        model: str | None = None,
     ) -> tuple[bytes, httpx2.Request]:
         """Any method (``DELETE``, ``PATCH``...): the whole answer, read within the total deadline, and its request."""
-        return await self._call(method, path, body, timeout, extra_headers)
+        return await self._call(method, path, body, timeout, extra_headers, operation, model)
 
-    async def get_json(self, path: str, timeout: TimeoutLike) -> bytes:
+    async def get_json(
+        self, path: str, timeout: TimeoutLike, *, operation: str | None = None, model: str | None = None
+    ) -> bytes:
         """GET ``path`` and read the whole answer within the total deadline."""
-        data, _ = await self._call("GET", path, None, timeout, None)
+        data, _ = await self._call("GET", path, None, timeout, None, operation, model)
         return data
 
     def open_stream(
@@ -80,10 +101,21 @@ class AsyncResource:
         extra_headers: Headers,
         keep_chunks: bool = True,
         output_type: Any = None,
+        *,
+        operation: str | None = None,
+        model: str | None = None,
     ) -> AsyncChatStream:
         """A chat stream of ``path``'s answer; the request is sent when the stream is first used."""
         return self.stream_of(
-            AsyncChatStream, path, body, timeout, extra_headers, keep_chunks=keep_chunks, output_type=output_type
+            AsyncChatStream,
+            path,
+            body,
+            timeout,
+            extra_headers,
+            operation=operation,
+            model=model,
+            keep_chunks=keep_chunks,
+            output_type=output_type,
         )
 
     def stream_of(
@@ -93,6 +125,9 @@ class AsyncResource:
         body: bytes | Multipart,
         timeout: TimeoutLike,
         extra_headers: Headers,
+        *,
+        operation: str | None = None,
+        model: str | None = None,
         **options: Any,
     ) -> S:
         """A ``kind`` stream (an ``AsyncEventStream`` class) of ``path``'s answer, sent when first used;
@@ -100,23 +135,63 @@ class AsyncResource:
         client = self._client
         limits = resolve_timeout(timeout, client.timeout)
 
-        def send(started: float) -> Any:
-            return client._send(
-                "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
-            )
+        async def send(started: float) -> Any:
+            # The span starts with the request and is the caller's current context until the stream ends.
+            call = stream._telemetry = begin(client._telemetry, operation, body, model, stream=True)
+            if call is not None:
+                call.enter()
+            try:
+                return await client._send(
+                    "POST",
+                    path,
+                    body=body,
+                    stream=True,
+                    timeout=limits,
+                    started=started,
+                    extra_headers=extra_headers,
+                    call=call,
+                )
+            except BaseException as exc:
+                if call is not None:
+                    call.failed(exc)
+                raise
 
-        return kind(send, timeout=limits, max_event_size=client.max_event_size, **options)
+        stream = kind(send, timeout=limits, max_event_size=client.max_event_size, **options)
+        return stream
 
     async def _call(
-        self, method: str, path: str, body: Body, timeout: TimeoutLike, extra_headers: Headers
+        self,
+        method: str,
+        path: str,
+        body: Body,
+        timeout: TimeoutLike,
+        extra_headers: Headers,
+        operation: str | None = None,
+        model: str | None = None,
     ) -> tuple[bytes, httpx2.Request]:
         client = self._client
         limits: Timeout = resolve_timeout(timeout, client.timeout)
         started = perf_counter()
-        response = await client._send(
-            method, path, body=body, stream=False, timeout=limits, started=started, extra_headers=extra_headers
-        )
-        return await client._read(response, limits, client._deadline(limits, started)), response.request
+        call = begin(client._telemetry, operation, body, model)  # None unless an OpenTelemetry SDK records
+        try:
+            response = await client._send(
+                method,
+                path,
+                body=body,
+                stream=False,
+                timeout=limits,
+                started=started,
+                extra_headers=extra_headers,
+                call=call,
+            )
+            data = await client._read(response, limits, client._deadline(limits, started))
+        except BaseException as exc:
+            if call is not None:
+                call.failed(exc)
+            raise
+        if call is not None:
+            call.answered(data)
+        return data, response.request
 
 
 def check_on_chunk(on_chunk: object) -> None:

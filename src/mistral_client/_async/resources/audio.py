@@ -187,7 +187,9 @@ class AsyncSpeechAPI(AsyncResource):
         binary file); ``.audio`` holds the file's bytes (``response_format``, mp3 unless said),
         ``.write_to(path)`` saves it."""
         body = _speech_body("audio.speech.create", input, model, voice_id, ref_audio, response_format, metadata, False)
-        data, sent = await self.post_json("/audio/speech", body, timeout, extra_headers)
+        data, sent = await self.post_json(
+            "/audio/speech", body, timeout, extra_headers, operation="text_to_speech", model=model
+        )
         answer = decode(_decode_speech, data, "a speech answer", sent)
         try:
             audio = decode_base64(answer.audio_data)
@@ -218,6 +220,8 @@ class AsyncSpeechAPI(AsyncResource):
             body,
             timeout,
             extra_headers,
+            operation="text_to_speech",
+            model=model,
             response_format=response_format or "mp3",
             keep_audio=keep_audio,
         )
@@ -375,7 +379,9 @@ class AsyncTranscriptions(AsyncResource):
             timestamp_granularities,
             stream=False,
         )
-        data, sent = await self.post_json(_TRANSCRIPTIONS, body, timeout, extra_headers)
+        data, sent = await self.post_json(
+            _TRANSCRIPTIONS, body, timeout, extra_headers, operation="transcription", model=model
+        )
         return Transcription.from_response(decode(_decode_transcription, data, "a transcription", sent))
 
     def stream(
@@ -413,7 +419,14 @@ class AsyncTranscriptions(AsyncResource):
             stream=True,
         )
         return self.stream_of(
-            AsyncTranscriptionStream, _TRANSCRIPTIONS, body, timeout, extra_headers, keep_events=keep_events
+            AsyncTranscriptionStream,
+            _TRANSCRIPTIONS,
+            body,
+            timeout,
+            extra_headers,
+            operation="transcription",
+            model=model,
+            keep_events=keep_events,
         )
 
 

@@ -37,7 +37,7 @@ class AsyncChat(AsyncResource):
     ) -> ChatCompletion:
         """Send a chat request and wait for the whole answer."""
         body, output_type = build_chat_body(request, model, messages, params, stream=False, method="chat.complete")
-        data, sent = await self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = await self.post_json(_PATH, body, timeout, extra_headers, operation="chat")
         return decode_completion(data, sent, output_type)
 
     def stream(
@@ -57,7 +57,7 @@ class AsyncChat(AsyncResource):
         ``keep_chunks=False`` keeps no chunk (``stream.result.chunks`` is ``None``), for long streams relayed elsewhere.
         """
         body, output_type = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
-        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, output_type)
+        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, output_type, operation="chat")
 
     async def stream_collect(
         self,

@@ -19,6 +19,7 @@ from ..._backends import AsyncBackend
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError, ToolLoopError
 from ..._pipeline.conversations import ConversationResult, RunResult
+from ..._telemetry import TelemetrySettings, execute_tool
 from ..._wire.conversation_requests import build_conversation_body
 from ..._wire.conversations import (
     ConversationHistory,
@@ -205,6 +206,7 @@ class AsyncConversations(AsyncResource):
         asked before each call; ``False`` refuses it.
         """
         loop = _Loop("conversations.run", tools, max_rounds, confirm, params)
+        loop.telemetry = self._client._telemetry
         response = await self.start(
             inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.sent_tools, **params
         )
@@ -230,6 +232,7 @@ class AsyncConversations(AsyncResource):
     ) -> AsyncRunStream:
         """``run`` as one stream of every round's events; ``.result`` is the ``RunResult``."""
         loop = _Loop("conversations.run_stream", tools, max_rounds, confirm, params)
+        loop.telemetry = self._client._telemetry
         first = self.start_stream(inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.sent_tools, **params)
 
         def following(conversation_id: str, results: list[FunctionResultEntry]) -> AsyncConversationStream:
@@ -244,17 +247,27 @@ class AsyncConversations(AsyncResource):
     async def _turn(
         self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: dict[str, str] | None
     ) -> ConversationResponse:
-        data, sent = await self.post_json(path, body, timeout, extra_headers)
+        data, sent = await self.post_json(path, body, timeout, extra_headers, operation="invoke_agent")
         return decode(decode_response, data, "a conversation response", sent)
 
     def _stream(
         self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: dict[str, str] | None, keep_events: bool
     ) -> AsyncConversationStream:
-        return self.stream_of(AsyncConversationStream, path, body, timeout, extra_headers, keep_events=keep_events)
+        return self.stream_of(
+            AsyncConversationStream,
+            path,
+            body,
+            timeout,
+            extra_headers,
+            operation="invoke_agent",
+            keep_events=keep_events,
+        )
 
 
 class _Loop:
     """The tool loop's state, shared by ``run`` and ``run_stream``: the functions and the result so far."""
+
+    telemetry: TelemetrySettings | None = None  # each function run is an ``execute_tool`` span (_telemetry.py)
 
     def __init__(
         self, method: str, tools: Any, max_rounds: int, confirm: AsyncConfirm | None, params: Mapping[str, Any]
@@ -319,7 +332,9 @@ class _Loop:
             return "error: the user did not allow this call"
         try:
             positional, keywords = function.decode(call.parsed_arguments())
-            value = await AsyncBackend.awaited(function.function(*positional, **keywords))
+            with execute_tool(self.telemetry, call.name, call.tool_call_id, call.arguments) as tool:
+                value = await AsyncBackend.awaited(function.function(*positional, **keywords))
+                tool.returned(value)
         except Exception as exc:  # the model reads the error and may retry: it is not the caller's to handle
             return f"error: {type(exc).__name__}: {exc}"
         return tool_output(value)

@@ -45,5 +45,5 @@ class AsyncEmbeddings(AsyncResource):
             "metadata": metadata,
         }
         body = build_embedding_body(payload, method="embeddings.create")
-        data, sent = await self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = await self.post_json(_PATH, body, timeout, extra_headers, operation="embeddings")
         return decode(_decode, data, "an embedding list", sent)

@@ -20,12 +20,14 @@ _decode_model = msgspec.json.Decoder(Model).decode
 class AsyncModelsAPI(AsyncResource):
     async def list(self, *, timeout: TimeoutLike = None) -> ModelList:
         """The models available to this key (``.data`` is a list of ``Model``)."""
-        return decode(_decode_list, await self.get_json("/models", timeout), "a model list")
+        data = await self.get_json("/models", timeout, operation="list_models")
+        return decode(_decode_list, data, "a model list")
 
     async def retrieve(self, model_id: str, *, timeout: TimeoutLike = None) -> Model:
         """One model's card, by its id as ``list()`` names it."""
         path = f"/models/{_path_segment(model_id)}"
-        return decode(_decode_model, await self.get_json(path, timeout), "a model card")
+        data = await self.get_json(path, timeout, operation="retrieve_model", model=model_id)
+        return decode(_decode_model, data, "a model card")
 
 
 def _path_segment(model_id: object) -> str:

@@ -31,7 +31,7 @@ class AsyncModerations(AsyncResource):
         """Moderate texts: ``results[i]`` is the verdict on ``input[i]`` (``flagged``, ``categories``,
         ``category_scores``)."""
         body = text_body("moderations.create", model, input, metadata, "mistral-moderation-latest")
-        data, sent = await self.post_json("/moderations", body, timeout, extra_headers)
+        data, sent = await self.post_json("/moderations", body, timeout, extra_headers, operation="moderation")
         return decode(_decode, data, "a moderation answer", sent)
 
     async def chat(
@@ -44,5 +44,5 @@ class AsyncModerations(AsyncResource):
     ) -> ModerationResponse:
         """Moderate a conversation (a list of messages), or several (a list of lists): one result each."""
         body = chat_body("moderations.chat", model, input, "mistral-moderation-latest", instruct=False)
-        data, sent = await self.post_json("/chat/moderations", body, timeout, extra_headers)
+        data, sent = await self.post_json("/chat/moderations", body, timeout, extra_headers, operation="moderation")
         return decode(_decode, data, "a moderation answer", sent)

@@ -58,7 +58,7 @@ class Agents(Resource):
     ) -> ChatCompletion:
         """Ask an agent and wait for the whole answer (a ``ChatCompletion``, as ``chat.complete``)."""
         body, output_type = _body(request, agent_id, messages, params, stream=False, method="agents.complete")
-        data, sent = self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = self.post_json(_PATH, body, timeout, extra_headers, operation="invoke_agent")
         return decode_completion(data, sent, output_type)
 
     def stream(
@@ -75,14 +75,14 @@ class Agents(Resource):
     ) -> ChatStream:
         """Stream an agent's answer: the same stream, chunks and result as ``chat.stream``."""
         body, output_type = _body(request, agent_id, messages, params, stream=True, method="agents.stream")
-        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, output_type)
+        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, output_type, operation="invoke_agent")
 
     # -- the agents -------------------------------------------------------------------------------
 
     def create(self, *, model: str, name: str, timeout: TimeoutLike = None, **params: Unpack[AgentParams]) -> Agent:
         """Make an agent: a model with a name, and optionally instructions, tools, completion_args..."""
         body = _agent_body(AgentCreateRequest, {"model": model, "name": name, **params}, "agents.create")
-        data, sent = self.post_json("/agents", body, timeout)
+        data, sent = self.post_json("/agents", body, timeout, operation="create_agent")
         return decode(_decode_agent, data, "an agent", sent)
 
     def get(self, agent_id: str, *, agent_version: int | str | None = None, timeout: TimeoutLike = None) -> Agent:

@@ -188,7 +188,9 @@ class SpeechAPI(Resource):
         binary file); ``.audio`` holds the file's bytes (``response_format``, mp3 unless said),
         ``.write_to(path)`` saves it."""
         body = _speech_body("audio.speech.create", input, model, voice_id, ref_audio, response_format, metadata, False)
-        data, sent = self.post_json("/audio/speech", body, timeout, extra_headers)
+        data, sent = self.post_json(
+            "/audio/speech", body, timeout, extra_headers, operation="text_to_speech", model=model
+        )
         answer = decode(_decode_speech, data, "a speech answer", sent)
         try:
             audio = decode_base64(answer.audio_data)
@@ -219,6 +221,8 @@ class SpeechAPI(Resource):
             body,
             timeout,
             extra_headers,
+            operation="text_to_speech",
+            model=model,
             response_format=response_format or "mp3",
             keep_audio=keep_audio,
         )
@@ -376,7 +380,9 @@ class Transcriptions(Resource):
             timestamp_granularities,
             stream=False,
         )
-        data, sent = self.post_json(_TRANSCRIPTIONS, body, timeout, extra_headers)
+        data, sent = self.post_json(
+            _TRANSCRIPTIONS, body, timeout, extra_headers, operation="transcription", model=model
+        )
         return Transcription.from_response(decode(_decode_transcription, data, "a transcription", sent))
 
     def stream(
@@ -414,7 +420,14 @@ class Transcriptions(Resource):
             stream=True,
         )
         return self.stream_of(
-            TranscriptionStream, _TRANSCRIPTIONS, body, timeout, extra_headers, keep_events=keep_events
+            TranscriptionStream,
+            _TRANSCRIPTIONS,
+            body,
+            timeout,
+            extra_headers,
+            operation="transcription",
+            model=model,
+            keep_events=keep_events,
         )
 
 

@@ -38,7 +38,7 @@ class Chat(Resource):
     ) -> ChatCompletion:
         """Send a chat request and wait for the whole answer."""
         body, output_type = build_chat_body(request, model, messages, params, stream=False, method="chat.complete")
-        data, sent = self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = self.post_json(_PATH, body, timeout, extra_headers, operation="chat")
         return decode_completion(data, sent, output_type)
 
     def stream(
@@ -58,7 +58,7 @@ class Chat(Resource):
         ``keep_chunks=False`` keeps no chunk (``stream.result.chunks`` is ``None``), for long streams relayed elsewhere.
         """
         body, output_type = build_chat_body(request, model, messages, params, stream=True, method="chat.stream")
-        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, output_type)
+        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, output_type, operation="chat")
 
     def stream_collect(
         self,

@@ -31,7 +31,7 @@ class Classifiers(Resource):
     ) -> ClassificationResponse:
         """Classify texts: ``results[i][target]`` holds the scores by label (``.label``, the best one)."""
         body = text_body("classifiers.classify", model, input, metadata, "your fine-tuned classifier's id")
-        data, sent = self.post_json("/classifications", body, timeout, extra_headers)
+        data, sent = self.post_json("/classifications", body, timeout, extra_headers, operation="classification")
         return decode(_decode, data, "a classification answer", sent)
 
     def classify_chat(
@@ -44,5 +44,5 @@ class Classifiers(Resource):
     ) -> ClassificationResponse:
         """Classify a conversation (a list of messages), or several (a list of lists)."""
         body = chat_body("classifiers.classify_chat", model, input, "your fine-tuned classifier's id", instruct=True)
-        data, sent = self.post_json("/chat/classifications", body, timeout, extra_headers)
+        data, sent = self.post_json("/chat/classifications", body, timeout, extra_headers, operation="classification")
         return decode(_decode, data, "a classification answer", sent)

@@ -20,6 +20,7 @@ from ..._backends import SyncBackend
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError, ToolLoopError
 from ..._pipeline.conversations import ConversationResult, RunResult
+from ..._telemetry import TelemetrySettings, execute_tool
 from ..._wire.conversation_requests import build_conversation_body
 from ..._wire.conversations import (
     ConversationHistory,
@@ -206,6 +207,7 @@ class Conversations(Resource):
         asked before each call; ``False`` refuses it.
         """
         loop = _Loop("conversations.run", tools, max_rounds, confirm, params)
+        loop.telemetry = self._client._telemetry
         response = self.start(inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.sent_tools, **params)
         while True:
             loop.result.add_turn(response)
@@ -229,6 +231,7 @@ class Conversations(Resource):
     ) -> RunStream:
         """``run`` as one stream of every round's events; ``.result`` is the ``RunResult``."""
         loop = _Loop("conversations.run_stream", tools, max_rounds, confirm, params)
+        loop.telemetry = self._client._telemetry
         first = self.start_stream(inputs, timeout=timeout, extra_headers=extra_headers, tools=loop.sent_tools, **params)
 
         def following(conversation_id: str, results: list[FunctionResultEntry]) -> ConversationStream:
@@ -243,17 +246,27 @@ class Conversations(Resource):
     def _turn(
         self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: dict[str, str] | None
     ) -> ConversationResponse:
-        data, sent = self.post_json(path, body, timeout, extra_headers)
+        data, sent = self.post_json(path, body, timeout, extra_headers, operation="invoke_agent")
         return decode(decode_response, data, "a conversation response", sent)
 
     def _stream(
         self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: dict[str, str] | None, keep_events: bool
     ) -> ConversationStream:
-        return self.stream_of(ConversationStream, path, body, timeout, extra_headers, keep_events=keep_events)
+        return self.stream_of(
+            ConversationStream,
+            path,
+            body,
+            timeout,
+            extra_headers,
+            operation="invoke_agent",
+            keep_events=keep_events,
+        )
 
 
 class _Loop:
     """The tool loop's state, shared by ``run`` and ``run_stream``: the functions and the result so far."""
+
+    telemetry: TelemetrySettings | None = None  # each function run is an ``execute_tool`` span (_telemetry.py)
 
     def __init__(
         self, method: str, tools: Any, max_rounds: int, confirm: Confirm | None, params: Mapping[str, Any]
@@ -318,7 +331,9 @@ class _Loop:
             return "error: the user did not allow this call"
         try:
             positional, keywords = function.decode(call.parsed_arguments())
-            value = SyncBackend.awaited(function.function(*positional, **keywords))
+            with execute_tool(self.telemetry, call.name, call.tool_call_id, call.arguments) as tool:
+                value = SyncBackend.awaited(function.function(*positional, **keywords))
+                tool.returned(value)
         except Exception as exc:  # the model reads the error and may retry: it is not the caller's to handle
             return f"error: {type(exc).__name__}: {exc}"
         return tool_output(value)

@@ -46,5 +46,5 @@ class Embeddings(Resource):
             "metadata": metadata,
         }
         body = build_embedding_body(payload, method="embeddings.create")
-        data, sent = self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = self.post_json(_PATH, body, timeout, extra_headers, operation="embeddings")
         return decode(_decode, data, "an embedding list", sent)

@@ -34,7 +34,7 @@ class Fim(Resource):
     ) -> ChatCompletion:
         """The code between ``prompt`` and ``suffix``, as a ``ChatCompletion`` (``.content``)."""
         body = build_fim_body(model, prompt, params, stream=False, method="fim.complete")
-        data, sent = self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = self.post_json(_PATH, body, timeout, extra_headers, operation="text_completion")
         return decode_completion(data, sent)
 
     def stream(
@@ -49,7 +49,7 @@ class Fim(Resource):
     ) -> ChatStream:
         """Stream the completion; the same stream as ``chat.stream`` gives."""
         body = build_fim_body(model, prompt, params, stream=True, method="fim.stream")
-        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks)
+        return self.open_stream(_PATH, body, timeout, extra_headers, keep_chunks, operation="text_completion")
 
     def stream_collect(
         self,

@@ -21,12 +21,14 @@ _decode_model = msgspec.json.Decoder(Model).decode
 class ModelsAPI(Resource):
     def list(self, *, timeout: TimeoutLike = None) -> ModelList:
         """The models available to this key (``.data`` is a list of ``Model``)."""
-        return decode(_decode_list, self.get_json("/models", timeout), "a model list")
+        data = self.get_json("/models", timeout, operation="list_models")
+        return decode(_decode_list, data, "a model list")
 
     def retrieve(self, model_id: str, *, timeout: TimeoutLike = None) -> Model:
         """One model's card, by its id as ``list()`` names it."""
         path = f"/models/{_path_segment(model_id)}"
-        return decode(_decode_model, self.get_json(path, timeout), "a model card")
+        data = self.get_json(path, timeout, operation="retrieve_model", model=model_id)
+        return decode(_decode_model, data, "a model card")
 
 
 def _path_segment(model_id: object) -> str:

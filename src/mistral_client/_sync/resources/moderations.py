@@ -32,7 +32,7 @@ class Moderations(Resource):
         """Moderate texts: ``results[i]`` is the verdict on ``input[i]`` (``flagged``, ``categories``,
         ``category_scores``)."""
         body = text_body("moderations.create", model, input, metadata, "mistral-moderation-latest")
-        data, sent = self.post_json("/moderations", body, timeout, extra_headers)
+        data, sent = self.post_json("/moderations", body, timeout, extra_headers, operation="moderation")
         return decode(_decode, data, "a moderation answer", sent)
 
     def chat(
@@ -45,5 +45,5 @@ class Moderations(Resource):
     ) -> ModerationResponse:
         """Moderate a conversation (a list of messages), or several (a list of lists): one result each."""
         body = chat_body("moderations.chat", model, input, "mistral-moderation-latest", instruct=False)
-        data, sent = self.post_json("/chat/moderations", body, timeout, extra_headers)
+        data, sent = self.post_json("/chat/moderations", body, timeout, extra_headers, operation="moderation")
         return decode(_decode, data, "a moderation answer", sent)

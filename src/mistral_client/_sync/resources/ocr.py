@@ -90,7 +90,7 @@ class OCR(Resource):
             msgspec.convert(payload, OCRRequest)
         except msgspec.ValidationError as exc:
             raise InvalidRequestError(f"{_METHOD}(): invalid request: {exc}") from None
-        data, sent = self.post_json("/ocr", _encode(_METHOD, payload), timeout, extra_headers)
+        data, sent = self.post_json("/ocr", _encode(_METHOD, payload), timeout, extra_headers, operation="ocr")
         response = decode(_decode, data, "an OCR answer", sent)
         # ``dict=True`` lets the annotations' types ride on the answer, off the wire fields.
         if types.get("document_annotation_format") is not None:

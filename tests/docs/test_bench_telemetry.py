@@ -1,0 +1,26 @@
+"""bench/telemetry.py (the cost of OpenTelemetry) runs at a tiny size and prints its table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_telemetry_bench_runs_at_a_tiny_size() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.telemetry", "--quick", "--clients", "ours,ours-async"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+    ).stdout
+    lines = out.splitlines()
+    assert lines[-1].startswith("the client's own telemetry code, providers that do nothing: ")
+    rows = [line.split() for line in lines[1:-1]]
+    assert [(row[0], row[1]) for row in rows] == [
+        (client, mode) for client in ("ours", "ours-async") for mode in ("off", "api", "sdk")
+    ]
