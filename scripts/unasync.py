@@ -32,6 +32,9 @@ REPLACEMENTS = {
     "AsyncFim": "Fim",
     "AsyncEmbeddings": "Embeddings",
     "AsyncModelsAPI": "ModelsAPI",
+    "AsyncFiles": "Files",
+    "AsyncBatchJobs": "BatchJobs",
+    "AsyncBatch": "Batch",
     "AsyncResource": "Resource",
     "AsyncOnChunk": "OnChunk",
     "AsyncClient": "Client",  # httpx2.AsyncClient

@@ -8,6 +8,7 @@ reached the model (the decision is ``_retry.py``'s; the loop here only does the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from time import perf_counter
 from types import TracebackType
 
@@ -27,8 +28,10 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .resources.batch import AsyncBatch
 from .resources.chat import AsyncChat
 from .resources.embeddings import AsyncEmbeddings
+from .resources.files import AsyncFiles
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
 
@@ -62,6 +65,8 @@ class AsyncMistral:
     fim: AsyncFim
     embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
+    files: AsyncFiles
+    batch: AsyncBatch
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -95,6 +100,8 @@ class AsyncMistral:
         self.fim = AsyncFim(self)
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModelsAPI(self)
+        self.files = AsyncFiles(self)
+        self.batch = AsyncBatch(self)
 
     async def _send(
         self,
@@ -107,6 +114,7 @@ class AsyncMistral:
         started: float,
         extra_headers: dict[str, str] | None = None,
         max_retries: int | None = None,
+        observe: Callable[[httpx2.Response], object] | None = None,
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         AsyncBackend.check_caller()
@@ -128,6 +136,8 @@ class AsyncMistral:
                 # The response outlives the call (on an exception, as ``stream.response``): its request
                 # must not carry the key to wherever the response ends up (a log, an error tracker).
                 response.request = redact(response.request) or response.request
+                if observe is not None:  # the bulk runner's concurrency reads every answer's status and headers
+                    observe(response)
                 if response.is_success:
                     return response
                 await self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun

@@ -9,6 +9,7 @@ reached the model (the decision is ``_retry.py``'s; the loop here only does the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from time import perf_counter
 from types import TracebackType
 
@@ -28,8 +29,10 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .resources.batch import Batch
 from .resources.chat import Chat
 from .resources.embeddings import Embeddings
+from .resources.files import Files
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
 
@@ -63,6 +66,8 @@ class Mistral:
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
+    files: Files
+    batch: Batch
     _http: httpx2.Client
 
     def __init__(
@@ -96,6 +101,8 @@ class Mistral:
         self.fim = Fim(self)
         self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
+        self.files = Files(self)
+        self.batch = Batch(self)
 
     def _send(
         self,
@@ -108,6 +115,7 @@ class Mistral:
         started: float,
         extra_headers: dict[str, str] | None = None,
         max_retries: int | None = None,
+        observe: Callable[[httpx2.Response], object] | None = None,
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         SyncBackend.check_caller()
@@ -129,6 +137,8 @@ class Mistral:
                 # The response outlives the call (on an exception, as ``stream.response``): its request
                 # must not carry the key to wherever the response ends up (a log, an error tracker).
                 response.request = redact(response.request) or response.request
+                if observe is not None:  # the bulk runner's concurrency reads every answer's status and headers
+                    observe(response)
                 if response.is_success:
                     return response
                 self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun

@@ -24,7 +24,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import arguments, chat, serve
+from . import arguments, batch, chat, serve
 
 # What ``cli.NAME`` read before the split, still there (docs claims read the demo pace from here).
 from .chat import DEFAULT_MODEL as DEFAULT_MODEL
@@ -38,7 +38,7 @@ from .output import EXIT_OK as EXIT_OK
 
 __all__ = ["main"]
 
-_COMMANDS = {"chat": chat.run, "serve": serve.run}
+_COMMANDS = {"chat": chat.run, "serve": serve.run, "batch": batch.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,4 +70,5 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat.add_parser(commands)
     serve.add_parser(commands)
+    batch.add_parser(commands)
     return parser
