@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from time import perf_counter
 from types import TracebackType
+from typing import Any
 
 import httpx2
 
@@ -28,6 +30,7 @@ from .._config import (
 from .._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError, MistralError, redact
 from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
+from .._uploads import Multipart
 from .resources.batch import AsyncBatch
 from .resources.chat import AsyncChat
 from .resources.embeddings import AsyncEmbeddings
@@ -108,7 +111,7 @@ class AsyncMistral:
         method: str,
         path: str,
         *,
-        body: bytes | None,
+        body: bytes | Multipart | None,
         stream: bool,
         timeout: Timeout,
         started: float,
@@ -120,35 +123,40 @@ class AsyncMistral:
         AsyncBackend.check_caller()
         deadline = self._deadline(timeout, started)
         retries = self.max_retries if max_retries is None else max_retries
-        headers = self._headers(stream, extra_headers)
+        headers = self._headers(stream, extra_headers, form=isinstance(body, Multipart))
+        if isinstance(body, Multipart) and not body.rewindable:
+            retries = 0  # a file that cannot be rewound would be sent in part
         attempt = 0
-        while True:
-            sent = SentInFull()
-            request = self._build(method, path, body, headers, self._attempt_timeout(timeout, deadline), sent.atrace)
-            logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
-            response_headers = None
-            try:
-                response = await self._http.send(request, stream=True)
-            except httpx2.HTTPError as exc:
-                error: MistralError = transport_error(exc, request)
-                retryable = transport_retryable(exc, sent)
-            else:
-                # The response outlives the call (on an exception, as ``stream.response``): its request
-                # must not carry the key to wherever the response ends up (a log, an error tracker).
-                response.request = redact(response.request) or response.request
-                if observe is not None:  # the bulk runner's concurrency reads every answer's status and headers
-                    observe(response)
-                if response.is_success:
-                    return response
-                await self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
-                error, retryable = status_error(response), response.status_code in RETRY_STATUSES
-                response_headers = response.headers
-            delay = retry_delay(retryable, attempt, retries, deadline, response_headers, perf_counter())
-            if delay is None:
-                raise error
-            logger.info("retrying in %.2fs after: %s (attempt %d of %d)", delay, error, attempt + 1, retries)
-            await AsyncBackend.sleep(delay)
-            attempt += 1
+        with body.opened() if isinstance(body, Multipart) else nullcontext() as form:
+            while True:
+                sent = SentInFull()
+                request = self._build(
+                    method, path, body, headers, self._attempt_timeout(timeout, deadline), sent.atrace, form
+                )
+                logger.debug("%s %s (attempt %d)", method, request.url, attempt + 1)
+                response_headers = None
+                try:
+                    response = await self._http.send(request, stream=True)
+                except httpx2.HTTPError as exc:
+                    error: MistralError = transport_error(exc, request)
+                    retryable = transport_retryable(exc, sent)
+                else:
+                    # The response outlives the call (on an exception, as ``stream.response``): its request
+                    # must not carry the key to wherever the response ends up (a log, an error tracker).
+                    response.request = redact(response.request) or response.request
+                    if observe is not None:  # the bulk runner's concurrency reads every answer's status and headers
+                        observe(response)
+                    if response.is_success:
+                        return response
+                    await self._read(response, timeout, deadline)  # a failure here is raised: the answer had begun
+                    error, retryable = status_error(response), response.status_code in RETRY_STATUSES
+                    response_headers = response.headers
+                delay = retry_delay(retryable, attempt, retries, deadline, response_headers, perf_counter())
+                if delay is None:
+                    raise error
+                logger.info("retrying in %.2fs after: %s (attempt %d of %d)", delay, error, attempt + 1, retries)
+                await AsyncBackend.sleep(delay)
+                attempt += 1
 
     async def _read(self, response: httpx2.Response, timeout: Timeout, deadline: float | None) -> bytes:
         """The whole body, then the response closed, within what is left of the deadline."""
@@ -167,8 +175,9 @@ class AsyncMistral:
         finally:
             await response.aclose()
 
-    def _headers(self, stream: bool, extra: dict[str, str] | None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+    def _headers(self, stream: bool, extra: dict[str, str] | None, form: bool = False) -> dict[str, str]:
+        # A form's Content-Type (with its boundary) is httpx2's to write.
+        headers = {} if form else {"Content-Type": "application/json"}
         if stream:
             # Compressing a token stream delays every token until a compressor block fills.
             headers["Accept"] = "text/event-stream"
@@ -184,15 +193,24 @@ class AsyncMistral:
         self,
         method: str,
         path: str,
-        body: bytes | None,
+        body: bytes | Multipart | None,
         headers: dict[str, str],
         timeout: httpx2.Timeout,
         trace: object,
+        form: tuple[dict[str, Any], list[tuple[str, Any]]] | None = None,
     ) -> httpx2.Request:
         # ``trace`` tells the retry rule whether the request was sent in full (``_retry.py``).
-        request = self._http.build_request(
-            method, self.base_url + path, content=body, headers=headers, timeout=timeout, extensions={"trace": trace}
-        )
+        url, extensions = self.base_url + path, {"trace": trace}
+        if form is not None:
+            data, files = form
+            request = self._http.build_request(
+                method, url, data=data, files=files, headers=headers, timeout=timeout, extensions=extensions
+            )
+        else:
+            assert not isinstance(body, Multipart)
+            request = self._http.build_request(
+                method, url, content=body, headers=headers, timeout=timeout, extensions=extensions
+            )
         # The key goes on the request object only (whose repr hides headers), never in a dict that
         # a traceback with locals, a debugger or a logged ``extra_headers`` could show.
         if self._api_key is not None and "authorization" not in request.headers:  # extra_headers win

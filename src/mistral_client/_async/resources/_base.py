@@ -1,9 +1,11 @@
 """``AsyncResource``: what every endpoint family shares, so that one is a small class on it.
 
-``post_json`` and ``get_json`` send a request without a stream and read its whole answer within the
-total deadline (no endpoint can read a body unbounded); ``open_stream`` makes a stream whose request
-is sent when it is first used; ``collect`` reads a stream for ``stream_collect``; ``decode`` turns an
-answer into its type or a clear ``APIError``.
+``post_json``, ``get_json`` and ``call`` send a request without a stream and read its whole answer
+within the total deadline (no endpoint can read a body unbounded); a body is JSON bytes or a
+``Multipart`` form whose files are streamed (``_uploads.py``).  ``open_stream`` makes a chat stream,
+``stream_of`` any other stream (``AsyncEventStream``), whose request is sent when it is first used;
+``collect`` reads a stream for ``stream_collect``; ``decode`` turns an answer into its type or a
+clear ``APIError``.
 """
 
 from __future__ import annotations
@@ -18,15 +20,27 @@ import msgspec
 from ..._backends import AsyncBackend
 from ..._config import Timeout, TimeoutLike, resolve_timeout
 from ..._exceptions import APIError, InvalidRequestError
+from ..._uploads import Multipart
 from ..._wire.answers import ChatCompletion, ChatCompletionChunk
-from ..stream import AsyncChatStream
+from ..stream import AsyncChatStream, AsyncEventStream
 
 if TYPE_CHECKING:
     from ..client import AsyncMistral
 
-__all__ = ["AsyncOnChunk", "AsyncResource", "Headers", "check_on_chunk", "collect", "decode", "decode_completion"]
+__all__ = [
+    "AsyncOnChunk",
+    "AsyncResource",
+    "Body",
+    "Headers",
+    "check_on_chunk",
+    "collect",
+    "decode",
+    "decode_completion",
+]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=AsyncEventStream[Any, Any])
+Body = bytes | Multipart | None
 Headers = dict[str, str] | None
 # ``on_chunk`` may return False to stop the stream (the result then says ``cancelled``); the async
 # client also awaits it when it returns an awaitable.
@@ -42,10 +56,16 @@ class AsyncResource:
         self._client = client
 
     async def post_json(
-        self, path: str, body: bytes, timeout: TimeoutLike, extra_headers: Headers = None
+        self, path: str, body: bytes | Multipart, timeout: TimeoutLike, extra_headers: Headers = None
     ) -> tuple[bytes, httpx2.Request]:
         """POST ``body`` and read the whole answer within the total deadline: the raw answer and its request."""
         return await self._call("POST", path, body, timeout, extra_headers)
+
+    async def call(
+        self, method: str, path: str, body: Body = None, timeout: TimeoutLike = None, extra_headers: Headers = None
+    ) -> tuple[bytes, httpx2.Request]:
+        """Any method (``DELETE``, ``PATCH``...): the whole answer, read within the total deadline, and its request."""
+        return await self._call(method, path, body, timeout, extra_headers)
 
     async def get_json(self, path: str, timeout: TimeoutLike) -> bytes:
         """GET ``path`` and read the whole answer within the total deadline."""
@@ -61,7 +81,22 @@ class AsyncResource:
         keep_chunks: bool = True,
         output_type: Any = None,
     ) -> AsyncChatStream:
-        """A stream of ``path``'s answer; the request is sent when the stream is first used."""
+        """A chat stream of ``path``'s answer; the request is sent when the stream is first used."""
+        return self.stream_of(
+            AsyncChatStream, path, body, timeout, extra_headers, keep_chunks=keep_chunks, output_type=output_type
+        )
+
+    def stream_of(
+        self,
+        kind: Callable[..., S],
+        path: str,
+        body: bytes | Multipart,
+        timeout: TimeoutLike,
+        extra_headers: Headers,
+        **options: Any,
+    ) -> S:
+        """A ``kind`` stream (an ``AsyncEventStream`` class) of ``path``'s answer, sent when first used;
+        ``options`` go to its constructor (``keep_events=False``...)."""
         client = self._client
         limits = resolve_timeout(timeout, client.timeout)
 
@@ -70,12 +105,10 @@ class AsyncResource:
                 "POST", path, body=body, stream=True, timeout=limits, started=started, extra_headers=extra_headers
             )
 
-        return AsyncChatStream(
-            send, timeout=limits, max_event_size=client.max_event_size, keep_chunks=keep_chunks, output_type=output_type
-        )
+        return kind(send, timeout=limits, max_event_size=client.max_event_size, **options)
 
     async def _call(
-        self, method: str, path: str, body: bytes | None, timeout: TimeoutLike, extra_headers: Headers
+        self, method: str, path: str, body: Body, timeout: TimeoutLike, extra_headers: Headers
     ) -> tuple[bytes, httpx2.Request]:
         client = self._client
         limits: Timeout = resolve_timeout(timeout, client.timeout)

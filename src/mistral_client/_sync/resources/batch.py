@@ -124,7 +124,7 @@ class BatchJobs(Resource):
 
     def delete(self, job_id: str, *, timeout: TimeoutLike = None) -> DeletedBatchJob:
         path = f"{_PATH}/{file_path(job_id, 'batch.jobs.delete()', 'job_id')}"
-        data, sent = self._call("DELETE", path, None, timeout, None)
+        data, sent = self.call("DELETE", path, timeout=timeout)
         return decode(_decode_deleted, data, "a batch job deletion", sent)
 
 

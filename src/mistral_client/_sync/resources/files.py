@@ -18,6 +18,7 @@ import msgspec
 
 from ..._config import TimeoutLike, resolve_timeout
 from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError
+from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
 from ._base import Resource, decode
 
@@ -30,6 +31,36 @@ _decode_url = msgspec.json.Decoder(SignedURL).decode
 
 
 class Files(Resource):
+    def upload(
+        self,
+        file: FileSource,
+        *,
+        purpose: str = "batch",
+        filename: str | None = None,
+        expiry: int | None = None,
+        visibility: str | None = None,
+        timeout: TimeoutLike = None,
+    ) -> FileObject:
+        """Store ``file`` (a path, bytes, or a binary file object), read from disk in blocks as it is sent.
+
+        ``purpose`` is ``batch`` (the default), ``fine-tune`` or ``ocr``; ``filename`` overrides the name the
+        service keeps.  A path or a seekable file is sent again whole on a retry; a pipe is never retried.
+        """
+        method = "files.upload()"
+        check_purpose(purpose, method)
+        if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 1):
+            raise InvalidRequestError(f"{method}: expiry is whole hours >= 1, got {expiry!r}")
+        if visibility is not None and visibility not in ("workspace", "user"):
+            raise InvalidRequestError(f"{method}: visibility must be 'workspace' or 'user', got {visibility!r}")
+        part = upload_file(file, filename=filename, what=f"{method}: file")
+        fields = {"purpose": purpose}
+        if expiry is not None:
+            fields["expiry"] = str(expiry)
+        if visibility is not None:
+            fields["visibility"] = visibility
+        data, sent = self.post_json("/files", Multipart(fields, [part]), timeout)
+        return decode(_decode_file, data, "a file card", sent)
+
     def list(
         self,
         *,
@@ -56,7 +87,7 @@ class Files(Resource):
 
     def delete(self, file_id: str, *, timeout: TimeoutLike = None) -> DeletedFile:
         path = f"/files/{file_path(file_id, 'files.delete()')}"
-        data, sent = self._call("DELETE", path, None, timeout, None)
+        data, sent = self.call("DELETE", path, timeout=timeout)
         return decode(_decode_deleted, data, "a file deletion", sent)
 
     def get_signed_url(self, file_id: str, *, expiry: int | None = None, timeout: TimeoutLike = None) -> SignedURL:
