@@ -24,8 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ._batch import BATCH_ROUTES, BatchJobs
 from ._config import ServerConfig
 from ._errors import routing_error, server_error
+from ._files import FILE_ROUTES, FileStore
 from ._guard import Guard
 from ._limits import RateWindow
 from ._middleware import Observed
@@ -48,13 +50,15 @@ def create_app(
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    routes, passthrough = [*ROUTES, *(ui_routes(config) if config.ui else [])], False
+    routes, passthrough = [*ROUTES, *FILE_ROUTES, *BATCH_ROUTES, *(ui_routes(config) if config.ui else [])], False
     if config.replay_dir is not None:
         routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
     elif config.record_dir is not None and config.upstream is not None:
         routes, passthrough = [_anything(Recording(Path(config.record_dir), config.upstream).answer)], True
     app = Starlette(routes=routes, exception_handlers={HTTPException: routing_error, Exception: server_error})
     app.state.shared = shared
+    app.state.files = FileStore(config.files_dir)  # /v1/files and the batch jobs' output (_files)
+    app.state.batch_jobs = BatchJobs()  # /v1/batch/jobs (_batch)
     # Outside the routes, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(Observed, shared=shared, passthrough=passthrough)
     # Outermost: a request from the wrong Host or a foreign page is refused before its body is read.

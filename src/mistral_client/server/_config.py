@@ -52,6 +52,8 @@ class ServerConfig:
     # and the address it listens on; origins whose web pages may call it (CORS).
     allowed_hosts: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    # Where /v1/files keeps uploads and batch output (None: a temporary folder, removed at shutdown).
+    files_dir: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.usage_chunk not in ("inline", "separate"):

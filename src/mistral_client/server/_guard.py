@@ -27,6 +27,8 @@ __all__ = ["LOOPBACK_HOSTS", "Guard"]
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The few POSTs the API takes as a form: still refused from a foreign Origin, like every write.
+_POST_TYPES = {"/v1/files": "multipart/form-data"}
 # What a page from a named --cors-origin may read of an answer besides the basic headers.
 _EXPOSED = (
     "mistral-correlation-id",
@@ -88,9 +90,11 @@ class _Writes:
         if origin is not None and not self._trusted(origin.lower(), headers.get("host", "").lower()):
             message = f"Cross-origin request refused: Origin {origin!r} is not this server's own"
             refusal = error_response(403, message, "invalid_request_error", "3001")
-        elif scope["method"] == "POST" and _media_type(headers.get("content-type")) != "application/json":
+        elif scope["method"] == "POST" and _media_type(headers.get("content-type")) != (
+            wanted := _POST_TYPES.get(scope["path"], "application/json")
+        ):
             # text/plain, the form types and no type at all are what a page sends without a preflight.
-            message = f"Content-Type must be application/json, got {headers.get('content-type') or 'none'}"
+            message = f"Content-Type must be {wanted}, got {headers.get('content-type') or 'none'}"
             refusal = error_response(415, message, "invalid_request_error", "3001")
         if refusal is not None:
             await refusal(scope, receive, send)

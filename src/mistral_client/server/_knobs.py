@@ -98,6 +98,22 @@ KNOBS = (
         "allow N requests a minute, then 429 `rate_limited` with `Retry-After` "
         "(the header counts per `x-mock-id` on top of the flag, which counts all requests)",
     ),
+    # Batch jobs take the knobs of the request that created them.
+    Knob(
+        "x-mock-batch-fail-every",
+        "count",
+        "batch jobs: every Nth line fails (an `internal_error` line in the error file) instead of running",
+    ),
+    Knob(
+        "x-mock-batch-line-delay",
+        "seconds",
+        "batch jobs: wait S seconds in `QUEUED`, then S seconds before each line",
+    ),
+    Knob(
+        "x-mock-batch-timeout",
+        "seconds",
+        "batch jobs: stop at `TIMEOUT_EXCEEDED` after S seconds (not `timeout_hours`)",
+    ),
 )
 _BY_HEADER = {knob.header: knob for knob in KNOBS}
 _FLAG_TRUE = ("1", "true", "yes", "on")
@@ -135,6 +151,9 @@ class Knobs:
     api_key: str | None = None
     rate_limit: int | None = None
     stream: StreamFaults = field(default_factory=StreamFaults)
+    batch_fail_every: int | None = None
+    batch_line_delay: float | None = None
+    batch_timeout: float | None = None
 
 
 def parse_knobs(defaults: Mapping[str, str], headers: Mapping[str, str]) -> Knobs:
@@ -191,6 +210,9 @@ def parse_knobs(defaults: Mapping[str, str], headers: Mapping[str, str]) -> Knob
             crlf=flag("x-mock-crlf"),
             keepalive=flag("x-mock-keepalive"),
         ),
+        batch_fail_every=count("x-mock-batch-fail-every"),
+        batch_line_delay=seconds("x-mock-batch-line-delay"),
+        batch_timeout=seconds("x-mock-batch-timeout"),
     )
 
 

@@ -79,6 +79,7 @@ class LocalServer:
             server.force_exit = True
             thread.join(timeout)
         self._server = self._thread = None
+        self.app.state.files.close()  # a temporary folder of uploads goes with the server
 
     def __enter__(self) -> LocalServer:
         return self.start()

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._errors import error_response, too_large, unauthorized
+from ._files import is_streamed_upload
 from ._knobs import Knobs, parse_knobs
 from ._limits import RateWindow
 from ._state import Shared
@@ -43,7 +44,9 @@ class Observed:
             return
         shared = self.shared
         # The body is read here, once, so the record holds it even when a route rejects the request.
-        body, oversize = await _read_body(scope, receive, shared.config.max_body_size)
+        # An upload is left unread: its route streams it to disk (_files), past the body cap.
+        streamed = is_streamed_upload(scope)
+        body, oversize = (b"", None) if streamed else await _read_body(scope, receive, shared.config.max_body_size)
         headers = {
             name.decode("latin-1"): "[redacted]" if name == b"authorization" else value.decode("latin-1")
             for name, value in scope["headers"]
@@ -66,7 +69,7 @@ class Observed:
         else:
             knobs, refusal, limits = self._admit(scope)
         scope.setdefault("state", {}).update(record=record, knobs=knobs)
-        body_pending = True
+        body_pending = not streamed
 
         async def replaying_receive() -> Message:
             nonlocal body_pending
