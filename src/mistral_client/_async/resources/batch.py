@@ -15,7 +15,7 @@ import msgspec
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError
 from ..._wire.batch import API_ENDPOINTS, BATCH_JOB_STATUSES, BatchJob, BatchJobList, DeletedBatchJob
-from ._base import AsyncResource, decode
+from ._base import AsyncResource, Headers, decode
 from .files import _query, file_path
 
 __all__ = ["AsyncBatch", "AsyncBatchJobs"]
@@ -39,6 +39,7 @@ class AsyncBatchJobs(AsyncResource):
         metadata: Mapping[str, str] | None = None,
         timeout_hours: int | None = None,
         timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
     ) -> BatchJob:
         """Start a job over ``input_files`` (ids of files uploaded with purpose ``batch``) or inline ``requests``
         (``{"custom_id": ..., "body": {...}}`` each, at most 10,000)."""
@@ -74,7 +75,7 @@ class AsyncBatchJobs(AsyncResource):
             "timeout_hours": timeout_hours,
         }
         body = msgspec.json.encode({name: value for name, value in payload.items() if value is not None})
-        data, sent = await self.post_json(_PATH, body, timeout)
+        data, sent = await self.post_json(_PATH, body, timeout, extra_headers)
         return decode(_decode_job, data, "a batch job", sent)
 
     async def get(self, job_id: str, *, inline: bool | None = None, timeout: TimeoutLike = None) -> BatchJob:

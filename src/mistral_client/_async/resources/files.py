@@ -19,7 +19,7 @@ from ..._config import TimeoutLike, resolve_timeout
 from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError
 from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
-from ._base import AsyncResource, decode
+from ._base import AsyncResource, Headers, decode
 
 __all__ = ["AsyncFiles", "check_purpose", "file_path"]
 
@@ -39,6 +39,7 @@ class AsyncFiles(AsyncResource):
         expiry: int | None = None,
         visibility: str | None = None,
         timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
     ) -> FileObject:
         """Store ``file`` (a path, bytes, or a binary file object), read from disk in blocks as it is sent.
 
@@ -57,7 +58,7 @@ class AsyncFiles(AsyncResource):
             fields["expiry"] = str(expiry)
         if visibility is not None:
             fields["visibility"] = visibility
-        data, sent = await self.post_json("/files", Multipart(fields, [part]), timeout)
+        data, sent = await self.post_json("/files", Multipart(fields, [part]), timeout, extra_headers)
         return decode(_decode_file, data, "a file card", sent)
 
     async def list(

@@ -20,7 +20,7 @@ from ..._config import TimeoutLike, resolve_timeout
 from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError
 from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
-from ._base import Resource, decode
+from ._base import Headers, Resource, decode
 
 __all__ = ["Files", "check_purpose", "file_path"]
 
@@ -40,6 +40,7 @@ class Files(Resource):
         expiry: int | None = None,
         visibility: str | None = None,
         timeout: TimeoutLike = None,
+        extra_headers: Headers = None,
     ) -> FileObject:
         """Store ``file`` (a path, bytes, or a binary file object), read from disk in blocks as it is sent.
 
@@ -58,7 +59,7 @@ class Files(Resource):
             fields["expiry"] = str(expiry)
         if visibility is not None:
             fields["visibility"] = visibility
-        data, sent = self.post_json("/files", Multipart(fields, [part]), timeout)
+        data, sent = self.post_json("/files", Multipart(fields, [part]), timeout, extra_headers)
         return decode(_decode_file, data, "a file card", sent)
 
     def list(
