@@ -258,3 +258,32 @@ def test_asyncio_run_of_a_runner_works_from_a_fresh_loop(server: LocalServer, tm
     assert stats.succeeded == 5
     with pytest.raises(ValueError, match="runs once"):
         runner.__aiter__()
+
+
+def test_the_batch_engine_uploads_polls_and_downloads(tmp_path: Path) -> None:
+    ids = write_requests(tmp_path / "in.jsonl", 30)
+    lines = (tmp_path / "in.jsonl").read_text().splitlines()
+    # One line the service refuses: it lands in the errors file.
+    lines[5] = json.dumps({"custom_id": "r5", "body": {"model": "no-such-model", "messages": [{"role": "user"}]}})
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    statuses: list[str | None] = []
+    with LocalServer(mock_headers={"x-mock-batch-line-delay": "0.01"}) as server:
+        stats = run(
+            tmp_path / "in.jsonl",
+            output=tmp_path / "out.jsonl",
+            engine="batch",
+            base_url=server.base_url,
+            poll_interval=0.2,
+            on_progress=lambda stats: statuses.append(stats.status),
+        )
+        uploads = [r for r in server.recorder.requests if r.path == "/v1/files" and r.method == "POST"]
+        creates = [r for r in server.recorder.requests if r.path == "/v1/batch/jobs" and r.method == "POST"]
+    assert len(uploads) == 1 and len(creates) == 1
+    assert creates[0].body["endpoint"] == "/v1/chat/completions"
+    assert (stats.succeeded, stats.failed) == (29, 1)
+    assert "RUNNING" in statuses or "QUEUED" in statuses
+    assert statuses[-1] == "SUCCESS"
+    assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(set(ids) - {"r5"})
+    assert result_ids(tmp_path / "out.errors.jsonl") == ["r5"]
+    assert not (tmp_path / "out.jsonl.job").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.errors.jsonl", "out.jsonl"]

@@ -94,7 +94,13 @@ def test_files_round_trip(kind: str, server: LocalServer, tmp_path: Path) -> Non
 
 def test_a_failed_download_leaves_no_file(kind: str, server: LocalServer, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
-        on(kind, {"base_url": server.base_url}, "files.download", "00000000-0000-4000-8000-000000000000", tmp_path / "x.jsonl")
+        on(
+            kind,
+            {"base_url": server.base_url},
+            "files.download",
+            "00000000-0000-4000-8000-000000000000",
+            tmp_path / "x.jsonl",
+        )
     assert list(tmp_path.iterdir()) == []
 
 

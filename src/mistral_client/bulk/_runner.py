@@ -67,22 +67,21 @@ class _Answer(msgspec.Struct):
     usage: _Usage | None = None
 
 
+class _Response(msgspec.Struct):
+    status_code: int | None = None
+    body: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))  # kept as it came
+
+
 class _Line(msgspec.Struct):
     """A result line of the Batch API's output or error file."""
 
     custom_id: str | None = None
-    response: msgspec.Raw | None = None
+    response: _Response | None = None
     error: Any = None
-
-
-class _Response(msgspec.Struct):
-    status_code: int | None = None
-    body: msgspec.Raw | None = None
 
 
 _decode_answer = msgspec.json.Decoder(_Answer).decode
 _decode_line = msgspec.json.Decoder(_Line).decode
-_decode_response = msgspec.json.Decoder(_Response).decode
 _encode = msgspec.json.encode
 
 
@@ -453,9 +452,9 @@ def _parse_result_line(line: bytes) -> BulkResult | None:
     status: int | None = None
     raw: bytes | None = None
     if parsed.response is not None:
-        response = _decode_response(bytes(parsed.response))
-        status = response.status_code
-        raw = None if response.body is None else bytes(response.body)
+        status = parsed.response.status_code
+        raw = bytes(parsed.response.body)
+        raw = None if raw == b"null" else raw
     error = parsed.error
     if error is None and status is not None and not 200 <= status < 300:
         error = f"status {status}"

@@ -139,10 +139,14 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     failed = f", {stats.failed:,} failed (in {runner.errors})" if stats.failed else ""
     skipped = f" ({stats.skipped:,} already there)" if stats.skipped else ""
-    say(
-        f"{stats.succeeded + stats.skipped:,} results in {args.output}{skipped}{failed}; "
-        f"{stats.done:,} this run in {stats.elapsed:.1f} s, {stats.requests_per_second:,.0f} requests/s"
-    )
+    job = f" (batch job {stats.job_id}, {stats.status})" if stats.job_id else ""
+    if not stats.done and stats.skipped and stats.skipped == stats.total:
+        say(f"nothing to send: all {stats.skipped:,} results are in {args.output} already")
+    else:
+        say(
+            f"{stats.succeeded + stats.skipped:,} results in {args.output}{skipped}{failed}; {stats.done:,} this run "
+            f"in {stats.elapsed:.1f} s, {stats.requests_per_second:,.0f} requests/s{job}"
+        )
     return EXIT_FAILED if stats.failed else EXIT_OK
 
 
