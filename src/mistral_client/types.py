@@ -25,6 +25,8 @@ from ._wire.answers import (
     ToolCall,
     Usage,
 )
+from ._wire.batch import BatchError, BatchJob, BatchJobList, BatchRequest, DeletedBatchJob
+from ._wire.files import DeletedFile, FileList, FileObject, SignedURL
 from ._wire.messages import (
     AssistantMessageParam,
     ContentParam,
@@ -68,4 +70,14 @@ __all__ = [
     # what a stream accumulates
     "StreamResult",
     "ChoiceResult",
+    # files and batch jobs (client.files, client.batch.jobs)
+    "FileObject",
+    "FileList",
+    "DeletedFile",
+    "SignedURL",
+    "BatchRequest",
+    "BatchJob",
+    "BatchJobList",
+    "BatchError",
+    "DeletedBatchJob",
 ]
