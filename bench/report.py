@@ -466,6 +466,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"default {DEFAULT_MAX_EVENT_SIZE / MiB:g} MiB event cap, up to the typed chunk."
         )
         parts += ["### 7. Large events", note, _table(head, table)]
+    if "bulk_runner" in s:
+        parts += _bulk_runner_section(s["bulk_runner"], z)
     if pending:
         parts.insert(
             0,
@@ -473,6 +475,40 @@ def markdown(r: dict[str, Any]) -> str:
             "(`python -m bench`) fills in the spread.",
         )
     return "\n\n".join(parts) + "\n"
+
+
+BULK_CPU_TARGET = 5  # scenario 8's target: client CPU per request at least this many times below mistralai's
+
+
+def _bulk_runner_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
+    small, large = (str(n) for n in z["bulk_runner"])
+    concurrency = z["bulk_runner_concurrency"]
+    ours = rows.get("ours", {}).get(large, {})
+    head = ["client", "requests/s", "CPU µs/request", "CPU vs ours", f"RSS growth at {int(small):,} (MiB)"]
+    head.append(f"at {int(large):,} (MiB)")
+    table = []
+    for name, by_size in rows.items():
+        row = by_size[large]
+        table.append(
+            [
+                name,
+                _fmt(row["requests_per_s"], 0),
+                _fmt(row["cpu_us_per_request"], 0),
+                _ratio(row["cpu_us_per_request"], ours.get("cpu_us_per_request")),
+                _fmt(by_size[small]["rss_growth_mib"], 1),
+                _fmt(row["rss_growth_mib"], 1),
+            ]
+        )
+    note = (
+        f"{int(large):,} chat requests at concurrency {concurrency} against the local server "
+        "(`mistral-client serve --fast`) in another process. ours: the bulk runner's direct engine "
+        "(`mistral_client.bulk`), writing its results file; mistralai and openai: `asyncio.gather` over the "
+        f"SDK's async chat call, {concurrency} at a time, the answers kept in a list. CPU: the client process's. "
+        f"RSS growth: peak memory above the client's once it had sent one request, for {int(small):,} and "
+        f"{int(large):,} requests (flat when a run holds neither its input nor its output). Target: client CPU "
+        f"per request at least {BULK_CPU_TARGET}x lower than mistralai's."
+    )
+    return ["### 8. Bulk runs", note, _table(head, table)]
 
 
 def _rates_section(rates: dict[str, Any], z: dict[str, Any]) -> list[str]:

@@ -287,3 +287,24 @@ def test_the_batch_engine_uploads_polls_and_downloads(tmp_path: Path) -> None:
     assert result_ids(tmp_path / "out.errors.jsonl") == ["r5"]
     assert not (tmp_path / "out.jsonl.job").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.errors.jsonl", "out.jsonl"]
+
+
+def test_a_stopped_batch_run_picks_its_job_up_again(tmp_path: Path) -> None:
+    ids = write_requests(tmp_path / "in.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    with LocalServer(mock_headers={"x-mock-batch-line-delay": "0.05"}) as server:
+        first = BulkRunner(
+            tmp_path / "in.jsonl", output=out, engine="batch", base_url=server.base_url, poll_interval=0.1
+        )
+        first.on_progress = lambda stats: first.stop()  # stop at the first poll: the job is queued or running
+        asyncio.run(first.run())
+        assert first.stopped and first.stats.job_id is not None
+        assert (tmp_path / "out.jsonl.job").read_text().strip() == first.stats.job_id
+        second = BulkRunner(
+            tmp_path / "in.jsonl", output=out, engine="batch", base_url=server.base_url, poll_interval=0.1
+        )
+        stats = asyncio.run(second.run())
+        creates = [r for r in server.recorder.requests if r.path == "/v1/batch/jobs" and r.method == "POST"]
+    assert len(creates) == 1 and stats.job_id == first.stats.job_id
+    assert stats.succeeded == 10 and sorted(result_ids(out)) == sorted(ids)
+    assert not (tmp_path / "out.jsonl.job").exists()
