@@ -308,3 +308,53 @@ def test_a_stopped_batch_run_picks_its_job_up_again(tmp_path: Path) -> None:
     assert len(creates) == 1 and stats.job_id == first.stats.job_id
     assert stats.succeeded == 10 and sorted(result_ids(out)) == sorted(ids)
     assert not (tmp_path / "out.jsonl.job").exists()
+
+
+def test_a_sync_client_lends_its_configuration(server: LocalServer, tmp_path: Path) -> None:
+    from mistral_client import Mistral
+
+    with (
+        LocalServer(api_key="sk-bulk-sync") as keyed,
+        Mistral(api_key="sk-bulk-sync", base_url=keyed.base_url) as client,
+    ):
+        stats = run([request_line("a")], output=tmp_path / "out.jsonl", client=client, progress=False)
+        assert stats.succeeded == 1
+        assert keyed.recorder.requests[0].headers["authorization"] == "[redacted]"  # the key went with it
+
+
+def test_extra_headers_go_with_every_request_and_odd_answers_are_errors_not_crashes(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    items = [request_line(f"h{n}") for n in range(5)]
+    stats = run(
+        items,
+        output=tmp_path / "out.jsonl",
+        base_url=server.base_url,
+        progress=False,
+        extra_headers={"x-mock-html": "1"},
+    )
+    assert all(r.headers.get("x-mock-html") == "1" for r in server.recorder.requests)
+    assert (stats.succeeded, stats.failed) == (0, 5)  # a 200 that is no JSON: each one's failure, the run went on
+    errors = read_results(tmp_path / "out.errors.jsonl")
+    assert sorted(line["custom_id"] for line in errors) == [f"h{n}" for n in range(5)]
+    assert all("not JSON" in line["error"]["message"] for line in errors)
+
+
+def test_a_batch_job_that_times_out_leaves_the_rest_for_the_next_run(tmp_path: Path) -> None:
+    ids = write_requests(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    knobs = {"x-mock-batch-line-delay": "0.05", "x-mock-batch-timeout": "0.4"}
+    with LocalServer() as server:
+        first = run(
+            tmp_path / "in.jsonl",
+            output=out,
+            engine="batch",
+            base_url=server.base_url,
+            poll_interval=0.1,
+            extra_headers=knobs,
+        )
+        assert first.status == "TIMEOUT_EXCEEDED" and first.done < 20
+        second = run(tmp_path / "in.jsonl", output=out, engine="batch", base_url=server.base_url, poll_interval=0.1)
+    assert second.status == "SUCCESS" and second.skipped == first.done
+    written = result_ids(out) + result_ids(tmp_path / "out.errors.jsonl")
+    assert sorted(written) == sorted(ids)

@@ -10,6 +10,7 @@ file skips every ``custom_id`` already there.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 import uuid
@@ -22,7 +23,9 @@ from typing import Any, Literal
 import msgspec
 
 from .._async.client import AsyncMistral
+from .._config import check_extra_headers
 from .._exceptions import APIError, APIStatusError, InvalidRequestError
+from .._sync.client import Mistral
 from .._wire.batch import API_ENDPOINTS, BatchJob, BatchRequest
 from ._input import RequestSource
 from ._limiter import AIMDLimiter
@@ -31,6 +34,7 @@ from ._progress import BulkStats, ProgressBar, wants_bar
 
 __all__ = ["BulkResult", "BulkRunner", "Engine", "errors_path_for"]
 
+logger = logging.getLogger("mistral_client")
 Engine = Literal["direct", "batch"]
 DEFAULT_ENDPOINT = "/v1/chat/completions"
 # The direct engine sends JSON bodies; a transcription's body is a file upload (batch engine only).
@@ -107,8 +111,9 @@ class BulkRunner:
         output: str | os.PathLike[str],
         errors: str | os.PathLike[str] | None = None,
         engine: Engine = "direct",
-        client: AsyncMistral | None = None,
+        client: AsyncMistral | Mistral | None = None,
         base_url: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         endpoint: str = DEFAULT_ENDPOINT,
         model: str | None = None,
         concurrency: int = 16,
@@ -132,10 +137,10 @@ class BulkRunner:
         for name, callback in (("on_result", on_result), ("on_progress", on_progress)):
             if callback is not None and not callable(callback):
                 raise InvalidRequestError(f"{name} must be a callable, got {type(callback).__name__}")
-        if client is not None and not isinstance(client, AsyncMistral):
-            raise InvalidRequestError(
-                f"client must be an AsyncMistral (the runner is asynchronous inside), got {type(client).__name__}"
-            )
+        if client is not None and not isinstance(client, (AsyncMistral, Mistral)):
+            raise InvalidRequestError(f"client must be an AsyncMistral or a Mistral, got {type(client).__name__}")
+        if extra_headers is not None:
+            check_extra_headers(extra_headers)
         self.source = RequestSource(requests)
         self.output = Path(output)
         self.errors = Path(errors) if errors is not None else errors_path_for(output)
@@ -154,8 +159,10 @@ class BulkRunner:
         self.metadata = metadata
         self.stats = BulkStats()
         self.stopped = False
-        self.client = client  # None: an AsyncMistral(base_url=base_url) made, and closed, by the run
+        # None: an AsyncMistral(base_url=base_url) made, and closed, by the run; a Mistral: one like it.
+        self.client = client
         self.base_url = base_url
+        self.extra_headers = dict(extra_headers) if extra_headers is not None else None
         self._stop_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._used = False
@@ -194,18 +201,19 @@ class BulkRunner:
             self._stop_event.set()
         self.source.check()  # every bad line reported before anything is sent
         self.stats.total = self.source.total
-        client = self.client if self.client is not None else AsyncMistral(base_url=self.base_url)
+        owned = not isinstance(self.client, AsyncMistral)
+        client = self.client if isinstance(self.client, AsyncMistral) else _async_client(self.client, self.base_url)
         try:
             output = ResultsFile(self.output).open()
         except BaseException:
-            if self.client is None:
+            if owned:
                 await client.close()
             raise
         try:
             errors = ResultsFile(self.errors).open()
         except BaseException:
             output.close()
-            if self.client is None:
+            if owned:
                 await client.close()
             raise
         try:
@@ -230,7 +238,7 @@ class BulkRunner:
         finally:
             output.close()
             errors.close()
-            if self.client is None:
+            if owned:
                 await client.close()
 
     def _record(self, result: BulkResult, output: ResultsFile, errors: ResultsFile) -> None:
@@ -262,6 +270,8 @@ class BulkRunner:
         async def one(request: BatchRequest, epoch: int) -> None:
             try:
                 result = await self._send_one(client, path, request, limiter, epoch)
+            except Exception as exc:  # whatever it is, it is this request's failure, not the run's
+                result = BulkResult(request.custom_id, None, None, f"{type(exc).__name__}: {exc}", type(exc).__name__)
             finally:
                 await limiter.release()
             self.stats.concurrency = limiter.current
@@ -327,6 +337,7 @@ class BulkRunner:
                 stream=False,
                 timeout=limits,
                 started=started,
+                extra_headers=self.extra_headers,
                 observe=lambda answer: limiter.observe(answer, epoch),
             )
             data = await client._read(response, limits, client._deadline(limits, started))
@@ -402,7 +413,11 @@ class BulkRunner:
         finally:
             os.unlink(name)
         job = await client.batch.jobs.create(
-            input_files=[uploaded.id], endpoint=self.endpoint, model=self.model, metadata=self.metadata
+            input_files=[uploaded.id],
+            endpoint=self.endpoint,
+            model=self.model,
+            metadata=self.metadata,
+            extra_headers=self.extra_headers,
         )
         return job.id
 
@@ -412,9 +427,15 @@ class BulkRunner:
         try:
             await client.files.download(file_id, target)
             with open(target, "rb") as lines:  # noqa: ASYNC230 - a local file, read a line at a time
-                for line in lines:
+                for number, line in enumerate(lines, 1):
                     result = _parse_result_line(line)
-                    if result is None or result.custom_id in done:
+                    if result is None:
+                        if line.strip():
+                            logger.warning(
+                                "batch file %s, line %d: not a result with a custom_id; skipped", file_id, number
+                            )
+                        continue
+                    if result.custom_id in done:
                         continue
                     yield result
         finally:
@@ -467,3 +488,18 @@ def _parse_result_line(line: bytes) -> BulkResult | None:
 
 def _count_in(source: RequestSource, done: set[str]) -> int:
     return sum(1 for _, request in source if request.custom_id in done) if done else 0
+
+
+def _async_client(client: Mistral | None, base_url: str | None) -> AsyncMistral:
+    """The runner's own ``AsyncMistral``: from the environment, or configured as the ``Mistral`` given."""
+    if client is None:
+        return AsyncMistral(base_url=base_url)
+    key = client._api_key.get() if client._api_key is not None else ""
+    return AsyncMistral(
+        api_key=key,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        max_retries=client.max_retries,
+        max_event_size=client.max_event_size,
+        allow_insecure_http=True,  # the Mistral given was allowed to send its key there already
+    )

@@ -137,6 +137,12 @@ def _run(args: argparse.Namespace) -> int:
         say(f"interrupted: {stats.skipped + stats.done:,} results in {args.output}{where}")
         say(f"to resume: {_resume_command(args)}")
         return EXIT_INTERRUPTED
+    if stats.status is not None and stats.status != "SUCCESS":
+        say(
+            f"error: batch job {stats.job_id} ended {stats.status}: {stats.done:,} results written to "
+            f"{args.output} (failures to {runner.errors}); run it again to send the rest in a new job"
+        )
+        return EXIT_FAILED
     failed = f", {stats.failed:,} failed (in {runner.errors})" if stats.failed else ""
     skipped = f" ({stats.skipped:,} already there)" if stats.skipped else ""
     job = f" (batch job {stats.job_id}, {stats.status})" if stats.job_id else ""
