@@ -83,3 +83,20 @@ def test_job_actions_name_a_job_that_is_not_there(server: LocalServer) -> None:
     env = cli_env(base_url=server.base_url)
     done = run_cli("batch", "status", "00000000-0000-4000-8000-000000000000", env=env)
     assert done.returncode == 1 and ERROR_PREFIX in done.stderr and "404" in done.stderr
+
+
+def test_on_a_terminal_a_progress_bar_shows_counts_rates_and_errors(server: LocalServer, tmp_path: Path) -> None:
+    from tests.cli.test_cli_terminal import run_in_pty
+
+    items = [request_line(f"p{n}") for n in range(30)] + [request_line("bad", model="no-such-model")]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in items))
+    args = ("batch", "run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
+    code, shown = run_in_pty(*args, env=cli_env(base_url=server.base_url))
+    assert code == 1  # one request failed
+    assert "31/31" in shown and "req/s" in shown and "tok/s" in shown and "1 errors" in shown
+    plain = run_cli(*args[:-1], str(tmp_path / "again.jsonl"), env=cli_env(base_url=server.base_url))
+    assert "req/s" not in plain.stderr and "\x1b[" not in plain.stderr  # no terminal: no bar
+    quiet_code, quiet = run_in_pty(
+        *args[:-1], str(tmp_path / "third.jsonl"), "--no-progress", env=cli_env(base_url=server.base_url)
+    )
+    assert quiet_code == 1 and "req/s" not in quiet
