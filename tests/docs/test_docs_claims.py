@@ -154,6 +154,12 @@ def _status_range() -> bool:
     )
 
 
+def _files_constant(name: str) -> Any:
+    from mistral_client.server import _files
+
+    return getattr(_files, name)
+
+
 def _server_config() -> Any:
     from mistral_client.server import ServerConfig
 
@@ -587,6 +593,30 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "docs/local-server.md",
         "gets a 404 whose message names the file",
         (HeldBy("tests/server/test_server_replay.py::test_unknown_request_is_a_clear_not_found_for_the_client"),),
+    ),
+    # docs/local-server.md: files and batch jobs (issue 16)
+    (
+        "docs/local-server.md",
+        "the live service's cap of 512 MB",
+        (
+            Note("the spec's upload description: 'a maximum of 512 MB'"),
+            Code("_files.MAX_FILE_SIZE", lambda: _files_constant("MAX_FILE_SIZE") == 512 * MB),
+        ),
+    ),
+    (
+        "docs/local-server.md",
+        "a forged, expired or deleted one gets 403",
+        (HeldBy("tests/server/test_files.py::test_signed_url_serves_the_file_without_a_key_until_it_is_deleted"),),
+    ),
+    (
+        "docs/local-server.md",
+        "fails line by line with the route's 404",
+        (HeldBy("tests/server/test_batch.py::test_an_endpoint_this_server_lacks_fails_line_by_line"),),
+    ),
+    (
+        "docs/local-server.md",
+        "came back after a 429 no more often than its rules allow",
+        (HeldBy("tests/server/test_batch_seen.py::test_the_requests_a_serve_process_saw_and_how_it_answered_them"),),
     ),
     # docs/streaming.md
     ("docs/streaming.md", "choice 0", (Note("the index of the first choice, as the API numbers them"),)),

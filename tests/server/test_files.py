@@ -155,7 +155,7 @@ def test_expired_files_are_gone(client: httpx2.Client, monkeypatch: pytest.Monke
     assert client.get(f"/v1/files/{created['id']}").status_code == 404
 
 
-def test_a_large_upload_is_streamed_to_disk_never_held(client: httpx2.Client, server: LocalServer) -> None:
+def test_a_large_file_is_streamed_to_disk_and_back_never_held(client: httpx2.Client, server: LocalServer) -> None:
     block = (json.dumps({"custom_id": "x" * 20, "body": {"messages": []}}) + "\n").encode() * 1000
     blocks = (64 << 20) // len(block) + 1  # 64 MiB, far past the 10 MiB cap on JSON bodies
     digest = hashlib.sha256()
@@ -187,6 +187,18 @@ def test_a_large_upload_is_streamed_to_disk_never_held(client: httpx2.Client, se
         while block_read := file.read(1 << 20):
             written.update(block_read)
     assert written.hexdigest() == digest.hexdigest()
+    # And back: the download is read from disk in blocks as the client takes them.
+    downloaded = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        with client.stream("GET", f"/v1/files/{created['id']}/content") as answer:
+            for piece in answer.iter_bytes():
+                downloaded.update(piece)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert downloaded.hexdigest() == digest.hexdigest()
+    assert peak < 16 << 20, f"the download took {peak >> 20} MiB of memory"
     client.delete(f"/v1/files/{created['id']}")
 
 

@@ -104,6 +104,10 @@ CASES: dict[str, tuple[dict[str, str], dict[str, Any], Callable[[Outcome], None]
     ),
     "x-mock-api-key": ({"x-mock-api-key": "not-the-clients"}, {}, raises(AuthenticationError)),
     "x-mock-rate-limit": ({"x-mock-rate-limit": "0"}, {}, raises(RateLimitError)),
+    # The batch knobs act on the jobs a request creates (tests/server/test_batch.py); a chat is left alone.
+    "x-mock-batch-fail-every": ({"x-mock-batch-fail-every": "1"}, {}, plain),
+    "x-mock-batch-line-delay": ({"x-mock-batch-line-delay": "30"}, {}, plain),
+    "x-mock-batch-timeout": ({"x-mock-batch-timeout": "0"}, {}, plain),
 }
 
 

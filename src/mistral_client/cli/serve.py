@@ -134,6 +134,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="BYTES",
         help=f"refuse larger request bodies with 413 (default: {DEFAULT_MAX_BODY_SIZE}, 10 MiB)",
     )
+    served.add_argument(
+        "--files-dir",
+        metavar="DIR",
+        help="keep /v1/files uploads and batch results in DIR (default: a temporary folder, removed on exit)",
+    )
     pace = serve.add_argument_group("pacing")
     pace.add_argument(
         "--token-delay",
@@ -340,6 +345,7 @@ def _serve_config(args: argparse.Namespace, engine: LlamaEngine | None = None) -
         ui=args.ui,
         allowed_hosts=tuple(args.allowed_host),
         cors_origins=tuple(args.cors_origin),
+        files_dir=args.files_dir,
         **limits,
     )
 

@@ -35,6 +35,7 @@ from ._net import host_name, is_wildcard
 from ._records import Recorder
 from ._replay import Recording, Replaying
 from ._routes import ROUTES
+from ._seen import SEEN_ROUTES
 from ._state import Shared
 from ._stream import hide_injected_disconnects
 from ._ui import ui_routes
@@ -50,7 +51,10 @@ def create_app(
     limit = config.requests_per_minute if config.rate_limit is None else config.rate_limit
     shared = Shared(config, recorder or Recorder(), RateWindow(limit, config.tokens_per_minute))
     logging.getLogger("uvicorn.error").addFilter(hide_injected_disconnects)
-    routes, passthrough = [*ROUTES, *FILE_ROUTES, *BATCH_ROUTES, *(ui_routes(config) if config.ui else [])], False
+    routes, passthrough = [*ROUTES, *(ui_routes(config) if config.ui else [])], False
+    routes += FILE_ROUTES  # /v1/files (_files)
+    routes += BATCH_ROUTES  # /v1/batch/jobs (_batch)
+    routes += SEEN_ROUTES  # /mock/requests: what the server saw, for tests in another process (_seen)
     if config.replay_dir is not None:
         routes, passthrough = [_anything(Replaying(Path(config.replay_dir), config.replay_pace).answer)], True
     elif config.record_dir is not None and config.upstream is not None:

@@ -37,11 +37,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from ._errors import error_response, injected_failure, routing_error, server_error
-from ._files import FileStore, StoredFile, files_of, path_uuid_problem
+from ._errors import error_response, routing_error, server_error
+from ._files import FileStore, StoredFile, files_of, injected, path_uuid_problem
 from ._knobs import Knobs
 from ._requests import schema_problems
-from ._state import knobs_of, shared_of
+from ._state import knobs_of
 
 __all__ = ["BATCH_ROUTES", "ENDPOINTS", "STATUSES", "BatchJobs", "jobs_of"]
 
@@ -180,9 +180,9 @@ def jobs_of(request: Request) -> BatchJobs:
 
 
 async def create_job(request: Request) -> Response:
-    shared, knobs = shared_of(request), knobs_of(request)
-    if (injected := injected_failure(knobs, shared.failures_by_id)) is not None:
-        return injected
+    if (failure := injected(request)) is not None:
+        return failure
+    knobs = knobs_of(request)
     try:
         body = msgspec.json.decode(await request.body())
     except msgspec.DecodeError as exc:
@@ -226,6 +226,8 @@ async def get_job(request: Request) -> Response:
 
 
 async def list_jobs(request: Request) -> Response:
+    if (failure := injected(request)) is not None:
+        return failure
     query = request.query_params
     numbers: dict[str, int] = {}
     for name, default in (("page", 0), ("page_size", 100)):
@@ -300,6 +302,8 @@ BATCH_ROUTES = [
 
 
 def _found(request: Request) -> Job | Response:
+    if (failure := injected(request)) is not None:
+        return failure
     job_id = request.path_params["job_id"]
     if (problem := path_uuid_problem("job_id", job_id)) is not None:
         return problem
@@ -351,8 +355,8 @@ async def _run(app: Starlette, store: FileStore, job: Job) -> None:
                 await _pause(job, delay, deadline)
                 job.status, job.started_at = "RUNNING", int(time.time())
                 lines = _lines(store, job)
-                if job.requests is None:
-                    job.total = sum(1 for _ in _lines(store, job))
+                if job.requests is None:  # a pass over the files, off the event loop: they may be 512 MB
+                    job.total = await asyncio.to_thread(lambda: sum(1 for _ in _lines(store, job)))
                 for number, line in enumerate(lines, start=1):
                     await _pause(job, delay, deadline)
                     ok, result = await _one_line(app, job, number, line, line_knobs)
@@ -366,6 +370,10 @@ async def _run(app: Starlette, store: FileStore, job: Job) -> None:
             except _Unreadable as exc:
                 outcome = "FAILED"
                 job.note_error(str(exc))
+            except Exception:  # a bug here: the job says so rather than staying RUNNING forever
+                _log.exception("batch job %s failed", job.id)
+                outcome = "FAILED"
+                job.note_error("Internal error while running the job")
     finally:
         # Also when the server stops mid-job: what finished is listed, what did not is gone.
         job.output_file = _listed(store, output_id, output_path, job.succeeded, "batch_result", job)
@@ -385,6 +393,9 @@ async def _pause(job: Job, delay: float, deadline: float) -> None:
     if left <= 0:
         raise _Ended("TIMEOUT_EXCEEDED")
     if delay <= 0:
+        # A line's route may never wait for anything: without this, a long job would hold the event
+        # loop, and the server would answer nobody (not even the job's own polls) until it ended.
+        await asyncio.sleep(0)
         return
     try:
         await asyncio.wait_for(job.cancel_requested.wait(), min(delay, left))

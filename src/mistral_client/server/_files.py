@@ -43,6 +43,7 @@ __all__ = [
     "FileStore",
     "StoredFile",
     "files_of",
+    "injected",
     "is_streamed_upload",
     "path_uuid_problem",
 ]
@@ -178,9 +179,8 @@ def is_streamed_upload(scope: Scope) -> bool:
 
 
 async def upload_file(request: Request) -> Response:
-    shared = shared_of(request)
-    if (injected := injected_failure(knobs_of(request), shared.failures_by_id)) is not None:
-        return injected
+    if (failure := injected(request)) is not None:
+        return failure
     content_type, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -245,6 +245,8 @@ async def upload_file(request: Request) -> Response:
 
 
 async def list_files(request: Request) -> Response:
+    if (failure := injected(request)) is not None:
+        return failure
     query = request.query_params
     numbers = _whole_numbers(query, page=0, page_size=100)
     if isinstance(numbers, Response):
@@ -351,7 +353,14 @@ def _send(stored: StoredFile) -> Response:
     return FileResponse(stored.path, media_type="application/octet-stream", filename=stored.filename)
 
 
+def injected(request: Request) -> Response | None:
+    """The failure ``x-mock-status`` asks for (every files and batch route honours it), or None."""
+    return injected_failure(knobs_of(request), shared_of(request).failures_by_id)
+
+
 def _found(request: Request) -> StoredFile | Response:
+    if (failure := injected(request)) is not None:
+        return failure
     file_id = request.path_params["file_id"]
     if (problem := path_uuid_problem("file_id", file_id)) is not None:
         return problem

@@ -90,8 +90,11 @@ class _Writes:
         if origin is not None and not self._trusted(origin.lower(), headers.get("host", "").lower()):
             message = f"Cross-origin request refused: Origin {origin!r} is not this server's own"
             refusal = error_response(403, message, "invalid_request_error", "3001")
-        elif scope["method"] == "POST" and _media_type(headers.get("content-type")) != (
-            wanted := _POST_TYPES.get(scope["path"], "application/json")
+        elif (
+            scope["method"] == "POST"
+            and not _bodiless(headers)
+            and _media_type(headers.get("content-type"))
+            != (wanted := _POST_TYPES.get(scope["path"], "application/json"))
         ):
             # text/plain, the form types and no type at all are what a page sends without a preflight.
             message = f"Content-Type must be {wanted}, got {headers.get('content-type') or 'none'}"
@@ -168,6 +171,12 @@ def _answered_in_json(make: Callable[[ASGIApp], ASGIApp], app: ASGIApp, explain:
         await middleware(scope, receive, send_json)
 
     return answer
+
+
+def _bodiless(headers: Headers) -> bool:
+    """A POST with nothing to parse (a cancel: the official SDK sends no Content-Type): no type to check."""
+    no_length = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+    return no_length and "content-type" not in headers
 
 
 def _media_type(content_type: str | None) -> str:

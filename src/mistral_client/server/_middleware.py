@@ -116,8 +116,8 @@ class Observed:
         config, window = self.shared.config, self.shared.window
         headers = Headers(scope=scope)
         path: str = scope["path"]
-        # Passthrough forwards (or replays) any path; otherwise the API and the chat page's own calls.
-        guarded = self.passthrough or path.startswith("/v1/") or path in UI_API_PATHS
+        # Passthrough forwards (or replays) any path; otherwise the API, what it saw (_seen) and the chat page's calls.
+        guarded = self.passthrough or path.startswith(("/v1/", "/mock/")) or path in UI_API_PATHS
         keyed = not config.api_key or _bears(headers, config.api_key)
         if guarded and not keyed:
             return Knobs(), unauthorized(), []

@@ -126,6 +126,12 @@ class Recorder:
                     response.body = b"".join(pending[0])
             return list(self._responses)
 
+    def exchanges(self, path: str | None = None) -> list[tuple[RequestRecord, int | None]]:
+        """Each request (to ``path``, when given) and the status it was answered with (None: not yet)."""
+        with self._changed:
+            statuses = {response.request_index: response.status for response in self._responses}
+            return [(r, statuses.get(r.index)) for r in self._requests if path is None or r.path == path]
+
     @property
     def connections(self) -> list[tuple[str, int]]:
         """Distinct client addresses in order of first use: fewer than requests means reuse."""
