@@ -41,3 +41,17 @@ def result_ids(path: Path) -> list[str]:
 
 def duplicates(ids: list[str]) -> dict[str, int]:
     return {custom_id: seen for custom_id, seen in Counter(ids).items() if seen > 1}
+
+
+def seen_statuses(base_url: str) -> dict[str, list[int | None]]:
+    """From a ``serve`` process's own records (``GET /mock/requests``): each chat request's custom_id
+    (its first message: see ``request_line``) with the status of every time it was sent."""
+    import httpx2
+
+    answer = httpx2.get(f"{base_url}/mock/requests", params={"path": "/v1/chat/completions"}, timeout=30)
+    answer.raise_for_status()
+    counts: dict[str, list[int | None]] = {}
+    for seen in answer.json()["data"]:
+        messages = (seen.get("body") or {}).get("messages") or [{}]
+        counts.setdefault(str(messages[0].get("content")), []).append(seen.get("status"))
+    return counts

@@ -21,9 +21,8 @@ import pytest
 
 from mistral_client import AsyncMistral
 from mistral_client.bulk import BulkRunner
-from tests.bulk.helpers import duplicates, read_results, result_ids, write_requests
-from tests.support.countserver import CountServer
-from tests.support.serveproc import serve_env
+from tests.bulk.helpers import duplicates, read_results, result_ids, seen_statuses, write_requests
+from tests.support.serveproc import serve_env, serving
 
 RATE_LIMIT = 1900  # requests a minute: 2,000 requests run into it
 
@@ -31,11 +30,11 @@ RATE_LIMIT = 1900  # requests a minute: 2,000 requests run into it
 @pytest.mark.timeout(240)  # the limit is per minute: the last hundred wait for the window to move (idle time)
 async def test_2000_requests_under_a_rate_limit_each_arrive_once_within_the_retry_rule(tmp_path: Path) -> None:
     ids = write_requests(tmp_path / "in.jsonl", 2000)
-    with CountServer(rate_limit=RATE_LIMIT, requests_per_minute=RATE_LIMIT) as server:
+    with serving("--rate-limit", str(RATE_LIMIT), "--fast") as server:
         async with AsyncMistral(base_url=server.base_url) as client:
             runner = BulkRunner(tmp_path / "in.jsonl", output=tmp_path / "out.jsonl", client=client, concurrency=16)
             stats = await runner.run()
-        counts = server.counts()
+        counts = seen_statuses(server.base_url)
     written = result_ids(tmp_path / "out.jsonl")
     assert duplicates(written) == {} and sorted(written) == sorted(ids)
     assert read_results(tmp_path / "out.errors.jsonl") == []
@@ -76,13 +75,13 @@ def wait_for_lines(path: Path, count: int, proc: subprocess.Popen[str], timeout:
 
 
 # A slow server (10 ms an answer), so that a run of 1,000 at concurrency 4 lasts seconds and can be cut.
-SLOW = {"mock_headers": {"x-mock-first-token-delay": "0.01"}, "requests_per_minute": 1_000_000}
+SLOW = ("--first-token-delay", "0.01", "--token-delay", "0", "--requests-per-minute", "1000000")
 
 
 def test_a_run_killed_halfway_then_resumed_sends_each_finished_id_once(tmp_path: Path) -> None:
     ids = write_requests(tmp_path / "in.jsonl", 1000)
     out = tmp_path / "out.jsonl"
-    with CountServer(**SLOW) as server:
+    with serving(*SLOW) as server:
         first = start_run(tmp_path / "in.jsonl", out, server.base_url, "--concurrency", "4")
         wait_for_lines(out, 500, first)
         first.send_signal(signal.SIGKILL)
@@ -98,7 +97,7 @@ def test_a_run_killed_halfway_then_resumed_sends_each_finished_id_once(tmp_path:
             text=True,
             timeout=120,
         )
-        counts = server.counts()
+        counts = seen_statuses(server.base_url)
     assert second.returncode == 0, second.stderr
     assert f"({len(finished):,} already there)" in second.stderr
     written = result_ids(out)  # every line whole: the torn one was cut before appending
@@ -111,7 +110,7 @@ def test_a_run_killed_halfway_then_resumed_sends_each_finished_id_once(tmp_path:
 def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_resume_finishes(tmp_path: Path) -> None:
     ids = write_requests(tmp_path / "in.jsonl", 1000)
     out = tmp_path / "out.jsonl"
-    with CountServer(**SLOW) as server:
+    with serving(*SLOW) as server:
         run = start_run(tmp_path / "in.jsonl", out, server.base_url, "--concurrency", "4")
         wait_for_lines(out, 200, run)
         run.send_signal(signal.SIGINT)
@@ -125,7 +124,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_resume_finishes(tmp_pat
         assert 200 <= len(finished) < 1000 and duplicates(finished) == {}
         args = resume.split()[2:]
         again = subprocess.run(cli(*args), env=serve_env(), capture_output=True, text=True, timeout=120)
-        counts = server.counts()
+        counts = seen_statuses(server.base_url)
     assert again.returncode == 0, again.stderr
     written = result_ids(out)
     assert duplicates(written) == {} and sorted(written) == sorted(ids)
@@ -135,7 +134,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_resume_finishes(tmp_pat
 def test_the_batch_engine_from_the_command_line_then_status_and_download(tmp_path: Path) -> None:
     ids = write_requests(tmp_path / "in.jsonl", 40)
     out = tmp_path / "out.jsonl"
-    with CountServer(mock_headers={"x-mock-batch-line-delay": "0.005"}) as server:
+    with serving("--batch-line-delay", "0.005", "--fast") as server:
         done = subprocess.run(
             cli("run", str(tmp_path / "in.jsonl"), "-o", str(out), "--engine", "batch", "--base-url", server.base_url),
             env=serve_env(),
@@ -145,7 +144,7 @@ def test_the_batch_engine_from_the_command_line_then_status_and_download(tmp_pat
         )
         assert done.returncode == 0, done.stderr
         assert sorted(result_ids(out)) == sorted(ids)
-        assert server.counts() == {}  # nothing went to /v1/chat/completions from here: the job ran the lines
+        assert seen_statuses(server.base_url) == {}  # nothing went to /v1/chat/completions: the job ran the lines
         job_id = done.stderr.split("batch job ", 1)[1].split(",", 1)[0]
         status = subprocess.run(
             cli("status", job_id, "--base-url", server.base_url), env=serve_env(), capture_output=True, text=True
