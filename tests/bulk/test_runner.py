@@ -358,3 +358,11 @@ def test_a_batch_job_that_times_out_leaves_the_rest_for_the_next_run(tmp_path: P
     assert second.status == "SUCCESS" and second.skipped == first.done
     written = result_ids(out) + result_ids(tmp_path / "out.errors.jsonl")
     assert sorted(written) == sorted(ids)
+
+
+def test_the_direct_engine_sends_to_the_endpoint_named(server: LocalServer, tmp_path: Path) -> None:
+    items = [{"custom_id": f"e{n}", "body": {"model": "mistral-embed", "input": [f"text {n}"]}} for n in range(4)]
+    stats = run(items, output=tmp_path / "out.jsonl", base_url=server.base_url, endpoint="/v1/embeddings")
+    assert stats.succeeded == 4
+    assert {r.path for r in server.recorder.requests} == {"/v1/embeddings"}
+    assert all(line["response"]["body"]["data"][0]["embedding"] for line in read_results(tmp_path / "out.jsonl"))

@@ -104,6 +104,20 @@ def test_a_failed_download_leaves_no_file(kind: str, server: LocalServer, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_download_cut_short_leaves_no_file(kind: str, tmp_path: Path) -> None:
+    from mistral_client import APIConnectionError
+    from tests.support.rawserver import RawConnection, RawServer
+
+    def handler(conn: RawConnection) -> None:
+        head = "HTTP/1.1 200 X\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n"
+        conn.send(head.encode() + b"x" * 5000)
+        conn.sock.close()  # 5,000 of the 100,000 bytes promised
+
+    with RawServer(handler) as raw, pytest.raises(APIConnectionError, match="after 5000 bytes"):
+        on(kind, {"base_url": raw.base_url}, "files.download", "f-1", tmp_path / "out.jsonl")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its .part
+
+
 def test_an_upload_is_streamed_not_read_whole(server: LocalServer, tmp_path: Path) -> None:
     import tracemalloc
 
