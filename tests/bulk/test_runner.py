@@ -366,3 +366,16 @@ def test_the_direct_engine_sends_to_the_endpoint_named(server: LocalServer, tmp_
     assert stats.succeeded == 4
     assert {r.path for r in server.recorder.requests} == {"/v1/embeddings"}
     assert all(line["response"]["body"]["data"][0]["embedding"] for line in read_results(tmp_path / "out.jsonl"))
+
+
+def test_an_exception_in_a_callback_stops_the_run_and_propagates(server: LocalServer, tmp_path: Path) -> None:
+    write_requests(tmp_path / "in.jsonl", 50)
+
+    def on_result(result: BulkResult) -> None:
+        if result.custom_id == "r3":
+            raise LookupError("the program's own bug")
+
+    with pytest.raises(LookupError, match="the program's own bug"):
+        run(tmp_path / "in.jsonl", output=tmp_path / "out.jsonl", base_url=server.base_url, on_result=on_result)
+    written = result_ids(tmp_path / "out.jsonl")
+    assert "r3" in written and len(written) < 50  # its result was written first; the run stopped soon after

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -201,6 +202,7 @@ class BulkRunner:
             self._stop_event.set()
         self.source.check()  # every bad line reported before anything is sent
         self.stats.total = self.source.total
+        self.stats.started = time.monotonic()
         owned = not isinstance(self.client, AsyncMistral)
         client = self.client if isinstance(self.client, AsyncMistral) else _async_client(self.client, self.base_url)
         try:
@@ -266,6 +268,7 @@ class BulkRunner:
         stop = self._stop_event
         assert stop is not None
         tasks: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []  # a callback's exception, or the disk's: the run's own failure
 
         async def one(request: BatchRequest, epoch: int) -> None:
             try:
@@ -276,7 +279,12 @@ class BulkRunner:
                 await limiter.release()
             self.stats.concurrency = limiter.current
             self.stats.throttled = limiter.throttled
-            self._record(result, output, errors)
+            try:
+                self._record(result, output, errors)
+            except Exception as exc:
+                failures.append(exc)
+                stop.set()
+                return
             await queue.put(result)
 
         async def feed() -> None:
@@ -321,6 +329,8 @@ class BulkRunner:
             for task in list(tasks):
                 task.cancel()
             await asyncio.gather(feeder, stopper, *tasks, return_exceptions=True)
+        if failures:
+            raise failures[0]
         if feeder.done() and not feeder.cancelled() and feeder.exception() is not None:
             raise feeder.exception()  # type: ignore[misc]
 
