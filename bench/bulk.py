@@ -1,4 +1,4 @@
-"""Scenario 8 in a process of its own: N chat requests at concurrency C, through one client.
+"""Scenario 9 in a process of its own: N chat requests at concurrency C, through one client.
 
     python -m bench.bulk CLIENT BASE_URL N C
 

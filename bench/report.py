@@ -477,7 +477,7 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-BULK_CPU_TARGET = 5  # scenario 8's target: client CPU per request at least this many times below mistralai's
+BULK_CPU_TARGET = 5  # scenario 9's target: client CPU per request at least this many times below mistralai's
 
 
 def _bulk_runner_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
@@ -508,7 +508,7 @@ def _bulk_runner_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
         f"{int(large):,} requests (flat when a run holds neither its input nor its output). Target: client CPU "
         f"per request at least {BULK_CPU_TARGET}x lower than mistralai's."
     )
-    return ["### 8. Bulk runs", note, _table(head, table)]
+    return ["### 9. Bulk runs", note, _table(head, table)]
 
 
 def _rates_section(rates: dict[str, Any], z: dict[str, Any]) -> list[str]:

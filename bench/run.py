@@ -1,7 +1,7 @@
 """``python -m bench``: run the scenarios, print the tables, write docs/benchmarks.md and the chart.
 
 Scenarios: 1 bulk, 2 trickle, 3 many streams (on asyncio and uvloop, then at other event rates),
-4 cold start, 5 time to first chunk, 6 cancellation, 7 large events, 8 bulk runs (the runner's direct
+4 cold start, 5 time to first chunk, 6 cancellation, 7 large events, 9 bulk runs (the runner's direct
 engine).  ``--quick`` runs each at a tiny size (what CI does, to keep the harness working); its numbers mean nothing.
 
 The run's numbers go to docs/benchmarks.json; docs/benchmarks.md, its chart and the README's speed
@@ -23,7 +23,7 @@ from typing import Any
 from bench import bulk, report, scenarios
 from bench.server import ROOT, ServerProcess
 
-SCENARIOS = {1: "bulk", 2: "trickle", 3: "many", 4: "cold", 5: "ttfc", 6: "cancel", 7: "large", 8: "bulk_runner"}
+SCENARIOS = {1: "bulk", 2: "trickle", 3: "many", 4: "cold", 5: "ttfc", 6: "cancel", 7: "large", 9: "bulk_runner"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

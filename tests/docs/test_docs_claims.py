@@ -735,7 +735,7 @@ RENDERER_PHRASES = {
     "### 5.": "section number",
     "### 6.": "section number",
     "### 7.": "section number",
-    "### 8.": "section number",
+    "### 9.": "section number",
     "near 100%": "what a saturated client looks like, not a measurement",
     "(1, 5, 15 min)": "the windows of os.getloadavg",
     "--only 1,2": "an example of the option",
