@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from tests.support.serveproc import serving
 from tests.support.servertools import CHAT, MODEL
@@ -47,3 +48,14 @@ def test_serve_keeps_files_in_the_folder_given(tmp_path: Path) -> None:
     with serving("--fast", "--files-dir", str(tmp_path)) as served, httpx2.Client(base_url=served.base_url) as client:
         created = client.post("/v1/files", files={"file": ("a.jsonl", b"{}\n")}, data={"purpose": "batch"}).json()
         assert (tmp_path / created["id"]).read_bytes() == b"{}\n"
+
+
+def test_serve_removes_its_temporary_files_folder_when_it_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the serve process makes its temporary folder
+    with serving("--fast") as served, httpx2.Client(base_url=served.base_url) as client:
+        created = client.post("/v1/files", files={"file": ("a.jsonl", b"{}\n")}, data={"purpose": "batch"}).json()
+        [folder] = tmp_path.glob("mistral-client-files-*")
+        assert (folder / created["id"]).is_file()
+    assert not folder.exists()

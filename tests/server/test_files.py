@@ -16,7 +16,7 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer, ServerConfig, _files
-from tests.support.openapi import conforms
+from tests.support.openapi import conforms, spec
 
 KEY = "sk-files"
 LINES = b'{"custom_id":"a","body":{}}\n{"custom_id":"b","body":{}}\n{"custom_id":"c","body":{}}'
@@ -80,10 +80,11 @@ def test_every_purpose(client: httpx2.Client, purpose: str, sample_type: str) ->
 def test_bad_uploads_are_refused_with_the_apis_shapes(client: httpx2.Client) -> None:
     wrong = upload(client, purpose="audio")
     assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "purpose"]
+    conforms("HTTPValidationError", wrong.json())
     no_file = client.post("/v1/files", files={"other": ("x", b"1")}, data={"purpose": "batch"})
     assert no_file.status_code == 422 and no_file.json()["detail"][0]["loc"] == ["body", "file"]
     as_json = client.post("/v1/files", json={"purpose": "batch"})
-    assert as_json.status_code == 415 and "multipart/form-data" in as_json.json()["message"]
+    assert as_json.status_code == 422 and as_json.json()["detail"][0]["loc"] == ["body", "file"]
     cut = client.post(
         "/v1/files",
         content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nabc',
@@ -98,6 +99,8 @@ def test_a_file_name_is_a_label_never_a_path(client: httpx2.Client, server: Loca
     created = upload(client, name="../../etc/evil.jsonl").json()
     assert created["filename"] == "evil.jsonl"
     assert (server.app.state.files.folder / created["id"]).is_file()
+    assert upload(client, name="C:\\Users\\me\\in.jsonl").json()["filename"] == "in.jsonl"
+    assert upload(client, name="données 日本.jsonl").json()["filename"] == "données 日本.jsonl"  # UTF-8, kept
 
 
 def test_list_filters_and_pages(client: httpx2.Client) -> None:
@@ -120,11 +123,21 @@ def test_list_filters_and_pages(client: httpx2.Client) -> None:
     conforms("ListFilesResponse", untotalled)
     assert untotalled["total"] is None and len(untotalled["data"]) == 6
     assert client.get("/v1/files", params={"page": "x"}).status_code == 422
+    assert client.get("/v1/files", params={"source": "elsewhere"}).json()["detail"][0]["loc"] == ["query", "source"]
+    assert client.get("/v1/files", params={"sample_type": "x"}).json()["detail"][0]["loc"] == ["query", "sample_type"]
+
+
+def test_the_enums_are_the_specs() -> None:
+    schemas = spec()["components"]["schemas"]
+    assert list(_files.PURPOSES) == schemas["FilePurpose"]["enum"]
+    assert list(_files._SAMPLE_TYPE_NAMES) == schemas["SampleType"]["enum"]
+    assert list(_files._SOURCES) == schemas["Source"]["enum"]
 
 
 def test_ids_are_uuids(client: httpx2.Client) -> None:
     bad = client.get("/v1/files/not-a-uuid")
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "file_id"]
+    conforms("HTTPValidationError", bad.json())
     missing = client.delete("/v1/files/00000000-0000-4000-8000-000000000000")
     assert missing.status_code == 404 and missing.json()["object"] == "error"
 
@@ -215,6 +228,9 @@ def test_a_file_past_the_cap_is_refused_and_not_kept(
 def test_uploads_need_the_key_and_a_form_from_no_foreign_page(server: LocalServer) -> None:
     with httpx2.Client(base_url=server.base_url) as anonymous:
         assert upload(anonymous).status_code == 401
+        # A form a browser sent from another site (no key: a page cannot add one without a preflight).
+        cross_site = anonymous.post("/v1/files", files={"file": ("x", b"1")}, headers={"sec-fetch-site": "cross-site"})
+        assert cross_site.status_code == 415 and "multipart/form-data" in cross_site.json()["message"]
     headers = {"authorization": f"Bearer {KEY}", "origin": "https://evil.example"}
     with httpx2.Client(base_url=server.base_url, headers=headers) as foreign:
         assert upload(foreign).status_code == 403
@@ -230,10 +246,15 @@ def test_files_live_in_the_folder_given_and_a_temporary_one_goes_with_the_server
     ):
         file_id = upload(client).json()["id"]
         assert (tmp_path / "files" / file_id).read_bytes() == LINES
-    assert (tmp_path / "files" / file_id).exists() is False  # forgotten with the server, the folder left
-    assert (tmp_path / "files").is_dir()
+    assert (tmp_path / "files" / file_id).read_bytes() == LINES  # the operator's folder: left as it is
     with LocalServer() as server, httpx2.Client(base_url=server.base_url) as client:
         upload(client)
         folder = server.app.state.files.folder
         assert folder.is_dir()
     assert not folder.exists()
+
+
+def test_routes_that_take_a_file_id_read_it_through_the_app(client: httpx2.Client, server: LocalServer) -> None:
+    file_id = upload(client, name="scan.pdf", content=b"%PDF-1.4 ...", purpose="ocr").json()["id"]
+    assert server.app.state.file_content(file_id) == (b"%PDF-1.4 ...", "scan.pdf")
+    assert server.app.state.file_content("00000000-0000-4000-8000-000000000000") is None

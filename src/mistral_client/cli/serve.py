@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import TYPE_CHECKING
 
 from . import arguments
@@ -281,10 +282,13 @@ def _run_server(args: argparse.Namespace, config: ServerConfig, described: str) 
     server = StoppableServer(
         uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="info", timeout_graceful_shutdown=2)
     )
+    # uvicorn shuts down cleanly on SIGTERM too, then raises it again: as a Ctrl-C, the process still
+    # ends through its exit handlers (the temporary files folder is removed), not killed by the signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        pass  # uvicorn shut down cleanly, then re-raised the Ctrl-C it caught
+        pass  # uvicorn shut down cleanly, then re-raised the Ctrl-C (or SIGTERM) it caught
     finally:
         sock.close()
     if not server.started:

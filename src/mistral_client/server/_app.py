@@ -62,6 +62,7 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: routing_error, Exception: server_error})
     app.state.shared = shared
     app.state.files = FileStore(config.files_dir)  # /v1/files and the batch jobs' output (_files)
+    app.state.file_content = app.state.files.content  # how a route that takes a file_id reads it
     app.state.batch_jobs = BatchJobs()  # /v1/batch/jobs (_batch)
     # Outside the routes, so that every answer (a 404 for an unknown path too) gets the live API's headers.
     app.add_middleware(Observed, shared=shared, passthrough=passthrough)

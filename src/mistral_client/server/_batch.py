@@ -443,7 +443,11 @@ async def _one_line(app: Starlette, job: Job, number: int, line: Any, knobs: Kno
     if every and number % every == 0:
         message = "Internal server error (x-mock-batch-fail-every)"
         return False, _failed(job, line_id, custom_id, 500, message, "internal_error", "3000")
-    body = {**body, **({"model": job.model} if job.model else {})}
+    if job.agent_id and job.endpoint == "/v1/conversations":
+        body = {**body, "agent_id": job.agent_id}  # an agent's conversation names no model
+        body.pop("model", None)
+    elif job.model:
+        body = {**body, "model": job.model}
     body.pop("stream", None)  # a batch line's answer is whole
     status, answer = await _dispatch(app, job.endpoint, body, knobs)
     response = {"status_code": status, "body": answer}

@@ -54,6 +54,8 @@ MAX_FILE_SIZE = 512 * 1000 * 1000  # the live service's documented cap: "a maxim
 _MAX_FIELD_SIZE = 64 << 10  # a form field that is not the file (purpose, expiry...) is a word or two
 _SAMPLE_TYPES: dict[str, SampleType] = {"batch": "batch_request", "fine-tune": "instruct", "ocr": "instruct"}
 _SIGNED_PATH = "/signed/files/"
+_SAMPLE_TYPE_NAMES = ("pretrain", "instruct", "batch_request", "batch_result", "batch_error")
+_SOURCES = ("upload", "repository", "mistral")
 
 
 @dataclass
@@ -97,7 +99,7 @@ class FileStore:
     """The server's files: a folder on disk and an index of what is in it.
 
     ``folder`` None: a temporary folder, made on first use and removed by ``close()`` (``LocalServer.stop``)
-    or when the process ends. A folder given by the operator is theirs: ``close()`` leaves it.
+    or when the process ends. A folder given by the operator is theirs: what was written there stays.
     """
 
     def __init__(self, folder: str | Path | None = None) -> None:
@@ -150,19 +152,21 @@ class FileStore:
         found = (self.get(file_id) for file_id in reversed(ids))
         return [stored for stored in found if stored is not None]
 
+    def content(self, file_id: str) -> tuple[bytes, str] | None:
+        """A file's bytes and name (None: no such file), for routes that take a ``file_id`` (OCR...)."""
+        stored = self.get(file_id)
+        return None if stored is None else (stored.path.read_bytes(), stored.filename)
+
     def sign(self, file_id: str, expires: int) -> str:
         return hmac.new(self._secret, f"{file_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def close(self) -> None:
-        """Forget every file; remove the folder when it is a temporary one."""
+        """Forget every file; remove the folder when it is a temporary one (a folder given stays as it is)."""
         with self._lock:
-            files, self._files = list(self._files.values()), {}
+            self._files = {}
         if self._temporary is not None:
             self._temporary.cleanup()
             self._temporary = None
-        else:
-            for stored in files:
-                stored.path.unlink(missing_ok=True)
 
 
 def files_of(request: Request) -> FileStore:
@@ -256,6 +260,9 @@ async def list_files(request: Request) -> Response:
     if purpose is not None and purpose not in PURPOSES:
         return _invalid("enum", ["query", "purpose"], "Input should be 'fine-tune', 'batch' or 'ocr'", purpose)
     sample_types, sources, mimetypes_ = (set(query.getlist(name)) for name in ("sample_type", "source", "mimetypes"))
+    for name, given, allowed in (("sample_type", sample_types, _SAMPLE_TYPE_NAMES), ("source", sources, _SOURCES)):
+        if unknown := given - set(allowed):
+            return _invalid("enum", ["query", name], f"Input should be one of {', '.join(allowed)}", sorted(unknown))
     search = query.get("search")
     matching = [
         stored
@@ -442,7 +449,8 @@ class _Upload:
 
     def _header_end(self) -> None:
         name = bytes(self._header_field).decode("latin-1").strip().lower()
-        self._headers[name] = bytes(self._header_value).decode("utf-8", "replace").strip()
+        # Latin-1 keeps the bytes as they came: a UTF-8 file name is decoded once, below.
+        self._headers[name] = bytes(self._header_value).decode("latin-1").strip()
         self._header_field.clear()
         self._header_value.clear()
 

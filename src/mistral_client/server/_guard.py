@@ -5,8 +5,9 @@ can send a POST whose Content-Type is ``text/plain``, a form type or none withou
 (no CORS preflight); and after a DNS rebinding (its own name pointed at 127.0.0.1) the browser
 treats the server as the page's own origin, so the page can read the answers too. The guard shuts
 both: only Host names the server answers to (Starlette's ``TrustedHostMiddleware``); a POST must
-be JSON (which a browser only sends cross-site after a preflight the server does not grant); a
-write whose ``Origin`` is not the server's own is refused. ``Access-Control-Allow-*`` headers go
+be JSON (which a browser only sends cross-site after a preflight the server does not grant), or a
+form on an upload path that no browser marks as cross-site (``_UPLOAD_PATHS``); a write whose
+``Origin`` is not the server's own is refused. ``Access-Control-Allow-*`` headers go
 only to the origins the operator names (``cors_origins``, Starlette's ``CORSMiddleware``).
 """
 
@@ -27,8 +28,6 @@ __all__ = ["LOOPBACK_HOSTS", "Guard"]
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The few POSTs the API takes as a form: still refused from a foreign Origin, like every write.
-_POST_TYPES = {"/v1/files": "multipart/form-data"}
 # What a page from a named --cors-origin may read of an answer besides the basic headers.
 _EXPOSED = (
     "mistral-correlation-id",
@@ -90,14 +89,11 @@ class _Writes:
         if origin is not None and not self._trusted(origin.lower(), headers.get("host", "").lower()):
             message = f"Cross-origin request refused: Origin {origin!r} is not this server's own"
             refusal = error_response(403, message, "invalid_request_error", "3001")
-        elif (
-            scope["method"] == "POST"
-            and not _bodiless(headers)
-            and _media_type(headers.get("content-type"))
-            != (wanted := _POST_TYPES.get(scope["path"], "application/json"))
-        ):
+        elif scope["method"] == "POST" and not _bodiless(headers) and not _json_or_upload(scope, headers):
             # text/plain, the form types and no type at all are what a page sends without a preflight.
-            message = f"Content-Type must be {wanted}, got {headers.get('content-type') or 'none'}"
+            message = f"Content-Type must be application/json, got {headers.get('content-type') or 'none'}"
+            if scope["path"] in _UPLOAD_PATHS:
+                message += " (or a form, multipart/form-data, from a program or this server's own page)"
             refusal = error_response(415, message, "invalid_request_error", "3001")
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -107,6 +103,26 @@ class _Writes:
     def _trusted(self, origin: str, host: str) -> bool:
         # The Host was checked already, so an Origin naming it is this server's own page (TLS or not).
         return origin in self.cors_origins or (bool(host) and origin in (f"http://{host}", f"https://{host}"))
+
+
+# The paths that take a form (a file upload). A form is what a page can send cross-site without a
+# preflight, but every current browser marks such a POST with its Origin, which the check above
+# refuses when it is foreign. So a form is taken from a program (no Origin, no Sec-Fetch-Site), the
+# server's own or a named origin's page, or with an Authorization header (which a page can only
+# add cross-site after the preflight the server does not grant).
+_UPLOAD_PATHS = frozenset({"/v1/audio/transcriptions", "/v1/files"})
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _json_or_upload(scope: Scope, headers: Headers) -> bool:
+    media_type = _media_type(headers.get("content-type"))
+    if media_type == "application/json":
+        return True
+    if media_type not in _FORMS or scope["path"] not in _UPLOAD_PATHS:
+        return False
+    if "authorization" in headers or "origin" in headers:
+        return True
+    return headers.get("sec-fetch-site", "none") in ("none", "same-origin")
 
 
 class _NoForeignCORS:
@@ -173,11 +189,11 @@ def _answered_in_json(make: Callable[[ASGIApp], ASGIApp], app: ASGIApp, explain:
     return answer
 
 
-def _bodiless(headers: Headers) -> bool:
-    """A POST with nothing to parse (a cancel: the official SDK sends no Content-Type): no type to check."""
-    no_length = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
-    return no_length and "content-type" not in headers
-
-
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _bodiless(headers: Headers) -> bool:
+    """A POST with nothing to parse (a batch job's cancel: the official SDK sends no Content-Type)."""
+    no_length = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+    return no_length and "content-type" not in headers
