@@ -3,6 +3,7 @@
     mistral-client chat "Tell me a joke" [--model M] [--system TEXT] [--max-tokens N] [--stats]
     echo "Tell me a joke" | mistral-client chat       # or chat -: the prompt from stdin
     mistral-client serve [--port 8000] [--engine llama]   # then: MISTRAL_BASE_URL=http://127.0.0.1:8000
+    mistral-client batch run requests.jsonl -o results.jsonl [--engine direct|batch]   # see cli/batch.py
 
 Without ``MISTRAL_API_KEY`` (and no ``--base-url`` / ``MISTRAL_BASE_URL``), or with ``--local``,
 ``chat`` streams from the embedded local server: a small real model (SmolLM2-135M-Instruct through

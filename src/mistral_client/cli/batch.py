@@ -41,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Send every request of REQUESTS and append each result to OUTPUT as it arrives (failures to the errors "
             "file). Every line is checked first: bad ones are listed with their line numbers and nothing is sent. "
-            "Started again with the same OUTPUT, a run sends only the requests whose custom_id is not in it yet."
+            "Started again with the same OUTPUT, a run sends only the requests whose custom_id is in neither file yet."
         ),
     )
     runner.add_argument("requests", metavar="REQUESTS", help="the JSONL file of requests")
