@@ -46,8 +46,9 @@ async def test_2000_requests_under_a_rate_limit_each_arrive_once_within_the_retr
     assert set(refused) == {429}, refused  # the limit was reached...
     attempts = max(len(statuses) for statuses in counts.values())
     assert attempts <= 1 + client.max_retries  # ...and no request was retried past the rule
-    # AIMD: one request at a time meets the limit, not the whole concurrency at once, every time.
-    assert refused[429] <= 16, refused
+    # The remaining-requests header caps the concurrency as the minute runs out: about one request
+    # meets the limit (one in a run here), not the whole concurrency of 16 at once.
+    assert refused[429] <= 4, refused
     assert stats.throttled == refused[429]
 
 
