@@ -165,3 +165,39 @@ def test_the_batch_engine_from_the_command_line_then_status_and_download(tmp_pat
             cli("cancel", job_id, "--base-url", server.base_url), env=serve_env(), capture_output=True, text=True
         )
         assert "status:       SUCCESS" in cancelled.stdout  # a finished job stays as it was
+
+
+PEAK = """
+import asyncio, sys, tracemalloc
+from mistral_client import AsyncMistral
+from mistral_client.bulk import BulkRunner
+
+async def main(base_url, requests, output):
+    async with AsyncMistral(base_url=base_url) as client:
+        await client.models.list()  # the pool and the imports, before measuring
+        tracemalloc.start()
+        stats = await BulkRunner(requests, output=output, client=client, concurrency=8, progress=False).run()
+        assert stats.failed == 0
+        print(stats.succeeded, tracemalloc.get_traced_memory()[1])
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+def test_a_runs_memory_does_not_grow_with_its_input(tmp_path: Path) -> None:
+    def peak(count: int) -> int:
+        write_requests(tmp_path / f"in{count}.jsonl", count)
+        args = [server.base_url, str(tmp_path / f"in{count}.jsonl"), str(tmp_path / f"out{count}.jsonl")]
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK, *args], env=serve_env(), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        answered, peak_bytes = map(int, done.stdout.split())
+        assert answered == count
+        return peak_bytes
+
+    # The run in a process of its own, so that only its allocations are traced.
+    with serving("--fast", "--requests-per-minute", "1000000") as server:
+        small, large = peak(300), peak(3000)
+    # Ten times the requests: the peak grows only by the input check's ids (a dict of 3,000 short ids).
+    assert large < small + 1_000_000, (small, large)

@@ -271,21 +271,25 @@ class BulkRunner:
         failures: list[BaseException] = []  # a callback's exception, or the disk's: the run's own failure
 
         async def one(request: BatchRequest, epoch: int) -> None:
+            # The slot is held until the result is handed over: a consumer slower than the service
+            # slows the sending, rather than results piling up in memory.
             try:
-                result = await self._send_one(client, path, request, limiter, epoch)
-            except Exception as exc:  # whatever it is, it is this request's failure, not the run's
-                result = BulkResult(request.custom_id, None, None, f"{type(exc).__name__}: {exc}", type(exc).__name__)
+                try:
+                    result = await self._send_one(client, path, request, limiter, epoch)
+                except Exception as exc:  # whatever it is, it is this request's failure, not the run's
+                    name = type(exc).__name__
+                    result = BulkResult(request.custom_id, None, None, f"{name}: {exc}", name)
+                self.stats.concurrency = limiter.current
+                self.stats.throttled = limiter.throttled
+                try:
+                    self._record(result, output, errors)
+                except Exception as exc:
+                    failures.append(exc)
+                    stop.set()
+                    return
+                await queue.put(result)
             finally:
                 await limiter.release()
-            self.stats.concurrency = limiter.current
-            self.stats.throttled = limiter.throttled
-            try:
-                self._record(result, output, errors)
-            except Exception as exc:
-                failures.append(exc)
-                stop.set()
-                return
-            await queue.put(result)
 
         async def feed() -> None:
             try:
@@ -309,20 +313,21 @@ class BulkRunner:
         feeder = asyncio.create_task(feed())
         stopper = asyncio.create_task(stop.wait())
         try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, stopper, feeder}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
+            while not stop.is_set():
+                try:
+                    item = queue.get_nowait()  # the usual case under load: no waiting, no task made
+                except asyncio.QueueEmpty:
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({getter, stopper, feeder}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        # Stopped (the loop's test ends it), or the feeder ended: its last act put the
+                        # end marker in the queue, which the next turn takes (the item stays queued).
+                        getter.cancel()
+                        continue
                     item = getter.result()
-                    if item is None:
-                        break
-                    yield item
-                    continue
-                getter.cancel()
-                if stopper.done():
+                if item is None:
                     break
-                if feeder.done() and feeder.exception() is not None:
-                    raise feeder.exception()  # type: ignore[misc]
+                yield item
         finally:
             stopper.cancel()
             feeder.cancel()
