@@ -505,8 +505,8 @@ def _bulk_runner_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
         "(`mistral_client.bulk`), writing its results file; mistralai and openai: `asyncio.gather` over the "
         f"SDK's async chat call, {concurrency} at a time, the answers kept in a list. CPU: the client process's. "
         f"RSS growth: peak memory above the client's once it had sent one request, for {int(small):,} and "
-        f"{int(large):,} requests (a runner that holds neither its input nor its output grows only by the set of ids it has seen). Target: client CPU "
-        f"per request at least {BULK_CPU_TARGET}x lower than mistralai's."
+        f"{int(large):,} requests (a runner that holds neither its input nor its output grows only by the set "
+        f"of ids it has seen). Target: client CPU per request at least {BULK_CPU_TARGET}x lower than mistralai's."
     )
     return ["### 9. Bulk runs", note, _table(head, table)]
 
