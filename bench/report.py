@@ -185,7 +185,7 @@ def _conversations(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
         "marginal CPU per event between the two sizes, the median of the runs with their min-max."
     )
     return [
-        "### Conversation streams",
+        "### 8. Conversation streams",
         note,
         _table(["client", "runs", "µs/event", "min-max", "vs ours chat"], table),
     ]
@@ -504,6 +504,8 @@ def markdown(r: dict[str, Any]) -> str:
         parts += ["### 7. Large events", note, _table(head, table)]
     if "conversations" in s:
         parts += _conversations(s["conversations"], z)
+    if "bulk_runner" in s:
+        parts += _bulk_runner_section(s["bulk_runner"], z)
     if pending:
         parts.insert(
             0,
@@ -511,6 +513,40 @@ def markdown(r: dict[str, Any]) -> str:
             "(`python -m bench`) fills in the spread.",
         )
     return "\n\n".join(parts) + "\n"
+
+
+BULK_CPU_TARGET = 5  # scenario 9's target: client CPU per request at least this many times below mistralai's
+
+
+def _bulk_runner_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
+    small, large = (str(n) for n in z["bulk_runner"])
+    concurrency = z["bulk_runner_concurrency"]
+    ours = rows.get("ours", {}).get(large, {})
+    head = ["client", "requests/s", "CPU µs/request", "CPU vs ours", f"RSS growth at {int(small):,} (MiB)"]
+    head.append(f"at {int(large):,} (MiB)")
+    table = []
+    for name, by_size in rows.items():
+        row = by_size[large]
+        table.append(
+            [
+                name,
+                _fmt(row["requests_per_s"], 0),
+                _fmt(row["cpu_us_per_request"], 0),
+                _ratio(row["cpu_us_per_request"], ours.get("cpu_us_per_request")),
+                _fmt(by_size[small]["rss_growth_mib"], 1),
+                _fmt(row["rss_growth_mib"], 1),
+            ]
+        )
+    note = (
+        f"{int(large):,} chat requests at concurrency {concurrency} against the local server "
+        "(`mistral-client serve --fast`) in another process. ours: the bulk runner's direct engine "
+        "(`mistral_client.bulk`), writing its results file; mistralai and openai: `asyncio.gather` over the "
+        f"SDK's async chat call, {concurrency} at a time, the answers kept in a list. CPU: the client process's. "
+        f"RSS growth: peak memory above the client's once it had sent one request, for {int(small):,} and "
+        f"{int(large):,} requests (a runner that holds neither its input nor its output grows only by the set "
+        f"of ids it has seen). Target: client CPU per request at least {BULK_CPU_TARGET}x lower than mistralai's."
+    )
+    return ["### 9. Bulk runs", note, _table(head, table)]
 
 
 def _rates_section(rates: dict[str, Any], z: dict[str, Any]) -> list[str]:

@@ -1,8 +1,9 @@
 """``python -m bench``: run the scenarios, print the tables, write docs/benchmarks.md and the chart.
 
 Scenarios: 1 bulk, 2 trickle, 3 many streams (on asyncio and uvloop, then at other event rates),
-4 cold start, 5 time to first chunk, 6 cancellation, 7 large events, 8 conversation streams.  ``--quick`` runs each at a
-tiny size (what CI does, to keep the harness working); its numbers mean nothing.
+4 cold start, 5 time to first chunk, 6 cancellation, 7 large events, 8 conversation streams, 9 bulk runs (the
+runner's direct engine).  ``--quick`` runs each at a tiny size (what CI does, to keep the harness working); its numbers
+mean nothing.
 
 The run's numbers go to docs/benchmarks.json; docs/benchmarks.md, its chart and the README's speed
 paragraph are rendered from them (``--render`` renders them again from a saved run).
@@ -20,10 +21,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import conversations, report, scenarios
+from bench import bulk, conversations, report, scenarios
 from bench.server import ROOT, ServerProcess
 
-SCENARIOS = {1: "bulk", 2: "trickle", 3: "many", 4: "cold", 5: "ttfc", 6: "cancel", 7: "large", 8: "conversations"}
+SCENARIOS = {
+    1: "bulk",
+    2: "trickle",
+    3: "many",
+    4: "cold",
+    5: "ttfc",
+    6: "cancel",
+    7: "large",
+    8: "conversations",
+    9: "bulk_runner",
+}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -100,6 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         step("cold", lambda: scenarios.cold_start(base, sizes))
         step("conversations", lambda: conversations.scenario(base, sizes))
     step("large", lambda: scenarios.large(sizes))
+    step("bulk_runner", lambda: bulk.scenario(sizes))
     results["load"]["end"] = _load()
 
     if out is not None:

@@ -61,6 +61,8 @@ class Sizes:
     large_sizes: tuple[int, ...] = (1 * MiB, 2 * MiB, 4 * MiB, 8 * MiB, 16 * MiB)
     large_read: int = 1024
     large_reps: int = 3
+    bulk_runner: tuple[int, int] = (1_000, 10_000)  # scenario 9: chat requests of a run, at two sizes
+    bulk_runner_concurrency: int = 32
     clients: tuple[str, ...] = ("ours", "ours-async", "httpx2", "httpx2-async", "httpx2+json", "openai", "mistralai")
 
 
@@ -84,6 +86,8 @@ QUICK = Sizes(
     cancel_reps=1,
     large_sizes=(16 * 1024, 64 * 1024),
     large_reps=1,
+    bulk_runner=(20, 40),
+    bulk_runner_concurrency=4,
 )
 
 

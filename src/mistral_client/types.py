@@ -57,6 +57,7 @@ from ._wire.audio import (
     VoiceList,
     VoiceUpdateRequest,
 )
+from ._wire.batch import BatchError, BatchJob, BatchJobList, BatchRequest, DeletedBatchJob
 from ._wire.conversation_requests import AppendParams, CompletionArgs, ConversationParams, RestartParams, RunParams
 from ._wire.conversations import (
     AgentHandoffDoneEvent,
@@ -83,6 +84,7 @@ from ._wire.conversations import (
     UnknownEntry,
 )
 from ._wire.events import UnknownEvent
+from ._wire.files import DeletedFile, FileList, FileObject, SignedURL
 from ._wire.messages import (
     AssistantMessageParam,
     ContentParam,
@@ -211,4 +213,14 @@ __all__ = [
     "ModerationCategory",
     "ClassificationResponse",
     "ClassificationTarget",
+    # files and batch jobs (client.files, client.batch.jobs)
+    "FileObject",
+    "FileList",
+    "DeletedFile",
+    "SignedURL",
+    "BatchRequest",
+    "BatchJob",
+    "BatchJobList",
+    "BatchError",
+    "DeletedBatchJob",
 ]

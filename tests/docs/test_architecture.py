@@ -29,7 +29,7 @@ def test_every_place_the_page_names_exists() -> None:
 
 def test_every_layer_package_is_on_the_page() -> None:
     packages = {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
-    assert packages == {"_async", "_sync", "_pipeline", "_transport", "_wire", "cli", "server"}
+    assert packages == {"_async", "_sync", "_pipeline", "_transport", "_wire", "bulk", "cli", "server"}
     for name in packages:
         assert f"{name}/" in PAGE, name
     for module in PACKAGE.glob("*.py"):

@@ -19,7 +19,18 @@ import pytest
 from tests.support.shared import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("bulk", "trickle", "many", "many_rates", "cold", "ttfc", "cancel", "large", "conversations")
+SCENARIOS = (
+    "bulk",
+    "trickle",
+    "many",
+    "many_rates",
+    "cold",
+    "ttfc",
+    "cancel",
+    "large",
+    "conversations",
+    "bulk_runner",
+)
 OUR_TRANSPORT = "mistral_client._transport.http11.AsyncTransport"
 
 
@@ -38,6 +49,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Complete
     return run_bench("--quick", "--out", str(out)), out
 
 
+@pytest.mark.timeout(180)  # the whole quick run (the fixture's), about a minute on 2 busy cores
 def test_every_scenario_runs_at_a_tiny_size(quick: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     done, out = quick
     assert done.returncode == 0, done.stderr
@@ -72,7 +84,8 @@ def test_every_scenario_runs_at_a_tiny_size(quick: tuple[subprocess.CompletedPro
                 assert sdk in got[scenario], (sdk, scenario)
 
     # The tables printed, and the page written with them.
-    for heading in ("### 1-2.", "### 3.", "### 4.", "### 5.", "### 6.", "### 7.", "### Conversation", "### Targets"):
+    assert "ours" in got["bulk_runner"] and all(len(rows) == 2 for rows in got["bulk_runner"].values())
+    for heading in ("### 1-2.", "### 3.", "### 4.", "### 5.", "### 6.", "### 7.", "### 8.", "### 9.", "### Targets"):
         assert heading in done.stdout
     page = (out / "benchmarks.md").read_text()
     assert "## Reproduce" in page and "### 1-2." in page
@@ -80,6 +93,7 @@ def test_every_scenario_runs_at_a_tiny_size(quick: tuple[subprocess.CompletedPro
         assert (out / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.timeout(180)
 def test_the_many_streams_scenario_runs_on_uvloop_too(quick: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     if importlib.util.find_spec("uvloop") is None:
         unavailable("uvloop is not installed (it comes with the bench extra: pip install -e '.[bench]')")

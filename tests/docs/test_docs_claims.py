@@ -235,6 +235,22 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
         "have reached the model",
         (*RETRIED, HeldBy("tests/client/test_faults.py::test_429_without_retry_after_backs_off_and_retries")),
     ),
+    # docs/bulk.md
+    (
+        "docs/bulk.md",
+        "the command line exits with status 2",
+        (HeldBy("tests/cli/test_cli_batch.py::test_bad_lines_are_listed_with_their_numbers_and_nothing_is_sent"),),
+    ),
+    (
+        "docs/bulk.md",
+        "exits with status 130",
+        (HeldBy("tests/bulk/test_proof.py::test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_resume_finishes"),),
+    ),
+    (
+        "docs/bulk.md",
+        "halves on a 429 or a 503",
+        (HeldBy("tests/bulk/test_limiter.py::test_a_refusal_halves_the_limit_once_per_round"),),
+    ),
     # docs/cancellation.md
     (
         "docs/cancellation.md",
@@ -796,6 +812,8 @@ RENDERER_PHRASES = {
     "### 5.": "section number",
     "### 6.": "section number",
     "### 7.": "section number",
+    "### 8.": "section number",
+    "### 9.": "section number",
     "near 100%": "what a saturated client looks like, not a measurement",
     "(1, 5, 15 min)": "the windows of os.getloadavg",
     "--only 1,2": "an example of the option",

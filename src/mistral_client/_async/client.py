@@ -8,6 +8,7 @@ reached the model (the decision is ``_retry.py``'s; the loop here only does the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from time import perf_counter
 from types import TracebackType
@@ -33,10 +34,12 @@ from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
 from .resources.agents import AsyncAgents
 from .resources.audio import AsyncAudio
+from .resources.batch import AsyncBatch
 from .resources.chat import AsyncChat
 from .resources.classifiers import AsyncClassifiers
 from .resources.conversations import AsyncConversations
 from .resources.embeddings import AsyncEmbeddings
+from .resources.files import AsyncFiles
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
 from .resources.moderations import AsyncModerations
@@ -78,6 +81,8 @@ class AsyncMistral:
     ocr: AsyncOCR
     moderations: AsyncModerations
     classifiers: AsyncClassifiers
+    files: AsyncFiles
+    batch: AsyncBatch
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -117,6 +122,7 @@ class AsyncMistral:
         self.conversations = AsyncConversations(self)
         self.audio, self.ocr = AsyncAudio(self), AsyncOCR(self)  # issue 19
         self.moderations, self.classifiers = AsyncModerations(self), AsyncClassifiers(self)
+        self.files, self.batch = AsyncFiles(self), AsyncBatch(self)
 
     async def _send(
         self,
@@ -130,6 +136,7 @@ class AsyncMistral:
         extra_headers: dict[str, str] | None = None,
         max_retries: int | None = None,
         call: Call | None = None,
+        observe: Callable[[httpx2.Response], object] | None = None,
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         AsyncBackend.check_caller()
@@ -158,6 +165,8 @@ class AsyncMistral:
                         # must not carry the key to wherever the response ends up (a log, an error tracker).
                         response.request = redact(response.request) or response.request
                         tried.answered(response.status_code)
+                        if observe is not None:  # the bulk runner's concurrency reads every answer's status and headers
+                            observe(response)
                         if response.is_success:
                             return response
                         await self._read(response, timeout, deadline)  # raised if it fails: the answer had begun

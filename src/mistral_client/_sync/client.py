@@ -9,6 +9,7 @@ reached the model (the decision is ``_retry.py``'s; the loop here only does the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from time import perf_counter
 from types import TracebackType
@@ -34,10 +35,12 @@ from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
 from .resources.agents import Agents
 from .resources.audio import Audio
+from .resources.batch import Batch
 from .resources.chat import Chat
 from .resources.classifiers import Classifiers
 from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
+from .resources.files import Files
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
 from .resources.moderations import Moderations
@@ -79,6 +82,8 @@ class Mistral:
     ocr: OCR
     moderations: Moderations
     classifiers: Classifiers
+    files: Files
+    batch: Batch
     _http: httpx2.Client
 
     def __init__(
@@ -118,6 +123,7 @@ class Mistral:
         self.conversations = Conversations(self)
         self.audio, self.ocr = Audio(self), OCR(self)  # issue 19
         self.moderations, self.classifiers = Moderations(self), Classifiers(self)
+        self.files, self.batch = Files(self), Batch(self)
 
     def _send(
         self,
@@ -131,6 +137,7 @@ class Mistral:
         extra_headers: dict[str, str] | None = None,
         max_retries: int | None = None,
         call: Call | None = None,
+        observe: Callable[[httpx2.Response], object] | None = None,
     ) -> httpx2.Response:
         """Send until a 2xx answer arrives (body unread) or there is nothing left to retry."""
         SyncBackend.check_caller()
@@ -159,6 +166,8 @@ class Mistral:
                         # must not carry the key to wherever the response ends up (a log, an error tracker).
                         response.request = redact(response.request) or response.request
                         tried.answered(response.status_code)
+                        if observe is not None:  # the bulk runner's concurrency reads every answer's status and headers
+                            observe(response)
                         if response.is_success:
                             return response
                         self._read(response, timeout, deadline)  # raised if it fails: the answer had begun

@@ -4,6 +4,7 @@
     echo "Tell me a joke" | mistral-client chat       # or chat -: the prompt from stdin
     mistral-client serve [--port 8000] [--engine llama]   # then: MISTRAL_BASE_URL=http://127.0.0.1:8000
     mistral-client transcribe talk.wav [--stream] [--srt talk.srt]    mistral-client ocr scan.pdf -o scan.md
+    mistral-client batch run requests.jsonl -o results.jsonl [--engine direct|batch]   # see cli/batch.py
 
 Without ``MISTRAL_API_KEY`` (and no ``--base-url`` / ``MISTRAL_BASE_URL``), or with ``--local``,
 ``chat`` streams from the embedded local server: a small real model (SmolLM2-135M-Instruct through
@@ -25,7 +26,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import arguments, chat, ocr, serve, transcribe
+from . import arguments, batch, chat, ocr, serve, transcribe
 
 # What ``cli.NAME`` read before the split, still there (docs claims read the demo pace from here).
 from .chat import DEFAULT_MODEL as DEFAULT_MODEL
@@ -39,7 +40,7 @@ from .output import EXIT_OK as EXIT_OK
 
 __all__ = ["main"]
 
-_COMMANDS = {"chat": chat.run, "serve": serve.run, "transcribe": transcribe.run, "ocr": ocr.run}
+_COMMANDS = {"chat": chat.run, "serve": serve.run, "transcribe": transcribe.run, "ocr": ocr.run, "batch": batch.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,4 +74,5 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_parser(commands)
     transcribe.add_parser(commands)
     ocr.add_parser(commands)
+    batch.add_parser(commands)
     return parser
