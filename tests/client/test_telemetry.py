@@ -965,3 +965,104 @@ def test_audio_ocr_and_moderation_are_traced(kind: str, server: LocalServer, ote
     assert all(s.status.status_code is StatusCode.UNSET for s in spans)
     assert transcription.text
     assert KEY not in everything_recorded(otel)
+
+
+def test_files_batch_and_every_metadata_call_are_traced(
+    kind: str, server: LocalServer, otel: Otel, tmp_path: Any
+) -> None:
+    # Every operation of the client has a span: the management calls too, under names of their own.
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"custom_id": "a", "body": {"messages": [{"role": "user", "content": "hi"}]}}\n')
+    kw = client_kw(server, otel)
+
+    def calls(client: Any) -> Any:
+        uploaded = client.files.upload(lines, purpose="batch")
+        client.files.list()
+        client.files.retrieve(uploaded.id)
+        client.files.download(uploaded.id, tmp_path / "back.jsonl")
+        client.files.get_signed_url(uploaded.id)
+        job = client.batch.jobs.create(input_files=[uploaded.id], model=MODEL, endpoint="/v1/chat/completions")
+        client.batch.jobs.get(job.id)
+        client.batch.jobs.list()
+        client.batch.jobs.cancel(job.id)
+        client.files.delete(uploaded.id)
+        agent = client.agents.create(model=MODEL, name="traced")
+        client.agents.get(agent.id)
+        client.agents.list()
+        client.agents.delete(agent.id)
+        client.conversations.list()
+        client.audio.voices.list()
+
+    if kind == "sync":
+        with Mistral(**kw) as client:
+            calls(client)
+    else:
+
+        async def main() -> None:
+            async with AsyncMistral(**kw) as client:
+                # The same calls, awaited: each returns a coroutine here.
+                uploaded = await client.files.upload(lines, purpose="batch")
+                await client.files.list()
+                await client.files.retrieve(uploaded.id)
+                await client.files.download(uploaded.id, tmp_path / "back.jsonl")
+                await client.files.get_signed_url(uploaded.id)
+                job = await client.batch.jobs.create(
+                    input_files=[uploaded.id], model=MODEL, endpoint="/v1/chat/completions"
+                )
+                await client.batch.jobs.get(job.id)
+                await client.batch.jobs.list()
+                await client.batch.jobs.cancel(job.id)
+                await client.files.delete(uploaded.id)
+                agent = await client.agents.create(model=MODEL, name="traced")
+                await client.agents.get(agent.id)
+                await client.agents.list()
+                await client.agents.delete(agent.id)
+                await client.conversations.list()
+                await client.audio.voices.list()
+
+        asyncio.run(main())
+    spans = sorted(otel.call_spans(), key=lambda s: s.start_time or 0)
+    assert [s.attributes["gen_ai.operation.name"] for s in spans] == [
+        "upload_file",
+        "list_files",
+        "retrieve_file",
+        "download_file",
+        "get_file_signed_url",
+        "create_batch_job",
+        "get_batch_job",
+        "list_batch_jobs",
+        "cancel_batch_job",
+        "delete_file",
+        "create_agent",
+        "get_agent",
+        "list_agents",
+        "delete_agent",
+        "list_conversations",
+        "list_voices",
+    ]
+    assert all(s.status.status_code is StatusCode.UNSET and otel.attempts(s) for s in spans)
+    assert KEY not in everything_recorded(otel)
+
+
+def test_every_call_a_resource_sends_names_its_operation() -> None:
+    # A call made without ``operation=`` is not traced: no resource may send one.
+    import ast
+    from pathlib import Path
+
+    senders = {"post_json", "get_json", "call", "open_stream", "stream_of", "_call"}
+    missing = []
+    folder = Path(__file__).resolve().parents[2] / "src" / "mistral_client" / "_async" / "resources"
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "_base.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in senders
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "self"
+                and not any(keyword.arg in ("operation", None) for keyword in node.keywords)
+            ):
+                missing.append(f"{path.name}:{node.lineno} {node.func.attr}")
+    assert not missing, missing

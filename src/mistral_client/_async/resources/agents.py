@@ -89,7 +89,7 @@ class AsyncAgents(AsyncResource):
     async def get(self, agent_id: str, *, agent_version: int | str | None = None, timeout: TimeoutLike = None) -> Agent:
         """An agent, at its current version or at ``agent_version`` (a number or an alias)."""
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.get')}"
-        data = await self.get_json(_query(path, agent_version=agent_version), timeout)
+        data = await self.get_json(_query(path, agent_version=agent_version), timeout, operation="get_agent")
         return decode(_decode_agent, data, "an agent")
 
     async def list(
@@ -103,7 +103,11 @@ class AsyncAgents(AsyncResource):
     ) -> AgentList:
         """The agents, newest first, a page at a time."""
         _check_page("agents.list", page, page_size, 1000)
-        data = await self.get_json(_query("/agents", page=page, page_size=page_size, name=name, search=search), timeout)
+        data = await self.get_json(
+            _query("/agents", page=page, page_size=page_size, name=name, search=search),
+            timeout,
+            operation="list_agents",
+        )
         return decode(_decode_agents, data, "a list of agents")
 
     async def list_page(
@@ -119,7 +123,7 @@ class AsyncAgents(AsyncResource):
         ``next_page_token`` as ``page_token`` for the next one, until it is ``None``."""
         _check_page("agents.list_page", None, page_size, 1000)
         query = _query("/agents/pages", page_size=page_size, page_token=page_token, name=name, search=search)
-        return decode(_decode_page, await self.get_json(query, timeout), "a page of agents")
+        return decode(_decode_page, await self.get_json(query, timeout, operation="list_agents"), "a page of agents")
 
     async def update(
         self,
@@ -135,18 +139,20 @@ class AsyncAgents(AsyncResource):
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.update')}"
         fields = {"model": model, "name": name, "deployment_chat": deployment_chat, **params}
         body = _agent_body(AgentUpdateRequest, fields, "agents.update")
-        data, sent = await self.call("PATCH", path, body, timeout)
+        data, sent = await self.call("PATCH", path, body, timeout, operation="update_agent")
         return decode(_decode_agent, data, "an agent", sent)
 
     async def delete(self, agent_id: str, *, timeout: TimeoutLike = None) -> None:
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.delete')}"
-        await self.call("DELETE", path, None, timeout)
+        await self.call("DELETE", path, None, timeout, operation="delete_agent")
 
     async def set_version(self, agent_id: str, version: int, *, timeout: TimeoutLike = None) -> Agent:
         """Make ``version`` the agent's current version."""
         _check_version("agents.set_version", version)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.set_version')}/version"
-        data, sent = await self.call("PATCH", _query(path, version=version), None, timeout)
+        data, sent = await self.call(
+            "PATCH", _query(path, version=version), None, timeout, operation="update_agent_version"
+        )
         return decode(_decode_agent, data, "an agent", sent)
 
     async def list_versions(
@@ -155,30 +161,38 @@ class AsyncAgents(AsyncResource):
         """Every version of an agent, each whole."""
         _check_page("agents.list_versions", page, page_size, 100)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.list_versions')}/versions"
-        data = await self.get_json(_query(path, page=page, page_size=page_size), timeout)
+        data = await self.get_json(
+            _query(path, page=page, page_size=page_size), timeout, operation="list_agent_versions"
+        )
         return decode(_decode_agents, data, "a list of agent versions")
 
     async def get_version(self, agent_id: str, version: int | str, *, timeout: TimeoutLike = None) -> Agent:
         segment = path_segment(agent_id, "agent_id", "agents.get_version")
         path = f"/agents/{segment}/versions/{path_segment(str(version), 'version', 'agents.get_version')}"
-        return decode(_decode_agent, await self.get_json(path, timeout), "an agent")
+        return decode(_decode_agent, await self.get_json(path, timeout, operation="get_agent_version"), "an agent")
 
     async def set_alias(self, agent_id: str, alias: str, version: int, *, timeout: TimeoutLike = None) -> AgentAlias:
         """Point ``alias`` (lowercase letters, digits, ``-`` and ``_``) at one version of the agent."""
         _check_alias("agents.set_alias", alias)
         _check_version("agents.set_alias", version)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.set_alias')}/aliases"
-        data, sent = await self.call("PUT", _query(path, alias=alias, version=version), None, timeout)
+        data, sent = await self.call(
+            "PUT", _query(path, alias=alias, version=version), None, timeout, operation="create_agent_alias"
+        )
         return decode(_decode_alias, data, "an agent alias", sent)
 
     async def list_aliases(self, agent_id: str, *, timeout: TimeoutLike = None) -> AliasList:
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.list_aliases')}/aliases"
-        return decode(_decode_aliases, await self.get_json(path, timeout), "a list of agent aliases")
+        return decode(
+            _decode_aliases,
+            await self.get_json(path, timeout, operation="list_agent_aliases"),
+            "a list of agent aliases",
+        )
 
     async def delete_alias(self, agent_id: str, alias: str, *, timeout: TimeoutLike = None) -> None:
         _check_alias("agents.delete_alias", alias)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.delete_alias')}/aliases"
-        await self.call("DELETE", _query(path, alias=alias), None, timeout)
+        await self.call("DELETE", _query(path, alias=alias), None, timeout, operation="delete_agent_alias")
 
 
 def _body(

@@ -255,12 +255,12 @@ class AsyncVoices(AsyncResource):
                 )
             query.append(f"type={type}")
         path = "/audio/voices" + ("?" + "&".join(query) if query else "")
-        return decode(_decode_voices, await self.get_json(path, timeout), "a voice list")
+        return decode(_decode_voices, await self.get_json(path, timeout, operation="list_voices"), "a voice list")
 
     async def get(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """One voice, by id."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.get')}"
-        return decode(_decode_voice, await self.get_json(path, timeout), "a voice")
+        return decode(_decode_voice, await self.get_json(path, timeout, operation="get_voice"), "a voice")
 
     async def create(
         self,
@@ -302,7 +302,7 @@ class AsyncVoices(AsyncResource):
             "retention_notice": retention_notice,
         }
         body = build_body(method, payload, VoiceCreateRequest)
-        data, sent = await self.post_json("/audio/voices", body, timeout, extra_headers)
+        data, sent = await self.post_json("/audio/voices", body, timeout, extra_headers, operation="create_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     async def update(
@@ -330,19 +330,19 @@ class AsyncVoices(AsyncResource):
             "description": description,
         }
         body = build_body(method, payload, VoiceUpdateRequest)
-        data, sent = await self.call("PATCH", path, body, timeout, extra_headers)
+        data, sent = await self.call("PATCH", path, body, timeout, extra_headers, operation="update_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     async def delete(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """Delete a custom voice; the answer is the voice that was deleted."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.delete')}"
-        data, sent = await self.call("DELETE", path, None, timeout)
+        data, sent = await self.call("DELETE", path, None, timeout, operation="delete_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     async def sample(self, voice_id: str, *, timeout: TimeoutLike = None) -> bytes:
         """The voice's sample recording (WAV bytes)."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.sample')}/sample"
-        return await self.get_json(path, timeout)
+        return await self.get_json(path, timeout, operation="get_voice_sample")
 
 
 class AsyncTranscriptions(AsyncResource):

@@ -15,8 +15,9 @@ from urllib.parse import quote, urlencode
 import httpx2
 import msgspec
 
-from ..._config import TimeoutLike, resolve_timeout
+from ..._config import Timeout, TimeoutLike, resolve_timeout
 from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestError
+from ..._telemetry import begin
 from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
 from ._base import AsyncResource, Headers, decode
@@ -58,7 +59,9 @@ class AsyncFiles(AsyncResource):
             fields["expiry"] = str(expiry)
         if visibility is not None:
             fields["visibility"] = visibility
-        data, sent = await self.post_json("/files", Multipart(fields, [part]), timeout, extra_headers)
+        data, sent = await self.post_json(
+            "/files", Multipart(fields, [part]), timeout, extra_headers, operation="upload_file"
+        )
         return decode(_decode_file, data, "a file card", sent)
 
     async def list(
@@ -78,16 +81,18 @@ class AsyncFiles(AsyncResource):
         query = _query(
             page=page, page_size=page_size, purpose=purpose, sample_type=sample_type, source=source, search=search
         )
-        return decode(_decode_list, await self.get_json(f"/files{query}", timeout), "a file list")
+        return decode(
+            _decode_list, await self.get_json(f"/files{query}", timeout, operation="list_files"), "a file list"
+        )
 
     async def retrieve(self, file_id: str, *, timeout: TimeoutLike = None) -> FileObject:
         """One file's card."""
         path = f"/files/{file_path(file_id, 'files.retrieve()')}"
-        return decode(_decode_file, await self.get_json(path, timeout), "a file card")
+        return decode(_decode_file, await self.get_json(path, timeout, operation="retrieve_file"), "a file card")
 
     async def delete(self, file_id: str, *, timeout: TimeoutLike = None) -> DeletedFile:
         path = f"/files/{file_path(file_id, 'files.delete()')}"
-        data, sent = await self.call("DELETE", path, timeout=timeout)
+        data, sent = await self.call("DELETE", path, timeout=timeout, operation="delete_file")
         return decode(_decode_deleted, data, "a file deletion", sent)
 
     async def get_signed_url(
@@ -97,7 +102,7 @@ class AsyncFiles(AsyncResource):
         if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 1):
             raise InvalidRequestError(f"files.get_signed_url(): expiry is whole hours >= 1, got {expiry!r}")
         path = f"/files/{file_path(file_id, 'files.get_signed_url()')}/url{_query(expiry=expiry)}"
-        return decode(_decode_url, await self.get_json(path, timeout), "a signed URL")
+        return decode(_decode_url, await self.get_json(path, timeout, operation="get_file_signed_url"), "a signed URL")
 
     async def download(self, file_id: str, to: str | os.PathLike[str], *, timeout: TimeoutLike = None) -> int:
         """Write the file's content to the path ``to`` as it arrives, never whole in memory; the bytes written.
@@ -111,7 +116,21 @@ class AsyncFiles(AsyncResource):
         limits = resolve_timeout(timeout, client.timeout)
         started = perf_counter()
         deadline = client._deadline(limits, started)
-        response = await client._send(
+        call = begin(client._telemetry, "download_file", None)  # None unless an OpenTelemetry SDK records
+        try:
+            written = await self._download(path, target, file_id, limits, started, deadline, call)
+        except BaseException as exc:
+            if call is not None:
+                call.failed(exc)
+            raise
+        if call is not None:
+            call.answered(b"")
+        return written
+
+    async def _download(
+        self, path: str, target: Path, file_id: str, limits: Timeout, started: float, deadline: float | None, call: Any
+    ) -> int:
+        response = await self._client._send(
             "GET",
             path,
             body=None,
@@ -119,6 +138,7 @@ class AsyncFiles(AsyncResource):
             timeout=limits,
             started=started,
             extra_headers={"Accept": "application/octet-stream"},
+            call=call,
         )
         partial = target.with_name(target.name + ".part")
         written = 0

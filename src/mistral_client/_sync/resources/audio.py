@@ -256,12 +256,12 @@ class Voices(Resource):
                 )
             query.append(f"type={type}")
         path = "/audio/voices" + ("?" + "&".join(query) if query else "")
-        return decode(_decode_voices, self.get_json(path, timeout), "a voice list")
+        return decode(_decode_voices, self.get_json(path, timeout, operation="list_voices"), "a voice list")
 
     def get(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """One voice, by id."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.get')}"
-        return decode(_decode_voice, self.get_json(path, timeout), "a voice")
+        return decode(_decode_voice, self.get_json(path, timeout, operation="get_voice"), "a voice")
 
     def create(
         self,
@@ -303,7 +303,7 @@ class Voices(Resource):
             "retention_notice": retention_notice,
         }
         body = build_body(method, payload, VoiceCreateRequest)
-        data, sent = self.post_json("/audio/voices", body, timeout, extra_headers)
+        data, sent = self.post_json("/audio/voices", body, timeout, extra_headers, operation="create_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     def update(
@@ -331,19 +331,19 @@ class Voices(Resource):
             "description": description,
         }
         body = build_body(method, payload, VoiceUpdateRequest)
-        data, sent = self.call("PATCH", path, body, timeout, extra_headers)
+        data, sent = self.call("PATCH", path, body, timeout, extra_headers, operation="update_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     def delete(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """Delete a custom voice; the answer is the voice that was deleted."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.delete')}"
-        data, sent = self.call("DELETE", path, None, timeout)
+        data, sent = self.call("DELETE", path, None, timeout, operation="delete_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     def sample(self, voice_id: str, *, timeout: TimeoutLike = None) -> bytes:
         """The voice's sample recording (WAV bytes)."""
         path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.sample')}/sample"
-        return self.get_json(path, timeout)
+        return self.get_json(path, timeout, operation="get_voice_sample")
 
 
 class Transcriptions(Resource):

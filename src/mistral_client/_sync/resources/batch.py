@@ -76,13 +76,13 @@ class BatchJobs(Resource):
             "timeout_hours": timeout_hours,
         }
         body = msgspec.json.encode({name: value for name, value in payload.items() if value is not None})
-        data, sent = self.post_json(_PATH, body, timeout, extra_headers)
+        data, sent = self.post_json(_PATH, body, timeout, extra_headers, operation="create_batch_job")
         return decode(_decode_job, data, "a batch job", sent)
 
     def get(self, job_id: str, *, inline: bool | None = None, timeout: TimeoutLike = None) -> BatchJob:
         """A job's status and counts (``.done`` once it will not change again)."""
         path = f"{_PATH}/{file_path(job_id, 'batch.jobs.get()', 'job_id')}{_query(inline=inline)}"
-        return decode(_decode_job, self.get_json(path, timeout), "a batch job")
+        return decode(_decode_job, self.get_json(path, timeout, operation="get_batch_job"), "a batch job")
 
     def list(
         self,
@@ -115,17 +115,21 @@ class BatchJobs(Resource):
         )
         for name in statuses or ():
             query += ("&" if query else "?") + f"status={name}"
-        return decode(_decode_list, self.get_json(f"{_PATH}{query}", timeout), "a batch job list")
+        return decode(
+            _decode_list,
+            self.get_json(f"{_PATH}{query}", timeout, operation="list_batch_jobs"),
+            "a batch job list",
+        )
 
     def cancel(self, job_id: str, *, timeout: TimeoutLike = None) -> BatchJob:
         """Ask the service to stop the job: it moves to ``CANCELLATION_REQUESTED``, then ``CANCELLED``."""
         path = f"{_PATH}/{file_path(job_id, 'batch.jobs.cancel()', 'job_id')}/cancel"
-        data, sent = self.post_json(path, b"", timeout)
+        data, sent = self.post_json(path, b"", timeout, operation="cancel_batch_job")
         return decode(_decode_job, data, "a batch job", sent)
 
     def delete(self, job_id: str, *, timeout: TimeoutLike = None) -> DeletedBatchJob:
         path = f"{_PATH}/{file_path(job_id, 'batch.jobs.delete()', 'job_id')}"
-        data, sent = self.call("DELETE", path, timeout=timeout)
+        data, sent = self.call("DELETE", path, timeout=timeout, operation="delete_batch_job")
         return decode(_decode_deleted, data, "a batch job deletion", sent)
 
 

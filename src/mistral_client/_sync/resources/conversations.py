@@ -148,7 +148,9 @@ class Conversations(Resource):
 
     def get(self, conversation_id: str, *, timeout: TimeoutLike = None) -> ConversationInfo:
         """A conversation's attributes: its model or agent, instructions, tools..."""
-        data = self.get_json(_conversation_path(conversation_id, "conversations.get"), timeout)
+        data = self.get_json(
+            _conversation_path(conversation_id, "conversations.get"), timeout, operation="get_conversation"
+        )
         return decode(decode_info, data, "a conversation")
 
     def list(
@@ -170,20 +172,38 @@ class Conversations(Resource):
             query["metadata"] = msgspec.json.encode(metadata).decode()
         given = {key: value for key, value in query.items() if value is not None}
         path = "/conversations" + (f"?{urlencode(given)}" if given else "")
-        return decode(decode_info_list, self.get_json(path, timeout), "a list of conversations")
+        return decode(
+            decode_info_list,
+            self.get_json(path, timeout, operation="list_conversations"),
+            "a list of conversations",
+        )
 
     def history(self, conversation_id: str, *, timeout: TimeoutLike = None) -> ConversationHistory:
         """Every entry of a conversation, in order: messages, function calls and results, tool runs, handoffs."""
         path = _conversation_path(conversation_id, "conversations.history") + "/history"
-        return decode(decode_history, self.get_json(path, timeout), "a conversation's history")
+        return decode(
+            decode_history,
+            self.get_json(path, timeout, operation="get_conversation_history"),
+            "a conversation's history",
+        )
 
     def messages(self, conversation_id: str, *, timeout: TimeoutLike = None) -> ConversationMessages:
         """The messages of a conversation only (the user's and the assistant's)."""
         path = _conversation_path(conversation_id, "conversations.messages") + "/messages"
-        return decode(decode_messages, self.get_json(path, timeout), "a conversation's messages")
+        return decode(
+            decode_messages,
+            self.get_json(path, timeout, operation="get_conversation_messages"),
+            "a conversation's messages",
+        )
 
     def delete(self, conversation_id: str, *, timeout: TimeoutLike = None) -> None:
-        self.call("DELETE", _conversation_path(conversation_id, "conversations.delete"), None, timeout)
+        self.call(
+            "DELETE",
+            _conversation_path(conversation_id, "conversations.delete"),
+            None,
+            timeout,
+            operation="delete_conversation",
+        )
 
     # -- the tool loop ---------------------------------------------------------------------------
 
