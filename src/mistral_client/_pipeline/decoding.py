@@ -21,7 +21,7 @@ from .._exceptions import StreamError
 from .._http_errors import describe_error_body
 from .._wire.answers import ChatCompletionChunk
 from .accumulating import StreamResult
-from .sse import EventTooLargeError, SSEDecoder
+from .sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 
 if TYPE_CHECKING:
     import httpx2
@@ -63,6 +63,7 @@ class StreamDecoder(Generic[T, R]):
         self._last_at = 0  # how many items the caller holds once it has the last one (0: not yet)
         self._request = request
         self._request_id = request_id
+        self._sse: SSEDecoder  # set by the subclass, with its size limit
 
     def deliver(self, item: T) -> None:
         """The caller handed this item out: it is now part of the result."""
@@ -71,6 +72,13 @@ class StreamDecoder(Generic[T, R]):
 
     def feed(self, data: bytes) -> list[T]:
         raise NotImplementedError
+
+    def _events(self, data: bytes) -> tuple[list[ServerSentEvent], EventTooLargeError | None]:
+        """The events ``data`` completes, and the error for one that grew too large (after them)."""
+        try:
+            return self._sse.feed(data), None
+        except EventTooLargeError as exc:
+            return exc.events, exc
 
     def eof(self) -> list[T]:
         raise NotImplementedError
@@ -191,11 +199,7 @@ class ChunkDecoder(StreamDecoder[ChatCompletionChunk, StreamResult]):
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
         if self.done or self.failed:
             return []
-        too_large = None
-        try:
-            events = self._sse.feed(data)
-        except EventTooLargeError as exc:
-            events, too_large = exc.events, exc
+        events, too_large = self._events(data)
         out: list[ChatCompletionChunk] = []
         for event in events:
             raw = event.raw

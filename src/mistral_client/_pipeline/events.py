@@ -18,7 +18,7 @@ import msgspec
 
 from .._wire.events import StreamEvent, UnknownEvent
 from .decoding import StreamDecoder, excerpt
-from .sse import EventTooLargeError, ServerSentEvent, SSEDecoder
+from .sse import ServerSentEvent, SSEDecoder
 
 if TYPE_CHECKING:
     import httpx2
@@ -110,11 +110,7 @@ class EventDecoder(StreamDecoder[StreamEvent, R], Generic[R]):
     def feed(self, data: bytes) -> list[StreamEvent]:
         if self.done or self.failed:
             return []
-        too_large = None
-        try:
-            events = self._sse.feed(data)
-        except EventTooLargeError as exc:
-            events, too_large = exc.events, exc
+        events, too_large = self._events(data)
         out: list[StreamEvent] = []
         for sse in events:
             if self._take(sse, out):
