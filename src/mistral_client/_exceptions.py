@@ -21,8 +21,9 @@ MistralError                  anything this library raises on purpose
 │   └── StreamError           a stream broke after it started; ``.partial`` keeps what arrived
 │       └── StreamTimeoutError  the stream went silent or passed its deadline (also an APITimeoutError)
 
-Every ``APIError`` raised while a stream is open carries ``.partial``: the ``StreamResult`` of what
-had been delivered before the failure.  Messages never contain the API key.
+Every ``APIError`` raised while a stream is open carries ``.partial``: the result of what had been
+delivered before the failure (a ``StreamResult`` for chat, FIM and agent completions; the stream's
+own result for the others: ``ConversationResult``, ``Transcription``, ``Speech``).  Messages never contain the API key.
 """
 
 from __future__ import annotations

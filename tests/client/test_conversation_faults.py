@@ -11,6 +11,7 @@ import pytest
 from mistral_client import (
     APIError,
     AsyncMistral,
+    ConversationResult,
     Mistral,
     NotFoundError,
     RateLimitError,
@@ -58,6 +59,7 @@ def test_an_error_event_from_the_server(kind: str, server: LocalServer) -> None:
     # started, three deltas, and the error event itself (it arrived, so it is in the partial)
     assert partial.conversation_id.startswith("conv") and partial.event_count == 5
     assert partial.text and partial.error is not None and caught.value.code == "3000"
+    assert isinstance(partial, ConversationResult) and partial.events[-1].type == "conversation.response.error"
 
 
 def test_a_disconnect_from_the_server(kind: str, server: LocalServer) -> None:
