@@ -630,6 +630,15 @@ CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
     # docs/web.md
     (
         "docs/web.md",
+        "when at least 11 tokens came over 0.25 s or more",
+        (
+            Code("the CLI's rule, which chat.js keeps", lambda: _rate_rule() == (11, 0.25)),
+            HeldBy("tests/web/test_browser.py::test_a_rate_is_shown_only_over_enough_tokens_and_time"),
+            HeldBy("tests/cli/test_cli.py::test_a_rate_needs_enough_tokens_and_enough_time"),
+        ),
+    ),
+    (
+        "docs/web.md",
         "The service is busy. Retrying in 7 s…",
         (
             Note("an example of the countdown's text: the seconds are the answer's Retry-After"),
@@ -722,6 +731,12 @@ def _max_event_size() -> int:
     from mistral_client._config import DEFAULT_MAX_EVENT_SIZE
 
     return DEFAULT_MAX_EVENT_SIZE
+
+
+def _rate_rule() -> tuple[int, float]:
+    from mistral_client.cli.output import RATE_MIN_SECONDS, RATE_MIN_TOKENS
+
+    return RATE_MIN_TOKENS + 1, RATE_MIN_SECONDS  # tokens in all: the first and those after it
 
 
 def _bench_local() -> Any:
