@@ -299,6 +299,7 @@ class LlamaEngine:
                 self._record(generation, finish.completion_tokens or 0, finish.reason, started)
                 if finish.reason == "error":  # the state is unknown: the next request starts afresh
                     self._llama.reset()
+                    self._unread = None
                 self._preparing = self._unread is not None and self._jobs.empty()
                 self._lock.notify_all()
             generation.put(finish)
@@ -385,7 +386,8 @@ class LlamaEngine:
     # computes only what follows the part it shares with it. The same request must still give the
     # same text whatever came before it, that is, the state kept must be the one a fresh start
     # computes for the same tokens, to the bit. llama.cpp's attention gives that only on some paths,
-    # which the settings above choose (held by test_a_conversation_keeps_its_computed_prefix_and_its_text):
+    # which the settings above choose (held by test_a_conversation_keeps_its_computed_prefix_and_its_text
+    # and test_a_long_conversation_on_two_threads_keeps_its_text):
     # - with flash attention, a token is computed the same alone (as while writing an answer) or among
     #   others (as while reading a prompt), as long as fewer than 64 are computed at once: a prompt is
     #   read in steps of _STEP. Without it, a token alone differs from the same token among others;
@@ -403,7 +405,10 @@ class LlamaEngine:
         """The tokens the template writes between an assistant's answer and a user's next message."""
         answer, question = "\ue000answer\ue000", "\ue000question\ue000"
         roles = (("user", "\ue000first\ue000"), ("assistant", answer), ("user", question))
-        text: str = self._format(messages=[{"role": role, "content": content} for role, content in roles]).prompt
+        try:
+            text: str = self._format(messages=[{"role": role, "content": content} for role, content in roles]).prompt
+        except Exception:  # a template with rules of its own (raise_exception): nothing to read ahead
+            return []
         start, end = text.find(answer), text.find(question)
         if start < 0 or end < start:
             return []  # a template that rewrites the messages: nothing to read ahead
