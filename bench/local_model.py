@@ -10,8 +10,9 @@ starts a new conversation (greedy), each run once the engine is idle:
    of ``mistral-client chat --local`` sees (``StreamResult.time_to_first_token``, usage tokens).
 3. A conversation of five turns through the client, each sending the whole conversation so far:
    the time to first token of each turn, once with a pause of ``--pause`` seconds between turns
-   (someone reading the answer; the engine uses it to keep the answer computed) and once back to
-   back.  Target: turn 5's first token no later than 1.5x turn 1's.
+   (someone reading the answer) and once back to back (a program).  The engine keeps what it
+   computed, the answer included, so each turn computes only the new question.  Target: turn 5's
+   first token no later than 1.5x turn 1's, both ways.
 Tokens/s counts the tokens after the first over the time after the first, so it is the decoding
 rate, not diluted by the prompt.  Nothing here asserts a time; the numbers depend on the machine.
 """
@@ -133,6 +134,7 @@ def main() -> int:
         print(f"local_model.py: {missing}", file=sys.stderr)
         return 2
 
+    load_before = os.getloadavg()  # the machine's load: the speeds follow it
     start = time.perf_counter()
     with LlamaEngine(args.model_path, threads=args.threads) as engine:
         load = time.perf_counter() - start
@@ -158,8 +160,10 @@ def main() -> int:
         "http": over_http,
         "conversation": paused,
         "conversation_back_to_back": back_to_back,
+        "load_average": {"start": load_before, "end": os.getloadavg()},  # 1, 5 and 15 minutes
     }
     print(f"{name}: loaded in {load * 1000:.0f} ms ({results['threads']} threads, {os.cpu_count()} cores)")
+    print(f"  load average (1 min) {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     for label, row in (("engine", direct), ("client over HTTP", over_http)):
         print(
             f"  {label:17} time to first token {row['ttft_s'] * 1000:7.1f} ms   "

@@ -20,6 +20,7 @@ import httpx2
 import pytest
 
 from mistral_client import Mistral, RateLimitError, __version__, user
+from mistral_client.cli import DEMO_TOKEN_DELAY
 from mistral_client.server import LocalServer
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -117,12 +118,14 @@ def test_without_a_key_it_uses_the_local_server_and_says_so() -> None:
 
 
 def test_stats_go_to_stderr_and_parse() -> None:
-    done = run_cli("chat", "hi", "--local", *TEMPLATE, "--stats", "--max-tokens", "12")
+    # The embedded server paces its tokens (DEMO_TOKEN_DELAY apart): 25 of them last long enough for a rate.
+    done = run_cli("chat", "hi", "--local", *TEMPLATE, "--stats", "--max-tokens", "25")
 
     assert done.returncode == 0, done.stderr
     stats = parse_stats(done.stderr)
     assert float(stats["time to first token"].removesuffix(" ms")) > 0
-    assert float(stats["tokens/s"]) > 0
+    # The server waits DEMO_TOKEN_DELAY between tokens: the rate cannot be above its inverse.
+    assert 0 < float(stats["tokens/s"]) <= 1 / DEMO_TOKEN_DELAY
     assert float(stats["total time"].removesuffix(" ms")) >= float(stats["time to first token"].removesuffix(" ms"))
     assert int(stats["chunks"]) > 1
     usage = dict(part.split("=") for part in stats["usage"].split())
@@ -132,6 +135,30 @@ def test_stats_go_to_stderr_and_parse() -> None:
     assert stats["finish reason"] == "length"
     assert stats["model"] == "mistral-small-latest"
     assert "time to first token" not in done.stdout
+
+
+def test_an_instant_answer_shows_no_token_rate(server: LocalServer) -> None:
+    # The test server writes every token at once: a rate over that would be millions of tokens/s.
+    done = run_cli("chat", "hi", "--base-url", server.base_url, "--stats", "--max-tokens", "25")
+
+    assert done.returncode == 0, done.stderr
+    stats = parse_stats(done.stderr)
+    assert stats["usage"].split()[1] == "completion=25"  # enough tokens, over too short a time
+    assert stats["tokens/s"] == "n/a (too short to measure: fewer than 11 tokens or under 0.25 s)"
+    assert float(stats["total time"].removesuffix(" ms")) > 0
+
+
+def test_a_rate_needs_enough_tokens_and_enough_time() -> None:
+    from mistral_client.cli.output import RATE_MIN_SECONDS, RATE_MIN_TOKENS, token_rate
+
+    # The chat page shows a rate by the same rule.
+    page = (SRC / "mistral_client" / "server" / "ui" / "chat.js").read_text(encoding="utf-8")
+    assert f"const RATE_MIN_TOKENS = {RATE_MIN_TOKENS};" in page
+    assert f"const RATE_MIN_SECONDS = {RATE_MIN_SECONDS};" in page
+    assert token_rate(11, 1.0, 1.25) == 40.0  # the tokens after the first, over the time after it
+    assert token_rate(10, 1.0, 60.0) is None  # a minute, but too few tokens
+    assert token_rate(5000, 1.0, 1.2) is None  # many tokens, too short a time
+    assert token_rate(50, None, 2.0) is None and token_rate(50, 1.0, None) is None
 
 
 def test_max_tokens_cuts_the_answer_short() -> None:

@@ -74,6 +74,15 @@ def test_every_scenario_runs_at_a_tiny_size(quick: tuple[subprocess.CompletedPro
     for scenario in ("bulk", "trickle"):
         assert len(got[scenario]["ours"]["us_per_chunk_runs"]) == results["sizes"]["reps"]
     assert {"ours", "httpx2"} <= set(got["cold"])
+    # The command line's start-up (issue 17): --help and --version, each over an empty interpreter.
+    commands = {"mistral-client --help", "mistral-client --version"}
+    assert commands <= set(got["cold"])
+    for command in commands:
+        row = got["cold"][command]
+        assert row["over_python_ms"] == pytest.approx(row["wall_ms"] - row["python_wall_ms"])
+        assert row["peak_rss_mib"] > 0 and row["import_wall_ms"] is None
+        assert f"| cold start: `{command}` <= 60 ms over an empty interpreter |" in done.stdout
+        assert f"| `{command}` |" in done.stdout
     assert {"ours close", "ours-async aclose", "ours-async task cancel"} <= set(got["cancel"])
     assert all(way["missed"] == 0 for way in got["cancel"].values())  # every close reached the server
     assert {"ours (SSE)", "ours (SSE + chunk)", "httpx2 SSE"} <= set(got["large"])

@@ -131,6 +131,17 @@ def test_the_page_streams_an_answer_with_its_timings(chat: ChatPage, ui: LocalSe
     assert first_answer == direct_answer(ui.base_url, [user("Say hello")])
 
 
+def test_a_rate_is_shown_only_over_enough_tokens_and_time(chat: ChatPage) -> None:
+    # The test server writes all 30 tokens at once: a rate over that would be millions of tokens/s.
+    chat.ask("Say hello")
+    chat.wait_for_state("done")
+    assert re.fullmatch(r"first token \d+ ms · 30 tokens", chat.page.inner_text("#stats"))
+    # Half a second, but only four tokens after the first: no rate either (the CLI's rule, RATE_MIN_TOKENS).
+    chat.ask("Say hello again", faults={"x-mock-tokens": "5", "x-mock-token-delay": "0.12"})
+    chat.wait_for_state("done")
+    assert re.fullmatch(r"first token \d+ ms · 5 tokens", chat.page.inner_text("#stats"))
+
+
 def test_stop_aborts_the_answer_and_the_server_sees_the_disconnect(chat: ChatPage, ui: LocalServer) -> None:
     chat.ask("Count to a million", faults={"x-mock-tokens": "100000", "x-mock-token-delay": "0.01"})
     chat.page.wait_for_function("() => document.querySelector('.message.assistant').textContent.length > 20")

@@ -27,6 +27,7 @@ __all__ = [
     "dim",
     "say",
     "stats_lines",
+    "token_rate",
 ]
 
 PROG = "mistral-client"
@@ -162,6 +163,23 @@ class Output:
             self.write("\n")
 
 
+# A rate is shown only when it measures something: over a shorter stretch, or fewer tokens, what
+# it divides by is mostly when the chunks happened to be read (an instant server gives millions of
+# tokens/s). The chat page (server/ui/chat.js) keeps the same rule.
+RATE_MIN_TOKENS = 10  # tokens after the first
+RATE_MIN_SECONDS = 0.25  # from the first token to the end
+
+
+def token_rate(tokens: int, first: float | None, total: float | None) -> float | None:
+    """Tokens per second after the first token, or None when too few came over too short a time."""
+    if first is None or total is None:
+        return None
+    seconds, after_first = total - first, tokens - 1
+    if after_first < RATE_MIN_TOKENS or seconds < RATE_MIN_SECONDS:
+        return None
+    return after_first / seconds
+
+
 def stats_lines(result: StreamResult) -> list[str]:
     """What ``chat --stats`` prints after the answer: latency, speed, chunks, usage, finish reason, model."""
     ttft, total = result.time_to_first_token, result.total_latency
@@ -170,16 +188,20 @@ def stats_lines(result: StreamResult) -> list[str]:
         tokens, unit = usage.completion_tokens, "tokens/s"
     else:
         tokens, unit = result.chunk_count, "tokens/s (chunks, no usage reported)"
-    generating = total - ttft if ttft is not None and total is not None else None
-    rate = f"{tokens / generating:.1f}" if generating and generating > 0 else "n/a"
+    rate = token_rate(tokens, ttft, total)
     usage_line = (
         f"prompt={usage.prompt_tokens} completion={usage.completion_tokens} total={usage.total_tokens}"
         if usage is not None
         else "n/a"
     )
+    shown = (
+        f"{rate:.1f}"
+        if rate is not None
+        else f"n/a (too short to measure: fewer than {RATE_MIN_TOKENS + 1} tokens or under {RATE_MIN_SECONDS:g} s)"
+    )
     return [
         f"time to first token: {_ms(ttft)}",
-        f"{unit}: {rate}",
+        f"{unit}: {shown}",
         f"total time: {_ms(total)}",
         f"chunks: {result.chunk_count}",
         f"usage: {usage_line}",

@@ -41,6 +41,9 @@ DEFAULT_MIN_P = 0.05
 # The answer's length when the request sets no ``max_tokens``: a small model that loses its way
 # would otherwise write until the context is full.
 DEFAULT_MAX_TOKENS = 512
+# How the model computes, chosen so that what it computed for one request can serve the next (see
+# "The cache" below): flash attention, in steps of at most _STEP tokens.
+_STEP = 32
 
 _log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class LlamaEngine:
     last 64; seeded by ``random_seed`` so the same request gives the same text. A request without
     ``max_tokens`` ends after ``max_tokens`` tokens (None: at the end of the context). The model's
     state after a request is kept, so a request that continues it (the next turn of a
-    conversation) computes only what is new; see ``_prefill`` for why the text stays the same.
+    conversation) computes only what is new, and gives the text a fresh start gives (see "The cache").
     """
 
     blocking: ClassVar[bool] = True  # the server reads our pieces from a worker thread
@@ -142,12 +145,19 @@ class LlamaEngine:
         self.repeat_penalty, self.max_tokens = repeat_penalty, max_tokens
         self._llama_cpp = llama_cpp
         threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        # 16-bit keys and values, but 8-bit on more than one thread (see "The cache"): they cost a
+        # long conversation's prompt half as much again as 16-bit ones (SmolLM2, one thread).
+        cache_type = llama_cpp.GGML_TYPE_F16 if threads == 1 else llama_cpp.GGML_TYPE_Q8_0
         self._llama: Any = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=context_tokens,
             n_threads=threads,
             n_threads_batch=threads,
             last_n_tokens_size=REPEAT_LAST_N,
+            flash_attn=True,
+            n_ubatch=_STEP,
+            type_k=cache_type,
+            type_v=cache_type,
             verbose=False,
         )
         self.threads = threads
@@ -169,11 +179,12 @@ class LlamaEngine:
         self._lock = threading.Condition()
         self._admitted: set[_Generation] = set()  # generating or waiting; guarded by _lock
         self._typical_seconds = 1.0  # how long an answer takes, for Retry-After
-        # How many leading tokens of the model's state were computed in batches of two or more
-        # (see _prefill); only the model thread touches it.
-        self._batched = 0
-        self._keeping = False  # recomputing the last answer (_recompute_answer); guarded by _lock
         self._closed = False
+        # What follows an answer when the conversation goes on, and the answer's last token, which
+        # the model chose but did not compute (only the model thread touches it; see _next_turn).
+        self._turn_boundary = self._boundary()
+        self._unread: int | None = None
+        self._preparing = False  # computing the boundary after an answer; guarded by _lock
         self._thread = threading.Thread(target=self._serve, name=f"LlamaEngine:{path.name}", daemon=True)
         self._thread.start()
 
@@ -201,12 +212,12 @@ class LlamaEngine:
             return self._is_busy()
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Wait until nothing is generating, waiting or being kept for the next turn; False on timeout."""
+        """Wait until nothing is generating or waiting; False on timeout."""
         with self._lock:
             return self._lock.wait_for(lambda: not self._is_busy(), timeout)
 
     def _is_busy(self) -> bool:
-        return bool(self._admitted) or self._keeping
+        return bool(self._admitted) or self._preparing
 
     # --- Lifecycle ---
 
@@ -286,22 +297,21 @@ class LlamaEngine:
                 seconds = time.monotonic() - started
                 self._typical_seconds = 0.7 * self._typical_seconds + 0.3 * seconds
                 self._record(generation, finish.completion_tokens or 0, finish.reason, started)
-                self._keeping = True
+                if finish.reason == "error":  # the state is unknown: the next request starts afresh
+                    self._llama.reset()
+                    self._unread = None
+                self._preparing = self._unread is not None and self._jobs.empty()
                 self._lock.notify_all()
             generation.put(finish)
-            kept = finish.reason != "error"
-            if kept:
+            if self._preparing:
                 try:
-                    self._recompute_answer()
+                    self._next_turn()
                 except Exception:
-                    _log.exception("the local model failed while computing an answer again")
-                    kept = False
-            if not kept:  # the next request starts afresh
-                self._llama.reset()
-                self._batched = 0
-            with self._lock:
-                self._keeping = False
-                self._lock.notify_all()
+                    _log.exception("the local model failed while reading ahead")
+                    self._llama.reset()
+                with self._lock:
+                    self._preparing = False
+                    self._lock.notify_all()
 
     def _record(self, generation: _Generation, completion_tokens: int, reason: str, started: float) -> None:
         at_cancel = generation.tokens_at_cancel
@@ -332,6 +342,7 @@ class LlamaEngine:
         # 0xFFFFFFFF means "pick a seed" to llama.cpp, so a given seed never maps to it.
         seed = secrets.randbelow(0xFFFFFFFF) if prompt.random_seed is None else prompt.random_seed % 0xFFFFFFFF
         generation.reused = self._prefill(generation.tokens)
+        self._unread = None
         llama.set_seed(seed)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = _StopScanner(prompt.stop)
@@ -351,7 +362,7 @@ class LlamaEngine:
                 if generation.stopped:
                     return Finish("cancelled", completion_tokens=generation.count)
                 if self._llama_cpp.llama_vocab_is_eog(vocab, token):
-                    reason = "stop"
+                    reason, self._unread = "stop", token
                     break
                 generation.count += 1
                 text, hit = stops.feed(decoder.decode(llama.detokenize([token])))
@@ -360,6 +371,7 @@ class LlamaEngine:
                 if hit:
                     return Finish("stop", completion_tokens=generation.count)
                 if generation.count >= budget:
+                    self._unread = token
                     break
         finally:
             tokens.close()
@@ -370,57 +382,64 @@ class LlamaEngine:
     # --- The cache ---
     #
     # The next turn of a conversation starts with the previous prompt and answer, so the model's
-    # state (llama.cpp's cache) for them is kept, and only what is new is computed. But the same
-    # request must give the same text whatever came before it, and llama.cpp computes one token
-    # alone (the answer's, one by one) slightly differently from the same token in a batch of two
-    # or more, enough to change words; batches of two or more agree to the bit however they are cut.
-    # So every token that is kept was computed in a batch: the prompt but its last token (which
-    # llama.cpp's generate computes alone, as on a fresh start), and the answer, computed again as a
-    # batch once the model is idle.
+    # state (llama.cpp's cache) after a request is kept, the answer's tokens included, and a request
+    # computes only what follows the part it shares with it. The same request must still give the
+    # same text whatever came before it, that is, the state kept must be the one a fresh start
+    # computes for the same tokens, to the bit. llama.cpp's attention gives that only on some paths,
+    # which the settings above choose (held by test_a_conversation_keeps_its_computed_prefix_and_its_text
+    # and test_a_long_conversation_on_two_threads_keeps_its_text):
+    # - with flash attention, a token is computed the same alone (as while writing an answer) or among
+    #   others (as while reading a prompt), as long as fewer than 64 are computed at once: a prompt is
+    #   read in steps of _STEP. Without it, a token alone differs from the same token among others;
+    # - on more than one thread, the cache is quantized (8 bits): with 16-bit keys, llama.cpp splits the
+    #   attention of a token alone across the threads once the cache reaches 512 cells (past 256
+    #   tokens), which sums in another order. On one thread that split is the whole, and 16 bits stay.
+
+    # The next turn of a conversation also starts with what the chat template writes between the
+    # answer and the next question (for SmolLM2 "<|im_end|>\n<|im_start|>user\n", a fifth of a
+    # short question's tokens): once an answer ends, when no request waits, the model computes it.
+    # A request that arrives meanwhile waits for those few tokens, which it needs anyway if it
+    # continues the conversation; one that does not drops them.
+
+    def _boundary(self) -> list[int]:
+        """The tokens the template writes between an assistant's answer and a user's next message."""
+        answer, question = "\ue000answer\ue000", "\ue000question\ue000"
+        roles = (("user", "\ue000first\ue000"), ("assistant", answer), ("user", question))
+        try:
+            text: str = self._format(messages=[{"role": role, "content": content} for role, content in roles]).prompt
+        except Exception:  # a template with rules of its own (raise_exception): nothing to read ahead
+            return []
+        start, end = text.find(answer), text.find(question)
+        if start < 0 or end < start:
+            return []  # a template that rewrites the messages: nothing to read ahead
+        between = text[start + len(answer) : end]
+        tokens: list[int] = self._llama.tokenize(between.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+    def _next_turn(self) -> None:
+        """Compute the answer's last token and the template's boundary after it (see above)."""
+        llama, unread = self._llama, self._unread
+        assert unread is not None
+        boundary = self._turn_boundary
+        # The boundary starts with the end-of-turn token the model wrote, when it wrote one.
+        tokens = [unread, *(boundary[1:] if boundary[:1] == [unread] else boundary)]
+        if llama.n_tokens + len(tokens) < self._context_tokens:
+            llama.eval(tokens)
+        self._unread = None
 
     def _prefill(self, tokens: list[int]) -> int:
-        """Bring the state to ``tokens[:-1]``, keeping what it shares with them; the tokens kept."""
+        """Keep the state's longest prefix shared with ``tokens``, but not all of them; its length.
+
+        At least the prompt's last token is computed again: its output gives the first token.
+        """
         llama = self._llama
-        held = llama.input_ids[: min(llama.n_tokens, self._batched)]
         shared = 0
-        for held_token, token in zip(held, tokens, strict=False):
+        for held_token, token in zip(llama.input_ids[: llama.n_tokens], tokens[:-1], strict=False):
             if held_token != token:
                 break
             shared += 1
-        keep = max(0, min(shared, len(tokens) - 3))  # so that two or more tokens are left to compute
-        llama.n_tokens = keep
-        self._batched = keep
-        self._compute(tokens[keep:-1])
-        return keep
-
-    def _recompute_answer(self) -> None:
-        """Compute the last answer again as a batch while nothing waits, so the next turn can keep it."""
-        llama = self._llama
-        tokens = [int(token) for token in llama.input_ids[self._batched : llama.n_tokens]]
-        done = 0
-        # In steps, so that a request arriving meanwhile waits little; it drops what is left.
-        while len(tokens) - done >= 2 and self._jobs.empty():
-            end = min(len(tokens), done + 16)
-            if len(tokens) - end == 1:
-                end -= 1
-            llama.n_tokens = self._batched  # eval first drops the state past this point
-            self._compute(tokens[done:end])
-            done = end
-
-    def _compute(self, tokens: list[int]) -> None:
-        """Evaluate ``tokens`` after the state, in batches of two or more (a lone token is left as is)."""
-        llama = self._llama
-        size = max(2, int(llama.n_batch))
-        start = 0
-        while len(tokens) - start >= 2:
-            end = min(len(tokens), start + size)
-            if len(tokens) - end == 1:
-                end -= 1
-            llama.eval(tokens[start:end])
-            start = end
-            self._batched = llama.n_tokens
-        if start < len(tokens):  # only a prompt of two tokens: computed alone, as on a fresh start
-            llama.eval(tokens[start:])
+        llama.n_tokens = shared  # llama.cpp's generate finds this prefix and computes what follows
+        return shared
 
 
 class _Generation:

@@ -10,6 +10,9 @@
 const $ = (id) => document.getElementById(id);
 const STORE = "mistral-client.chat"; // the transcript, kept across reloads (New chat clears it)
 const SILENCE_MS = 1500; // no token for this long: show the typing dots again
+// A rate under the answer needs this many tokens after the first, over this long (as the CLI).
+const RATE_MIN_TOKENS = 10;
+const RATE_MIN_SECONDS = 0.25;
 
 // The transcript as shown: {role, content, unsent?, stopped?, error?: {title, detail}}. What the model
 // is sent is derived from it (context()), so the screen and the model's context always agree.
@@ -484,8 +487,11 @@ class Stats {
     const parts = [];
     if (this.first !== null) {
       parts.push("first token " + Math.round(this.first - this.started) + " ms");
+      // Over fewer tokens or a shorter time the rate measures when chunks were read, not the model
+      // (an instant server gives millions of tokens/s): none is shown. The CLI keeps the same rule.
       const seconds = (this.last - this.first) / 1000;
-      if (seconds > 0 && tokens > 1) parts.push(((tokens - 1) / seconds).toFixed(1) + " tokens/s");
+      if (tokens - 1 >= RATE_MIN_TOKENS && seconds >= RATE_MIN_SECONDS)
+        parts.push(((tokens - 1) / seconds).toFixed(1) + " tokens/s");
       parts.push(tokens + " tokens");
     }
     $("stats").textContent = parts.join(" · ");
