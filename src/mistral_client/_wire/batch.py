@@ -8,13 +8,15 @@ I/O, so the runner can report every bad line, with its number, before anything i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
 __all__ = [
     "API_ENDPOINTS",
     "BATCH_JOB_STATUSES",
+    "ApiEndpoint",
+    "BatchJobStatus",
     "FINAL_STATUSES",
     "BatchError",
     "BatchJob",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 # The spec's ApiEndpoint: what a batch job (and the runner's direct engine) may send lines to.
-API_ENDPOINTS = (
+ApiEndpoint = Literal[
     "/v1/chat/completions",
     "/v1/embeddings",
     "/v1/fim/completions",
@@ -36,9 +38,10 @@ API_ENDPOINTS = (
     "/v1/chat/classifications",
     "/v1/conversations",
     "/v1/audio/transcriptions",
-)
+]
+API_ENDPOINTS: tuple[str, ...] = get_args(ApiEndpoint)
 # The spec's BatchJobStatus, in the order a job moves through them.
-BATCH_JOB_STATUSES = (
+BatchJobStatus = Literal[
     "QUEUED",
     "RUNNING",
     "SUCCESS",
@@ -46,7 +49,8 @@ BATCH_JOB_STATUSES = (
     "TIMEOUT_EXCEEDED",
     "CANCELLATION_REQUESTED",
     "CANCELLED",
-)
+]
+BATCH_JOB_STATUSES: tuple[str, ...] = get_args(BatchJobStatus)
 # A job in one of these will not change again: its output and error files are complete.
 FINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
 

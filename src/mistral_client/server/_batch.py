@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
+from .._wire.batch import API_ENDPOINTS, BATCH_JOB_STATUSES, FINAL_STATUSES, ApiEndpoint
 from ._errors import error_response, routing_error, server_error
 from ._files import FileStore, StoredFile, files_of, injected, path_uuid_problem
 from ._knobs import Knobs
@@ -45,40 +46,10 @@ from ._state import knobs_of
 
 __all__ = ["BATCH_ROUTES", "ENDPOINTS", "STATUSES", "BatchJobs", "jobs_of"]
 
-ENDPOINTS = (
-    "/v1/chat/completions",
-    "/v1/embeddings",
-    "/v1/fim/completions",
-    "/v1/moderations",
-    "/v1/chat/moderations",
-    "/v1/ocr",
-    "/v1/classifications",
-    "/v1/chat/classifications",
-    "/v1/conversations",
-    "/v1/audio/transcriptions",
-)
-Endpoint = Literal[
-    "/v1/chat/completions",
-    "/v1/embeddings",
-    "/v1/fim/completions",
-    "/v1/moderations",
-    "/v1/chat/moderations",
-    "/v1/ocr",
-    "/v1/classifications",
-    "/v1/chat/classifications",
-    "/v1/conversations",
-    "/v1/audio/transcriptions",
-]
-STATUSES = (
-    "QUEUED",
-    "RUNNING",
-    "SUCCESS",
-    "FAILED",
-    "TIMEOUT_EXCEEDED",
-    "CANCELLATION_REQUESTED",
-    "CANCELLED",
-)
-_IN_FLIGHT = frozenset({"QUEUED", "RUNNING", "CANCELLATION_REQUESTED"})
+# The spec's lists, from the client's wire types (the server answers what the client may send).
+ENDPOINTS, STATUSES = API_ENDPOINTS, BATCH_JOB_STATUSES
+Endpoint = ApiEndpoint
+_IN_FLIGHT = frozenset(STATUSES) - FINAL_STATUSES
 _MAX_ERROR_KINDS = 100  # distinct messages kept in a job's ``errors``; the error file has every line
 
 _log = logging.getLogger(__name__)
