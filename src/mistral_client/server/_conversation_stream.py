@@ -21,7 +21,7 @@ from ._conversation_engine import DELTA_EVENTS
 from ._engine import EngineBusy
 from ._knobs import StreamFaults
 from ._records import Recorder, RequestRecord
-from ._stream import EventWriter, InjectedDisconnect
+from ._stream import EventWriter, InjectedDisconnect, next_from, stop_engine
 
 __all__ = ["ConversationEventStream", "conversation_body", "error_event"]
 
@@ -52,19 +52,10 @@ class ConversationEventStream:
     on_done: Callable[[], None] | None = None
 
     async def next_event(self) -> dict[str, Any] | None:
-        if self.blocking:
-            return await asyncio.to_thread(next, self.events, None)
-        return next(self.events, None)
+        return await next_from(self.events, self.blocking)
 
     def close(self) -> None:
-        if self.cancel is not None:
-            self.cancel.set()
-        close = getattr(self.events, "close", None)
-        try:
-            if close is not None:
-                close()
-        except ValueError:
-            pass  # still running in the worker thread: the cancel event stops its engine
+        stop_engine(self.events, self.cancel)
 
 
 async def conversation_body(stream: ConversationEventStream) -> AsyncGenerator[bytes, None]:

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.responses import StreamingResponse
@@ -18,12 +18,16 @@ from ._engine import Finish
 from ._knobs import StreamFaults
 from ._records import Recorder, RequestRecord
 
+T = TypeVar("T")
+
 __all__ = [
     "AnswerStream",
     "ClosingStreamingResponse",
     "EventWriter",
     "InjectedDisconnect",
     "StreamFaults",
+    "next_from",
+    "stop_engine",
     "stream_body",
     "usage",
 ]
@@ -51,20 +55,11 @@ class AnswerStream:
     cancel: threading.Event | None = None
 
     async def next_item(self) -> Item | None:
-        if self.blocking:
-            return await asyncio.to_thread(next, self.items, None)
-        return next(self.items, None)
+        return await next_from(self.items, self.blocking)
 
     def close_items(self) -> None:
         """Stops the engine early (a client that left, an injected fault); a no-op once it has finished."""
-        if self.cancel is not None:
-            self.cancel.set()
-        try:
-            close = getattr(self.items, "close", None)
-            if close is not None:
-                close()
-        except ValueError:
-            pass  # a generator still running in the worker thread: the cancel event stops its engine
+        stop_engine(self.items, self.cancel)
 
     def chunk(
         self, delta: dict[str, Any], finish: str | None, number: int, usage_tokens: int | None = None, index: int = 0
@@ -283,3 +278,23 @@ async def stream_body(stream: AnswerStream) -> AsyncGenerator[bytes, None]:
 def _tokens(finish: Finish | None, pieces: int) -> int:
     """Completion tokens: the engine's own count when it keeps one (a real model), else one per piece."""
     return finish.completion_tokens if finish is not None and finish.completion_tokens is not None else pieces
+
+
+async def next_from(items: Iterator[T], blocking: bool) -> T | None:
+    """The engine's next piece, or ``None`` at its end; a real model's (``blocking``) from a worker
+    thread, so the loop keeps serving while it computes."""
+    if blocking:
+        return await asyncio.to_thread(next, items, None)
+    return next(items, None)
+
+
+def stop_engine(items: Iterator[Any], cancel: threading.Event | None) -> None:
+    """Stop an engine early (a client that left, an injected fault); a no-op once it has finished."""
+    if cancel is not None:
+        cancel.set()
+    try:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+    except ValueError:
+        pass  # a generator still running in the worker thread: the cancel event stops its engine
