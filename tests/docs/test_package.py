@@ -56,6 +56,28 @@ def test_import_stays_light() -> None:
     assert out == ""
 
 
+def test_a_client_imports_an_endpoint_family_only_when_used() -> None:
+    # A client that only chats starts without the other families' resources, wire types and pipelines.
+    families = ("agents", "conversations", "audio", "ocr", "moderations", "classifiers", "files", "batch")
+    code = (
+        "import sys\n"
+        "from mistral_client import AsyncMistral, Mistral\n"
+        "Mistral(api_key='k'), AsyncMistral(api_key='k')\n"
+        "ours = lambda: sorted(m for m in sys.modules if m.startswith('mistral_client.') "
+        f"and m.rpartition('.')[2] in {families!r})\n"
+        "print(ours())\n"
+        "client = Mistral(api_key='k')\n"
+        "assert client.files is client.files and client.audio.transcriptions is not None\n"
+        "print(ours())"
+    )
+    before, after = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert before == "[]"
+    assert "mistral_client._sync.resources.files" in after and "mistral_client._sync.resources.audio" in after
+    assert "mistral_client._sync.resources.agents" not in after
+
+
 def test_all_is_exactly_the_public_names() -> None:
     # As httpx checks its own: a name added to the package but not to __all__ (or the reverse) fails.
     for name in dir(mistral_client):  # the names are imported on first use: use each one

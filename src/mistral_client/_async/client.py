@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import cached_property
 from time import perf_counter
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
@@ -32,18 +33,20 @@ from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
-from .resources.agents import AsyncAgents
-from .resources.audio import AsyncAudio
-from .resources.batch import AsyncBatch
 from .resources.chat import AsyncChat
-from .resources.classifiers import AsyncClassifiers
-from .resources.conversations import AsyncConversations
 from .resources.embeddings import AsyncEmbeddings
-from .resources.files import AsyncFiles
 from .resources.fim import AsyncFim
 from .resources.models import AsyncModelsAPI
-from .resources.moderations import AsyncModerations
-from .resources.ocr import AsyncOCR
+
+if TYPE_CHECKING:
+    from .resources.agents import AsyncAgents
+    from .resources.audio import AsyncAudio
+    from .resources.batch import AsyncBatch
+    from .resources.classifiers import AsyncClassifiers
+    from .resources.conversations import AsyncConversations
+    from .resources.files import AsyncFiles
+    from .resources.moderations import AsyncModerations
+    from .resources.ocr import AsyncOCR
 
 __all__ = ["AsyncMistral"]
 
@@ -75,14 +78,6 @@ class AsyncMistral:
     fim: AsyncFim
     embeddings: AsyncEmbeddings
     models: AsyncModelsAPI
-    agents: AsyncAgents
-    conversations: AsyncConversations
-    audio: AsyncAudio
-    ocr: AsyncOCR
-    moderations: AsyncModerations
-    classifiers: AsyncClassifiers
-    files: AsyncFiles
-    batch: AsyncBatch
     _http: httpx2.AsyncClient
 
     def __init__(
@@ -118,11 +113,56 @@ class AsyncMistral:
         self.fim = AsyncFim(self)
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModelsAPI(self)
-        self.agents = AsyncAgents(self)
-        self.conversations = AsyncConversations(self)
-        self.audio, self.ocr = AsyncAudio(self), AsyncOCR(self)  # issue 19
-        self.moderations, self.classifiers = AsyncModerations(self), AsyncClassifiers(self)
-        self.files, self.batch = AsyncFiles(self), AsyncBatch(self)
+
+    # The other endpoint families are made on first use: a client that only chats does not import
+    # them (their wire types and pipelines are most of the package), so it starts as fast as before.
+    @cached_property
+    def agents(self) -> AsyncAgents:
+        from .resources.agents import AsyncAgents
+
+        return AsyncAgents(self)
+
+    @cached_property
+    def conversations(self) -> AsyncConversations:
+        from .resources.conversations import AsyncConversations
+
+        return AsyncConversations(self)
+
+    @cached_property
+    def audio(self) -> AsyncAudio:
+        from .resources.audio import AsyncAudio
+
+        return AsyncAudio(self)
+
+    @cached_property
+    def ocr(self) -> AsyncOCR:
+        from .resources.ocr import AsyncOCR
+
+        return AsyncOCR(self)
+
+    @cached_property
+    def moderations(self) -> AsyncModerations:
+        from .resources.moderations import AsyncModerations
+
+        return AsyncModerations(self)
+
+    @cached_property
+    def classifiers(self) -> AsyncClassifiers:
+        from .resources.classifiers import AsyncClassifiers
+
+        return AsyncClassifiers(self)
+
+    @cached_property
+    def files(self) -> AsyncFiles:
+        from .resources.files import AsyncFiles
+
+        return AsyncFiles(self)
+
+    @cached_property
+    def batch(self) -> AsyncBatch:
+        from .resources.batch import AsyncBatch
+
+        return AsyncBatch(self)
 
     async def _send(
         self,

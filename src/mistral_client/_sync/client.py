@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import cached_property
 from time import perf_counter
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
@@ -33,18 +34,20 @@ from .._http_errors import status_error, transport_error
 from .._retry import RETRY_STATUSES, SentInFull, retry_delay, transport_retryable
 from .._telemetry import Call, Telemetry, settings_for, trace_attempt
 from .._uploads import Multipart
-from .resources.agents import Agents
-from .resources.audio import Audio
-from .resources.batch import Batch
 from .resources.chat import Chat
-from .resources.classifiers import Classifiers
-from .resources.conversations import Conversations
 from .resources.embeddings import Embeddings
-from .resources.files import Files
 from .resources.fim import Fim
 from .resources.models import ModelsAPI
-from .resources.moderations import Moderations
-from .resources.ocr import OCR
+
+if TYPE_CHECKING:
+    from .resources.agents import Agents
+    from .resources.audio import Audio
+    from .resources.batch import Batch
+    from .resources.classifiers import Classifiers
+    from .resources.conversations import Conversations
+    from .resources.files import Files
+    from .resources.moderations import Moderations
+    from .resources.ocr import OCR
 
 __all__ = ["Mistral"]
 
@@ -76,14 +79,6 @@ class Mistral:
     fim: Fim
     embeddings: Embeddings
     models: ModelsAPI
-    agents: Agents
-    conversations: Conversations
-    audio: Audio
-    ocr: OCR
-    moderations: Moderations
-    classifiers: Classifiers
-    files: Files
-    batch: Batch
     _http: httpx2.Client
 
     def __init__(
@@ -119,11 +114,56 @@ class Mistral:
         self.fim = Fim(self)
         self.embeddings = Embeddings(self)
         self.models = ModelsAPI(self)
-        self.agents = Agents(self)
-        self.conversations = Conversations(self)
-        self.audio, self.ocr = Audio(self), OCR(self)  # issue 19
-        self.moderations, self.classifiers = Moderations(self), Classifiers(self)
-        self.files, self.batch = Files(self), Batch(self)
+
+    # The other endpoint families are made on first use: a client that only chats does not import
+    # them (their wire types and pipelines are most of the package), so it starts as fast as before.
+    @cached_property
+    def agents(self) -> Agents:
+        from .resources.agents import Agents
+
+        return Agents(self)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        from .resources.conversations import Conversations
+
+        return Conversations(self)
+
+    @cached_property
+    def audio(self) -> Audio:
+        from .resources.audio import Audio
+
+        return Audio(self)
+
+    @cached_property
+    def ocr(self) -> OCR:
+        from .resources.ocr import OCR
+
+        return OCR(self)
+
+    @cached_property
+    def moderations(self) -> Moderations:
+        from .resources.moderations import Moderations
+
+        return Moderations(self)
+
+    @cached_property
+    def classifiers(self) -> Classifiers:
+        from .resources.classifiers import Classifiers
+
+        return Classifiers(self)
+
+    @cached_property
+    def files(self) -> Files:
+        from .resources.files import Files
+
+        return Files(self)
+
+    @cached_property
+    def batch(self) -> Batch:
+        from .resources.batch import Batch
+
+        return Batch(self)
 
     def _send(
         self,
