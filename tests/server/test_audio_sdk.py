@@ -15,7 +15,7 @@ import pytest
 
 from mistral_client.server import LocalServer
 from mistral_client.server._media import flac_bytes, mp3_bytes, ogg_flac_bytes, tone, wav_bytes
-from tests.server.test_server_sdk import need
+from tests.support.shared import need
 
 KEY = "sk-sdk-audio"
 MODEL = "voxtral-mini-latest"

@@ -16,8 +16,8 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer
-from tests.server.test_server_sdk import need
 from tests.support.servertools import MODEL
+from tests.support.shared import need
 
 KEY = "sk-batch-sdk"
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from mistral_client.server import LocalServer
-from tests.server.test_server_sdk import need
 from tests.support.conversations import BUILT_INS, MODEL, SSE_TYPES, WEATHER
+from tests.support.shared import need
 
 KEY = "sk-sdk-conversations"
 # The SDK's model for each event type's data.

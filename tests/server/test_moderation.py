@@ -14,8 +14,8 @@ import httpx2
 import pytest
 
 from mistral_client.server import LocalServer
-from tests.server.test_server_sdk import need
 from tests.support.openapi import conforms
+from tests.support.shared import need
 
 MODERATION = "mistral-moderation-latest"
 CLASSIFIER = "ft:classifier:ministral-3b-latest:abc123:20260101:aaaa1111"

@@ -14,7 +14,7 @@ import pytest
 
 from mistral_client.server import LocalServer
 from mistral_client.server._media import png_bytes, sample_pdf
-from tests.server.test_server_sdk import need
+from tests.support.shared import need
 
 KEY = "sk-sdk-ocr"
 MODEL = "mistral-ocr-latest"

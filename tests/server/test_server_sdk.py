@@ -11,16 +11,14 @@ except in CI (``CI=true``), which installs it: there they fail.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import os
 from collections.abc import Callable, Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from mistral_client.server import KNOWN_MODELS, LocalServer
+from tests.support.shared import need
 
 KEY = "sk-sdk-test"
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -33,16 +31,6 @@ WEATHER = {
 }
 BOOK = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
 DTYPES = ["float", "int8", "uint8", "binary", "ubinary"]
-
-
-def need(module: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        reason = f"{module} is not installed: pip install -e '.[bench]'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI installs the bench extra, yet {reason}")
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,15 @@ always provides them and a skip there would hide a check that stopped running.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
 
-__all__ = ["SHARED", "defer", "in_ci", "shared_path", "take_deferred", "unavailable"]
+__all__ = ["SHARED", "defer", "in_ci", "need", "shared_path", "take_deferred", "unavailable"]
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 # Reasons of the cross-checks the running test could not make (reset around each test by conftest).
@@ -30,6 +32,15 @@ def unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (CI=true: CI must run this test)", pytrace=False)
     pytest.skip(reason)
+
+
+def need(module: str) -> ModuleType:
+    """``module`` imported, for a test that compares with an official SDK (the ``bench`` extra);
+    when it is not installed, ``unavailable``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        unavailable(f"{module} is not installed: pip install -e '.[bench]'")
 
 
 def shared_path(variable: str, name: str) -> Path:
