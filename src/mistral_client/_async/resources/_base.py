@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import httpx2
 import msgspec
@@ -37,6 +38,7 @@ __all__ = [
     "collect",
     "decode",
     "decode_completion",
+    "path_segment",
 ]
 
 T = TypeVar("T")
@@ -192,6 +194,21 @@ class AsyncResource:
         if call is not None:
             call.answered(data)
         return data, response.request
+
+
+def path_segment(
+    value: object, what: str, method: str, *, expected: str = "a non-empty string", safe: str = ":"
+) -> str:
+    """An id escaped into one segment of a path ('a/b' names no other route; a fine-tuned id keeps its
+    colons unless ``safe`` says otherwise), or an ``InvalidRequestError`` naming it before anything is sent."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(f"{method}(): {what} must be {expected}, got {value!r}")
+    try:
+        return quote(value, safe=safe)
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            f"{method}(): {what} has a character with no UTF-8 form (a lone surrogate); nothing was sent"
+        ) from None
 
 
 def check_on_chunk(on_chunk: object) -> None:

@@ -9,12 +9,11 @@ endpoints that carry a file (OCR's data URL, a voice's sample, speech's ``ref_au
 from __future__ import annotations
 
 import base64
-from urllib.parse import quote
 
 from ..._exceptions import InvalidRequestError
 from ..._uploads import FileSource, UploadFile, upload_file
 
-__all__ = ["FileSource", "as_base64", "local_file", "path_segment", "read_all"]
+__all__ = ["FileSource", "as_base64", "local_file", "read_all"]
 
 
 def local_file(
@@ -54,13 +53,3 @@ def read_all(file: UploadFile) -> bytes:
 
 def as_base64(file: UploadFile) -> str:
     return base64.b64encode(read_all(file)).decode("ascii")
-
-
-def path_segment(value: object, what: str, method: str) -> str:
-    """An id as one path segment (``a/b`` is not two), or an ``InvalidRequestError`` naming it."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequestError(f"{method}(): {what} must be a non-empty string, got {value!r}")
-    try:
-        return quote(value, safe="")
-    except UnicodeEncodeError:
-        raise InvalidRequestError(f"{method}(): {what} has a character with no UTF-8 form; nothing was sent") from None

@@ -35,8 +35,7 @@ from ..._wire.conversations import (
     decode_response,
 )
 from ..conversation_stream import AsyncConversationStream
-from ._base import AsyncResource, decode
-from .agents import path_segment
+from ._base import AsyncResource, decode, path_segment
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

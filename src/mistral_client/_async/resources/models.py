@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import msgspec
 
 from ..._config import TimeoutLike
-from ..._exceptions import InvalidRequestError
 from ..._wire.answers import Model, ModelList
-from ._base import AsyncResource, decode
+from ._base import AsyncResource, decode, path_segment
 
 __all__ = ["AsyncModelsAPI"]
 
@@ -25,21 +22,9 @@ class AsyncModelsAPI(AsyncResource):
 
     async def retrieve(self, model_id: str, *, timeout: TimeoutLike = None) -> Model:
         """One model's card, by its id as ``list()`` names it."""
-        path = f"/models/{_path_segment(model_id)}"
+        segment = path_segment(
+            model_id, "model_id", "models.retrieve", expected="a model id such as 'mistral-small-latest'"
+        )
+        path = f"/models/{segment}"
         data = await self.get_json(path, timeout, operation="retrieve_model", model=model_id)
         return decode(_decode_model, data, "a model card")
-
-
-def _path_segment(model_id: object) -> str:
-    if not isinstance(model_id, str) or not model_id.strip():
-        raise InvalidRequestError(
-            f"models.retrieve(): model_id must be a model id such as 'mistral-small-latest', got {model_id!r}"
-        )
-    try:
-        # Escaped, so that an id stays one segment of the path ('a/b' is not /models/a/b); fine-tuned
-        # ids hold colons, which a path segment may carry as they are.
-        return quote(model_id, safe=":")
-    except UnicodeEncodeError:
-        raise InvalidRequestError(
-            "models.retrieve(): model_id has a character with no UTF-8 form (a lone surrogate); nothing was sent"
-        ) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import msgspec
 
@@ -23,14 +23,14 @@ from ..._wire.agents import (
 from ..._wire.answers import ChatCompletion
 from ..._wire.requests import _encode, build_chat_body
 from ..stream import ChatStream
-from ._base import Resource, decode, decode_completion
+from ._base import Resource, decode, decode_completion, path_segment
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..._wire.agents import AgentParams, AgentsParams
 
-__all__ = ["Agents", "path_segment"]
+__all__ = ["Agents"]
 
 _PATH = "/agents/completions"
 Messages = Sequence[Mapping[str, Any]]
@@ -227,18 +227,6 @@ def _agent_body(request_type: type[msgspec.Struct], fields: Mapping[str, Any], m
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
     return _encode(method, payload)
-
-
-def path_segment(value: object, what: str, method: str) -> str:
-    """``value`` escaped into one segment of a path ('a/b' names no other route)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequestError(f"{method}(): {what} must be a non-empty string, got {value!r}")
-    try:
-        return quote(value, safe=":")
-    except UnicodeEncodeError:
-        raise InvalidRequestError(
-            f"{method}(): {what} has a character with no UTF-8 form (a lone surrogate); nothing was sent"
-        ) from None
 
 
 def _query(path: str, **params: Any) -> str:

@@ -40,8 +40,8 @@ from ..._wire.audio import (
 )
 from ..._wire.events import StreamEvent
 from ..stream import NamedEventStream
-from ._base import Headers, Resource, decode
-from ._media import FileSource, as_base64, local_file, path_segment
+from ._base import Headers, Resource, decode, path_segment
+from ._media import FileSource, as_base64, local_file
 
 if TYPE_CHECKING:
     import httpx2
@@ -260,7 +260,7 @@ class Voices(Resource):
 
     def get(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """One voice, by id."""
-        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.get')}"
+        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.get', safe='')}"
         return decode(_decode_voice, self.get_json(path, timeout, operation="get_voice"), "a voice")
 
     def create(
@@ -321,7 +321,7 @@ class Voices(Resource):
     ) -> Voice:
         """Change a voice's name, languages, gender, age, tags or description (what is not given stays)."""
         method = "audio.voices.update"
-        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', method)}"
+        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', method, safe='')}"
         payload = {
             "name": name,
             "languages": languages,
@@ -336,13 +336,13 @@ class Voices(Resource):
 
     def delete(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:
         """Delete a custom voice; the answer is the voice that was deleted."""
-        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.delete')}"
+        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.delete', safe='')}"
         data, sent = self.call("DELETE", path, None, timeout, operation="delete_voice")
         return decode(_decode_voice, data, "a voice", sent)
 
     def sample(self, voice_id: str, *, timeout: TimeoutLike = None) -> bytes:
         """The voice's sample recording (WAV bytes)."""
-        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.sample')}/sample"
+        path = f"/audio/voices/{path_segment(voice_id, 'voice_id', 'audio.voices.sample', safe='')}/sample"
         return self.get_json(path, timeout, operation="get_voice_sample")
 
 

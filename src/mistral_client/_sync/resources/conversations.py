@@ -36,8 +36,7 @@ from ..._wire.conversations import (
     decode_response,
 )
 from ..conversation_stream import ConversationStream
-from ._base import Resource, decode
-from .agents import path_segment
+from ._base import Resource, decode, path_segment
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

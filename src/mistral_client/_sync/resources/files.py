@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from time import perf_counter
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx2
 import msgspec
@@ -21,7 +21,7 @@ from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestEr
 from ..._telemetry import begin
 from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
-from ._base import Headers, Resource, decode
+from ._base import Headers, Resource, decode, path_segment
 
 __all__ = ["Files", "check_purpose", "file_path"]
 
@@ -172,13 +172,10 @@ def check_purpose(purpose: object, method: str) -> str:
 
 
 def file_path(value: object, method: str, what: str = "file_id") -> str:
-    """An id as one escaped path segment, or an ``InvalidRequestError`` before anything is sent."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequestError(f"{method}: {what} must be the id the API gave, a non-empty string, got {value!r}")
-    try:
-        return quote(value, safe="")
-    except UnicodeEncodeError:
-        raise InvalidRequestError(f"{method}: {what} has a character with no UTF-8 form; nothing was sent") from None
+    """An id the API gave (``method`` as ``'files.retrieve()'``), escaped into one path segment."""
+    return path_segment(
+        value, what, method.removesuffix("()"), expected="the id the API gave, a non-empty string", safe=""
+    )
 
 
 def _query(**values: Any) -> str:
