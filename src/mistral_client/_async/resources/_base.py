@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx2
 import msgspec
@@ -39,6 +39,7 @@ __all__ = [
     "decode",
     "decode_completion",
     "path_segment",
+    "query_string",
 ]
 
 T = TypeVar("T")
@@ -194,6 +195,13 @@ class AsyncResource:
         if call is not None:
             call.answered(data)
         return data, response.request
+
+
+def query_string(**values: Any) -> str:
+    """``?name=value&...`` of the values that are not ``None`` (booleans as ``true``/``false``), or ``""``."""
+    pairs = [(name, str(value).lower() if isinstance(value, bool) else value) for name, value in values.items()]
+    present = [(name, value) for name, value in pairs if value is not None]
+    return "?" + urlencode(present) if present else ""
 
 
 def path_segment(

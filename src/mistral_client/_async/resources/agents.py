@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 import msgspec
 
@@ -22,7 +21,7 @@ from ..._wire.agents import (
 from ..._wire.answers import ChatCompletion
 from ..._wire.requests import _encode, build_chat_body
 from ..stream import AsyncChatStream
-from ._base import AsyncResource, decode, decode_completion, path_segment
+from ._base import AsyncResource, decode, decode_completion, path_segment, query_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -89,7 +88,7 @@ class AsyncAgents(AsyncResource):
     async def get(self, agent_id: str, *, agent_version: int | str | None = None, timeout: TimeoutLike = None) -> Agent:
         """An agent, at its current version or at ``agent_version`` (a number or an alias)."""
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.get')}"
-        data = await self.get_json(_query(path, agent_version=agent_version), timeout, operation="get_agent")
+        data = await self.get_json(path + query_string(agent_version=agent_version), timeout, operation="get_agent")
         return decode(_decode_agent, data, "an agent")
 
     async def list(
@@ -104,7 +103,7 @@ class AsyncAgents(AsyncResource):
         """The agents, newest first, a page at a time."""
         _check_page("agents.list", page, page_size, 1000)
         data = await self.get_json(
-            _query("/agents", page=page, page_size=page_size, name=name, search=search),
+            "/agents" + query_string(page=page, page_size=page_size, name=name, search=search),
             timeout,
             operation="list_agents",
         )
@@ -122,7 +121,7 @@ class AsyncAgents(AsyncResource):
         """One page of the agents the key may see (``GET /v1/agents/pages``); pass its
         ``next_page_token`` as ``page_token`` for the next one, until it is ``None``."""
         _check_page("agents.list_page", None, page_size, 1000)
-        query = _query("/agents/pages", page_size=page_size, page_token=page_token, name=name, search=search)
+        query = "/agents/pages" + query_string(page_size=page_size, page_token=page_token, name=name, search=search)
         return decode(_decode_page, await self.get_json(query, timeout, operation="list_agents"), "a page of agents")
 
     async def update(
@@ -151,7 +150,7 @@ class AsyncAgents(AsyncResource):
         _check_version("agents.set_version", version)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.set_version')}/version"
         data, sent = await self.call(
-            "PATCH", _query(path, version=version), None, timeout, operation="update_agent_version"
+            "PATCH", path + query_string(version=version), None, timeout, operation="update_agent_version"
         )
         return decode(_decode_agent, data, "an agent", sent)
 
@@ -162,7 +161,7 @@ class AsyncAgents(AsyncResource):
         _check_page("agents.list_versions", page, page_size, 100)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.list_versions')}/versions"
         data = await self.get_json(
-            _query(path, page=page, page_size=page_size), timeout, operation="list_agent_versions"
+            path + query_string(page=page, page_size=page_size), timeout, operation="list_agent_versions"
         )
         return decode(_decode_agents, data, "a list of agent versions")
 
@@ -177,7 +176,7 @@ class AsyncAgents(AsyncResource):
         _check_version("agents.set_alias", version)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.set_alias')}/aliases"
         data, sent = await self.call(
-            "PUT", _query(path, alias=alias, version=version), None, timeout, operation="create_agent_alias"
+            "PUT", path + query_string(alias=alias, version=version), None, timeout, operation="create_agent_alias"
         )
         return decode(_decode_alias, data, "an agent alias", sent)
 
@@ -192,7 +191,7 @@ class AsyncAgents(AsyncResource):
     async def delete_alias(self, agent_id: str, alias: str, *, timeout: TimeoutLike = None) -> None:
         _check_alias("agents.delete_alias", alias)
         path = f"/agents/{path_segment(agent_id, 'agent_id', 'agents.delete_alias')}/aliases"
-        await self.call("DELETE", _query(path, alias=alias), None, timeout, operation="delete_agent_alias")
+        await self.call("DELETE", path + query_string(alias=alias), None, timeout, operation="delete_agent_alias")
 
 
 def _body(
@@ -232,11 +231,6 @@ def _agent_body(request_type: type[msgspec.Struct], fields: Mapping[str, Any], m
     except msgspec.ValidationError as exc:
         raise InvalidRequestError(f"{method}(): invalid request: {exc}") from None
     return _encode(method, payload)
-
-
-def _query(path: str, **params: Any) -> str:
-    given = {key: value for key, value in params.items() if value is not None}
-    return f"{path}?{urlencode(given)}" if given else path
 
 
 def _check_page(method: str, page: int | None, page_size: int | None, most: int) -> None:

@@ -39,7 +39,7 @@ from ..._wire.audio import (
 )
 from ..._wire.events import StreamEvent
 from ..stream import AsyncNamedEventStream
-from ._base import AsyncResource, Headers, decode, path_segment
+from ._base import AsyncResource, Headers, decode, path_segment, query_string
 from ._media import FileSource, as_base64, local_file
 
 if TYPE_CHECKING:
@@ -237,24 +237,20 @@ class AsyncVoices(AsyncResource):
         timeout: TimeoutLike = None,
     ) -> VoiceList:
         """The voices (``.items``), a page at a time (``limit`` 1 to 100, ``offset``)."""
-        query = []
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
                 raise InvalidRequestError(
                     f"audio.voices.list(): limit must be a whole number from 1 to 100, got {limit!r}"
                 )
-            query.append(f"limit={limit}")
         if offset is not None:
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                 raise InvalidRequestError(f"audio.voices.list(): offset must be a whole number >= 0, got {offset!r}")
-            query.append(f"offset={offset}")
         if type is not None:
             if type not in ("all", "custom", "preset"):
                 raise InvalidRequestError(
                     f"audio.voices.list(): type must be 'all', 'custom' or 'preset', got {type!r}"
                 )
-            query.append(f"type={type}")
-        path = "/audio/voices" + ("?" + "&".join(query) if query else "")
+        path = "/audio/voices" + query_string(limit=limit, offset=offset, type=type)
         return decode(_decode_voices, await self.get_json(path, timeout, operation="list_voices"), "a voice list")
 
     async def get(self, voice_id: str, *, timeout: TimeoutLike = None) -> Voice:

@@ -15,8 +15,8 @@ import msgspec
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError
 from ..._wire.batch import API_ENDPOINTS, BATCH_JOB_STATUSES, BatchJob, BatchJobList, DeletedBatchJob
-from ._base import AsyncResource, Headers, decode
-from .files import _query, file_path
+from ._base import AsyncResource, Headers, decode, query_string
+from .files import file_path
 
 __all__ = ["AsyncBatch", "AsyncBatchJobs"]
 
@@ -80,7 +80,7 @@ class AsyncBatchJobs(AsyncResource):
 
     async def get(self, job_id: str, *, inline: bool | None = None, timeout: TimeoutLike = None) -> BatchJob:
         """A job's status and counts (``.done`` once it will not change again)."""
-        path = f"{_PATH}/{file_path(job_id, 'batch.jobs.get()', 'job_id')}{_query(inline=inline)}"
+        path = f"{_PATH}/{file_path(job_id, 'batch.jobs.get()', 'job_id')}{query_string(inline=inline)}"
         return decode(_decode_job, await self.get_json(path, timeout, operation="get_batch_job"), "a batch job")
 
     async def list(
@@ -103,7 +103,7 @@ class AsyncBatchJobs(AsyncResource):
                 raise InvalidRequestError(
                     f"batch.jobs.list(): status must be one of {', '.join(BATCH_JOB_STATUSES)}, got {name!r}"
                 )
-        query = _query(
+        query = query_string(
             page=page,
             page_size=page_size,
             model=model,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 import msgspec
 
@@ -35,7 +34,7 @@ from ..._wire.conversations import (
     decode_response,
 )
 from ..conversation_stream import AsyncConversationStream
-from ._base import AsyncResource, decode, path_segment
+from ._base import AsyncResource, decode, path_segment, query_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -168,8 +167,7 @@ class AsyncConversations(AsyncResource):
         query: dict[str, Any] = {"page": page, "page_size": page_size}
         if metadata is not None:
             query["metadata"] = msgspec.json.encode(metadata).decode()
-        given = {key: value for key, value in query.items() if value is not None}
-        path = "/conversations" + (f"?{urlencode(given)}" if given else "")
+        path = "/conversations" + query_string(**query)
         return decode(
             decode_info_list,
             await self.get_json(path, timeout, operation="list_conversations"),

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from time import perf_counter
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx2
 import msgspec
@@ -20,7 +19,7 @@ from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestEr
 from ..._telemetry import begin
 from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
-from ._base import AsyncResource, Headers, decode, path_segment
+from ._base import AsyncResource, Headers, decode, path_segment, query_string
 
 __all__ = ["AsyncFiles", "check_purpose", "file_path"]
 
@@ -78,7 +77,7 @@ class AsyncFiles(AsyncResource):
         """The stored files (``.data``), one page of them."""
         if purpose is not None:
             check_purpose(purpose, "files.list()")
-        query = _query(
+        query = query_string(
             page=page, page_size=page_size, purpose=purpose, sample_type=sample_type, source=source, search=search
         )
         return decode(
@@ -101,7 +100,7 @@ class AsyncFiles(AsyncResource):
         """A URL that downloads the file without the key, for ``expiry`` hours (the API's default: 24)."""
         if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 1):
             raise InvalidRequestError(f"files.get_signed_url(): expiry is whole hours >= 1, got {expiry!r}")
-        path = f"/files/{file_path(file_id, 'files.get_signed_url()')}/url{_query(expiry=expiry)}"
+        path = f"/files/{file_path(file_id, 'files.get_signed_url()')}/url{query_string(expiry=expiry)}"
         return decode(_decode_url, await self.get_json(path, timeout, operation="get_file_signed_url"), "a signed URL")
 
     async def download(self, file_id: str, to: str | os.PathLike[str], *, timeout: TimeoutLike = None) -> int:
@@ -179,9 +178,3 @@ def file_path(value: object, method: str, what: str = "file_id") -> str:
     return path_segment(
         value, what, method.removesuffix("()"), expected="the id the API gave, a non-empty string", safe=""
     )
-
-
-def _query(**values: Any) -> str:
-    pairs = [(name, str(value).lower() if isinstance(value, bool) else value) for name, value in values.items()]
-    present = [(name, value) for name, value in pairs if value is not None]
-    return "?" + urlencode(present) if present else ""

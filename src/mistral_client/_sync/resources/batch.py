@@ -16,8 +16,8 @@ import msgspec
 from ..._config import TimeoutLike
 from ..._exceptions import InvalidRequestError
 from ..._wire.batch import API_ENDPOINTS, BATCH_JOB_STATUSES, BatchJob, BatchJobList, DeletedBatchJob
-from ._base import Headers, Resource, decode
-from .files import _query, file_path
+from ._base import Headers, Resource, decode, query_string
+from .files import file_path
 
 __all__ = ["Batch", "BatchJobs"]
 
@@ -81,7 +81,7 @@ class BatchJobs(Resource):
 
     def get(self, job_id: str, *, inline: bool | None = None, timeout: TimeoutLike = None) -> BatchJob:
         """A job's status and counts (``.done`` once it will not change again)."""
-        path = f"{_PATH}/{file_path(job_id, 'batch.jobs.get()', 'job_id')}{_query(inline=inline)}"
+        path = f"{_PATH}/{file_path(job_id, 'batch.jobs.get()', 'job_id')}{query_string(inline=inline)}"
         return decode(_decode_job, self.get_json(path, timeout, operation="get_batch_job"), "a batch job")
 
     def list(
@@ -104,7 +104,7 @@ class BatchJobs(Resource):
                 raise InvalidRequestError(
                     f"batch.jobs.list(): status must be one of {', '.join(BATCH_JOB_STATUSES)}, got {name!r}"
                 )
-        query = _query(
+        query = query_string(
             page=page,
             page_size=page_size,
             model=model,

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from time import perf_counter
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx2
 import msgspec
@@ -21,7 +20,7 @@ from ..._exceptions import APIConnectionError, APITimeoutError, InvalidRequestEr
 from ..._telemetry import begin
 from ..._uploads import FileSource, Multipart, upload_file
 from ..._wire.files import FILE_PURPOSES, DeletedFile, FileList, FileObject, SignedURL
-from ._base import Headers, Resource, decode, path_segment
+from ._base import Headers, Resource, decode, path_segment, query_string
 
 __all__ = ["Files", "check_purpose", "file_path"]
 
@@ -79,7 +78,7 @@ class Files(Resource):
         """The stored files (``.data``), one page of them."""
         if purpose is not None:
             check_purpose(purpose, "files.list()")
-        query = _query(
+        query = query_string(
             page=page, page_size=page_size, purpose=purpose, sample_type=sample_type, source=source, search=search
         )
         return decode(_decode_list, self.get_json(f"/files{query}", timeout, operation="list_files"), "a file list")
@@ -98,7 +97,7 @@ class Files(Resource):
         """A URL that downloads the file without the key, for ``expiry`` hours (the API's default: 24)."""
         if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 1):
             raise InvalidRequestError(f"files.get_signed_url(): expiry is whole hours >= 1, got {expiry!r}")
-        path = f"/files/{file_path(file_id, 'files.get_signed_url()')}/url{_query(expiry=expiry)}"
+        path = f"/files/{file_path(file_id, 'files.get_signed_url()')}/url{query_string(expiry=expiry)}"
         return decode(_decode_url, self.get_json(path, timeout, operation="get_file_signed_url"), "a signed URL")
 
     def download(self, file_id: str, to: str | os.PathLike[str], *, timeout: TimeoutLike = None) -> int:
@@ -176,9 +175,3 @@ def file_path(value: object, method: str, what: str = "file_id") -> str:
     return path_segment(
         value, what, method.removesuffix("()"), expected="the id the API gave, a non-empty string", safe=""
     )
-
-
-def _query(**values: Any) -> str:
-    pairs = [(name, str(value).lower() if isinstance(value, bool) else value) for name, value in values.items()]
-    present = [(name, value) for name, value in pairs if value is not None]
-    return "?" + urlencode(present) if present else ""
