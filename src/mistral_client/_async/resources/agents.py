@@ -21,7 +21,7 @@ from ..._wire.agents import (
 from ..._wire.answers import ChatCompletion
 from ..._wire.requests import _encode, build_chat_body
 from ..stream import AsyncChatStream
-from ._base import AsyncResource, decode, decode_completion, path_segment, query_string
+from ._base import AsyncResource, check_whole_number, decode, decode_completion, path_segment, query_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -234,12 +234,8 @@ def _agent_body(request_type: type[msgspec.Struct], fields: Mapping[str, Any], m
 
 
 def _check_page(method: str, page: int | None, page_size: int | None, most: int) -> None:
-    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 0):
-        raise InvalidRequestError(f"{method}(): page must be a whole number >= 0, got {page!r}")
-    if page_size is not None and (
-        isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= most
-    ):
-        raise InvalidRequestError(f"{method}(): page_size must be a whole number from 1 to {most}, got {page_size!r}")
+    check_whole_number(method, "page", page, 0)
+    check_whole_number(method, "page_size", page_size, 1, most)
 
 
 def _check_version(method: str, version: object) -> None:

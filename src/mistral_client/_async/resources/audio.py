@@ -39,7 +39,7 @@ from ..._wire.audio import (
 )
 from ..._wire.events import StreamEvent
 from ..stream import AsyncNamedEventStream
-from ._base import AsyncResource, Headers, decode, path_segment, query_string
+from ._base import AsyncResource, Headers, check_whole_number, decode, path_segment, query_string
 from ._media import FileSource, as_base64, local_file
 
 if TYPE_CHECKING:
@@ -237,14 +237,8 @@ class AsyncVoices(AsyncResource):
         timeout: TimeoutLike = None,
     ) -> VoiceList:
         """The voices (``.items``), a page at a time (``limit`` 1 to 100, ``offset``)."""
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-                raise InvalidRequestError(
-                    f"audio.voices.list(): limit must be a whole number from 1 to 100, got {limit!r}"
-                )
-        if offset is not None:
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise InvalidRequestError(f"audio.voices.list(): offset must be a whole number >= 0, got {offset!r}")
+        check_whole_number("audio.voices.list", "limit", limit, 1, 100)
+        check_whole_number("audio.voices.list", "offset", offset, 0)
         if type is not None:
             if type not in ("all", "custom", "preset"):
                 raise InvalidRequestError(

@@ -34,7 +34,7 @@ from ..._wire.conversations import (
     decode_response,
 )
 from ..conversation_stream import AsyncConversationStream
-from ._base import AsyncResource, decode, path_segment, query_string
+from ._base import AsyncResource, check_whole_number, decode, path_segment, query_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -159,11 +159,8 @@ class AsyncConversations(AsyncResource):
         timeout: TimeoutLike = None,
     ) -> list[ConversationInfo]:
         """The conversations, newest first, a page at a time."""
-        for name, value, least in (("page", page, 0), ("page_size", page_size, 1)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-                raise InvalidRequestError(
-                    f"conversations.list(): {name} must be a whole number >= {least}, got {value!r}"
-                )
+        check_whole_number("conversations.list", "page", page, 0)
+        check_whole_number("conversations.list", "page_size", page_size, 1)
         query: dict[str, Any] = {"page": page, "page_size": page_size}
         if metadata is not None:
             query["metadata"] = msgspec.json.encode(metadata).decode()

@@ -36,6 +36,7 @@ __all__ = [
     "Body",
     "Headers",
     "check_on_chunk",
+    "check_whole_number",
     "collect",
     "decode",
     "decode_completion",
@@ -203,6 +204,16 @@ def query_string(**values: Any) -> str:
     pairs = [(name, str(value).lower() if isinstance(value, bool) else value) for name, value in values.items()]
     present = [(name, value) for name, value in pairs if value is not None]
     return "?" + urlencode(present) if present else ""
+
+
+def check_whole_number(method: str, name: str, value: object, least: int, most: int | None = None) -> None:
+    """``value`` is ``None`` or a whole number (not a bool) from ``least`` (to ``most``); else an
+    ``InvalidRequestError`` naming it, before anything is sent."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < least or (most is not None and value > most):
+        bounds = f">= {least}" if most is None else f"from {least} to {most}"
+        raise InvalidRequestError(f"{method}(): {name} must be a whole number {bounds}, got {value!r}")
 
 
 def path_segment(
