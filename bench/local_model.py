@@ -11,8 +11,10 @@ starts a new conversation (greedy), each run once the engine is idle:
 3. A conversation of five turns through the client, each sending the whole conversation so far:
    the time to first token of each turn, once with a pause of ``--pause`` seconds between turns
    (someone reading the answer) and once back to back (a program).  The engine keeps what it
-   computed, the answer included, so each turn computes only the new question.  Target: turn 5's
-   first token no later than 1.5x turn 1's, both ways.
+   computed, the answer included, so each turn computes only the new question.  Target (issue 17):
+   turn 5's first token no later than 1.5x turn 1's in a conversation someone reads.  Back to back,
+   turn 5 also computes the template's words between the answer and the question (which a reader's
+   pause leaves time for), so its ratio is reported, not held to the target.
 Tokens/s counts the tokens after the first over the time after the first, so it is the decoding
 rate, not diluted by the prompt.  Nothing here asserts a time; the numbers depend on the machine.
 """
@@ -125,7 +127,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between turns of the conversation")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: half the cores)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp threads (default: half the cores write, all of them read)"
+    )
     parser.add_argument("--model-path", default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
@@ -146,13 +150,14 @@ def main() -> int:
             talks = args.runs
             paused = conversation(engine, server.base_url, args.max_tokens, args.pause, range(1, talks + 1))
             back_to_back = conversation(engine, server.base_url, args.max_tokens, 0.0, range(talks + 1, 2 * talks + 1))
-        name = engine.model_name
+        name, threads, prompt_threads = engine.model_name, engine.threads, engine.prompt_threads
 
     results: dict[str, Any] = {
         "model": name,
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
-        "threads": args.threads or max(1, (os.cpu_count() or 2) // 2),
+        "threads": threads,  # writing an answer
+        "prompt_threads": prompt_threads,  # reading a prompt
         "max_tokens": args.max_tokens,
         "runs": args.runs,
         "load_s": load,
@@ -162,7 +167,10 @@ def main() -> int:
         "conversation_back_to_back": back_to_back,
         "load_average": {"start": load_before, "end": os.getloadavg()},  # 1, 5 and 15 minutes
     }
-    print(f"{name}: loaded in {load * 1000:.0f} ms ({results['threads']} threads, {os.cpu_count()} cores)")
+    print(
+        f"{name}: loaded in {load * 1000:.0f} ms ({threads} threads write, {prompt_threads} read; "
+        f"{os.cpu_count()} cores)"
+    )
     print(f"  load average (1 min) {load_before[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     for label, row in (("engine", direct), ("client over HTTP", over_http)):
         print(
@@ -173,9 +181,10 @@ def main() -> int:
     for label, talk in (("a pause", paused), ("no pause", back_to_back)):
         firsts = " ".join(f"{ttft * 1000:.0f}" for ttft in talk["ttft_s"])
         verdict = "meets" if talk["turn5_over_turn1"] <= TURN_TARGET else "misses"
+        verdict = f"{verdict} the {TURN_TARGET}x target" if talk is paused else "reported only"
         print(
             f"  conversation, {label:8} first token of turns 1-5: {firsts} ms; turn 5 / turn 1 = "
-            f"{talk['turn5_over_turn1']:.2f} ({verdict} the {TURN_TARGET}x target); "
+            f"{talk['turn5_over_turn1']:.2f} ({verdict}); "
             f"tokens computed: {talk['computed_tokens']} of {talk['prompt_tokens']}"
         )
     if args.json is not None:

@@ -254,8 +254,12 @@ def test_the_engine_settings_are_checked_before_loading(engine: LlamaEngine) -> 
     ):
         with pytest.raises(ValueError, match=name):
             LlamaEngine("/no/such/model.gguf", **{name: value})
-    # The defaults: half the cores, a repeat penalty and a cap on answers without max_tokens.
+    # The defaults: half the cores to write and all of them to read a prompt, a repeat penalty and a
+    # cap on answers without max_tokens.
     assert engine.threads == max(1, (os.cpu_count() or 2) // 2)
+    assert engine.prompt_threads == (os.cpu_count() or 2)
+    with LlamaEngine(threads=1) as capped:  # a number given caps both
+        assert (capped.threads, capped.prompt_threads) == (1, 1)
     assert (engine.repeat_penalty, engine.max_tokens, engine.temperature) == (1.1, 512, 0.3)
 
 
@@ -308,6 +312,34 @@ def test_a_long_conversation_on_two_threads_keeps_its_text(seed: int) -> None:
     with LlamaEngine(threads=2) as fresh:
         assert ask(fresh) == second
         assert fresh.generations[-1].reused_tokens == 0
+
+
+@pytest.mark.timeout(300)
+def test_reading_a_prompt_on_more_threads_keeps_the_text() -> None:
+    # A conversation long enough that a token alone could have its attention split (past 256 tokens),
+    # kept on an engine that reads prompts on every core, gives the text of a fresh engine on one thread.
+    if MISSING is not None:
+        pytest.skip(f"needs the local-model extra ({MISSING})")
+    letter = " ".join(f"Day {day}: the tide came in, the gulls slept." for day in range(1, 21))
+    conversation = [user(f"Here is the keeper's log. {letter} Summarise it.")]
+
+    def ask(on: LlamaEngine) -> str:
+        prompt = Prompt(model=MODEL, messages=conversation, max_tokens=24, temperature=1.0, random_seed=5)
+        return "".join(piece for piece in on.generate(prompt) if isinstance(piece, str))
+
+    with LlamaEngine() as kept:
+        if kept.prompt_threads == 1:
+            pytest.skip("one core: a prompt is read on one thread")
+        first = ask(kept)
+        conversation += [assistant(first), user("Shorter, please.")]
+        second = ask(kept)
+        assert kept.generations[-1].prompt_tokens > 256
+        assert kept.generations[-1].reused_tokens > kept.generations[-2].prompt_tokens
+    with LlamaEngine(threads=1) as fresh:
+        assert ask(fresh) == second
+        assert fresh.generations[-1].reused_tokens == 0
+        conversation[1:] = []
+        assert ask(fresh) == first
 
 
 def test_the_wire_format_validates_against_the_spec(model_server: LocalServer) -> None:

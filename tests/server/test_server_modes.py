@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx2
 import jsonschema
 import pytest
 
 from mistral_client import user
-from mistral_client.server import LocalServer
+from mistral_client.server import Finish, LocalServer, Prompt, TemplateEngine
 from tests.support.helpers import Runner
 from tests.support.openapi import conforms
 from tests.support.servertools import (
@@ -432,3 +433,41 @@ def test_embedding_dimensions_and_types(client: httpx2.Client) -> None:
     response = client.post(EMBEDDINGS, json={"model": "mistral-embed", "input": "x", "output_dtype": "int4"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "output_dtype"]
+
+
+# --- A model's pace --------------------------------------------------------------------------------
+
+
+class GatedEngine(TemplateEngine):
+    """Writes its first piece, then waits until the client has seen it (as a model computing the next)."""
+
+    blocking: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+        self.waited: list[bool] = []
+
+    def generate(self, prompt: Prompt) -> Iterator[str | Finish]:
+        yield "First"
+        self.waited.append(self.seen.wait(timeout=10))
+        yield " and last."
+        yield Finish("stop", completion_tokens=2)
+
+
+def test_a_chat_piece_goes_out_before_the_model_computes_the_next() -> None:
+    # Holding a piece until the next one is known would add a token's time to the first token.
+    engine = GatedEngine()
+    body = {"model": MODEL, "messages": [user("Hi")], "stream": True}
+    with (
+        LocalServer(engine=engine) as server,
+        httpx2.Client(base_url=server.base_url) as client,
+        client.stream("POST", CHAT, json=body) as response,
+    ):
+        lines = response.iter_lines()
+        first = next(line for line in lines if '"content":"First"' in line)
+        engine.seen.set()
+        rest = [line for line in lines if line.startswith("data: {")]
+    assert '"finish_reason":null' in first
+    assert '"content":" and last."' in rest[0] and json.loads(rest[-1][6:])["choices"][0]["finish_reason"] == "stop"
+    assert engine.waited == [True]  # the first piece reached the client while the engine waited

@@ -149,5 +149,6 @@ def add_engine_flags(command: argparse.ArgumentParser | argparse._ArgumentGroup,
         "--threads",
         type=threads,
         metavar="N",
-        help="CPU threads the model uses (--engine llama; default: half the machine's cores)",
+        help="CPU threads the model uses (--engine llama; default: half the cores write an answer, all of them "
+        "read the prompt)",
     )

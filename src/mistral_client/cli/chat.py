@@ -67,7 +67,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     chat.add_argument(
         "--stats",
         action="store_true",
-        help="after the answer, print time to first token, tokens/s, chunks, usage and finish reason to stderr",
+        help="after the answer, print time to first token, tokens/s (n/a for an answer too short to measure), "
+        "chunks, usage and finish reason to stderr",
     )
     arguments.add_engine_flags(chat, default_help="llama when the local-model extra is installed, else template")
     where = chat.add_mutually_exclusive_group()

