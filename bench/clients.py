@@ -114,10 +114,10 @@ def _id_of_event(event: bytes) -> str:
 class Ours:
     name = "ours"
 
-    def __init__(self, base: str, http: httpx2.Client | None = None) -> None:
+    def __init__(self, base: str, http: httpx2.Client | None = None, **options: Any) -> None:
         from mistral_client import Mistral
 
-        self.client = Mistral(api_key="bench", base_url=base, max_retries=0, http_client=http)
+        self.client = Mistral(api_key="bench", base_url=base, max_retries=0, http_client=http, **options)
 
     def open(self, headers: dict[str, str]) -> Handle:
         stream = self.client.chat.stream(model=MODEL, messages=MESSAGES, extra_headers=headers)
@@ -220,10 +220,10 @@ class AsyncOurs:
     name = "ours-async"
     keep_chunks = True
 
-    def __init__(self, base: str, http: httpx2.AsyncClient | None = None) -> None:
+    def __init__(self, base: str, http: httpx2.AsyncClient | None = None, **options: Any) -> None:
         from mistral_client import AsyncMistral
 
-        self.client = AsyncMistral(api_key="bench", base_url=base, max_retries=0, http_client=http)
+        self.client = AsyncMistral(api_key="bench", base_url=base, max_retries=0, http_client=http, **options)
 
     async def open(self, headers: dict[str, str]) -> Handle:
         stream = self.client.chat.stream(

@@ -28,6 +28,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -37,12 +38,22 @@ from bench.scenarios import _drain_async, _expect, peak_rss_mib
 from bench.wire import request_body
 
 
-async def run(name: str, base: str, streams: int, chunks: int, gap: float) -> dict[str, Any]:
+async def run(
+    name: str,
+    base: str,
+    streams: int,
+    chunks: int,
+    gap: float,
+    *,
+    options: dict[str, Any] | None = None,
+    drain: Callable[[Any, dict[str, str]], Awaitable[int]] = _drain_async,
+) -> dict[str, Any]:
+    """``options`` go to our client's constructor, and ``drain`` reads each stream (bench.telemetry's modes)."""
     http: httpx2.AsyncClient | None = None
     if name == "loop-floor":
         client: Any = LoopFloor(base)
     elif name.startswith("ours"):
-        client = ASYNC[name](base, None)  # as the README uses it: its own transport, a pool of 1000
+        client = ASYNC[name](base, None, **(options or {}))  # as the README uses it: its own transport, a pool of 1000
         http = client.client._http
     else:
         # A pool wide enough for all the streams at once; httpx2's default of 100 would queue half.
@@ -50,13 +61,13 @@ async def run(name: str, base: str, streams: int, chunks: int, gap: float) -> di
         client = ASYNC[name](base, http)
     headers = {"x-bench-n": str(chunks), "x-bench-mode": "trickle", "x-bench-gap": repr(gap)}
     check = name != "loop-floor"  # it counts reads, which are fewer than events when they bunch up
-    got = await _drain_async(client, headers)
+    got = await drain(client, headers)
     if check:
         _expect(name, got, chunks)
     base_rss = peak_rss_mib()
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu, wall = time.process_time(), time.perf_counter()
-    counts = await asyncio.gather(*(_drain_async(client, headers) for _ in range(streams)))
+    counts = await asyncio.gather(*(drain(client, headers) for _ in range(streams)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_SELF)
     for got in counts if check else ():

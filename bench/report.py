@@ -296,6 +296,8 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | str | None]]:
                 _fmt(ms, 2) + " ms",
                 ms is not None and ms <= t["cancel_ms"],
             )
+    if "telemetry" in s:
+        out += _telemetry_targets(s["telemetry"])
     return out
 
 
@@ -523,6 +525,8 @@ def markdown(r: dict[str, Any]) -> str:
         parts += _conversations(s["conversations"], z)
     if "bulk_runner" in s:
         parts += _bulk_runner_section(s["bulk_runner"], z)
+    if "telemetry" in s:
+        parts += _telemetry_section(s["telemetry"], z)
     if pending:
         parts.insert(
             0,
@@ -564,6 +568,86 @@ def _bulk_runner_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
         f"of ids it has seen). Target: client CPU per request at least {BULK_CPU_TARGET}x lower than mistralai's."
     )
     return ["### 9. Bulk runs", note, _table(head, table)]
+
+
+def _telemetry_section(rows: dict[str, Any], z: dict[str, Any]) -> list[str]:
+    """Scenario 10 (issue 18): what OpenTelemetry costs, with the SDK's own floor beside the client's."""
+    from bench.telemetry import table
+
+    head = ["client", "mode", "µs/chunk", "Δ", "µs/stream", "Δ", "many µs/chunk", "Δ"]
+    small, large = z["bulk"]
+    note = (
+        "What recording a stream with OpenTelemetry costs (`bench/telemetry.py`).  Modes: *off* (the client told "
+        "not to record, as without OpenTelemetry), *api* (the API imported, no SDK configured), *sdk* (the SDK's "
+        "tracer provider with a batch span processor whose exporter drops the spans, and its meter provider with "
+        "an in-memory reader: every span and record is made) and *floor* (the client told not to record while the "
+        "bench makes, around each stream, the span, its context and the five histogram records the client makes, "
+        "on the same SDK: what recording them costs anyone).  Our clients run all four modes in one process, "
+        f"taking turns in each of {z['telemetry_reps']} repetitions; Δ is the median of each repetition's "
+        f"difference from *off*.  µs/chunk: marginal CPU between bulk streams of {small:,} and {large:,} chunks; "
+        f"µs/stream: CPU per stream of {z['telemetry_streams']} streams of {z['telemetry_chunks']} chunks (async: "
+        f"all at once); many: the many-streams scenario's live-paced streams, {z['telemetry_many_streams']} at once of "
+        f"{z['telemetry_many_chunks']} chunks, CPU per chunk (each stream's fixed cost spread over its chunks).  "
+        "mistralai traces through the global provider (with `MISTRAL_SDK_TELEMETRY=global`), off and on in a "
+        f"process each, {z['sdk_reps']} runs of a tenth of the sizes."
+    )
+    exported = ", ".join(
+        f"{name} {row['spans_exported']:,}" for name, row in rows.items() if isinstance(row, dict) and "sdk" in row
+    )
+    own = rows.get("hooks_us_per_stream")
+    facts = [f"Spans the *sdk* mode exported: {exported}."]
+    if own is not None:
+        facts.append(
+            f"The client's own telemetry code, every hook of a streamed call against providers that do nothing: "
+            f"{own:.1f} µs per stream."
+        )
+    return ["### 10. OpenTelemetry", note, _table(head, table(rows)), "  ".join(facts)]
+
+
+def _telemetry_targets(rows: dict[str, Any]) -> list[tuple[str, str, bool | str | None]]:
+    from bench.telemetry import API_PER_CHUNK_US, OURS, SDK_PER_CHUNK_US, SDK_PER_STREAM_US
+
+    ours = [rows[name] for name in OURS if name in rows]
+    if not ours:
+        return []
+
+    def worst(mode: str, key: str) -> float:
+        return max(row["delta"][mode][key] for row in ours)
+
+    api, sdk_chunk, sdk_stream = (
+        worst("api", "us_per_chunk"),
+        worst("sdk", "us_per_chunk"),
+        worst("sdk", "us_per_stream"),
+    )
+    floor = worst("floor", "us_per_stream")
+    out: list[tuple[str, str, bool | str | None]] = [
+        (
+            f"telemetry, API without an SDK: < {API_PER_CHUNK_US:g} µs more per chunk",
+            f"{api:+.3f} µs",
+            api < API_PER_CHUNK_US,
+        ),
+        (
+            f"telemetry, SDK: <= {SDK_PER_CHUNK_US:g} µs more per chunk",
+            f"{sdk_chunk:+.3f} µs",
+            sdk_chunk <= SDK_PER_CHUNK_US,
+        ),
+        (
+            f"telemetry, SDK: <= {SDK_PER_STREAM_US:g} µs more per stream",
+            f"{sdk_stream:+.0f} µs (the SDK alone, recording the same: {floor:+.0f} µs)",
+            sdk_stream <= SDK_PER_STREAM_US,
+        ),
+    ]
+    theirs = rows.get("mistralai")
+    if theirs is not None:
+        ours_chunk = max(row["delta"]["sdk"]["us_per_chunk"] for row in ours)
+        out.append(
+            (
+                "telemetry: cheaper per chunk than mistralai's own tracing",
+                f"{ours_chunk:+.3f} µs vs {theirs['delta']['sdk']['us_per_chunk']:+.1f} µs",
+                ours_chunk < theirs["delta"]["sdk"]["us_per_chunk"],
+            )
+        )
+    return out
 
 
 def _rates_section(rates: dict[str, Any], z: dict[str, Any]) -> list[str]:

@@ -2,8 +2,8 @@
 
 Scenarios: 1 bulk, 2 trickle, 3 many streams (on asyncio and uvloop, then at other event rates),
 4 cold start, 5 time to first chunk, 6 cancellation, 7 large events, 8 conversation streams, 9 bulk runs (the
-runner's direct engine).  ``--quick`` runs each at a tiny size (what CI does, to keep the harness working); its numbers
-mean nothing.
+runner's direct engine), 10 OpenTelemetry (off, API only, SDK, and the SDK's own floor).  ``--quick`` runs each
+at a tiny size (what CI does, to keep the harness working); its numbers mean nothing.
 
 The run's numbers go to docs/benchmarks.json; docs/benchmarks.md, its chart and the README's speed
 paragraph are rendered from them (``--render`` renders them again from a saved run).
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import bulk, conversations, report, scenarios
+from bench import bulk, conversations, report, scenarios, telemetry
 from bench.server import ROOT, ServerProcess
 
 SCENARIOS = {
@@ -34,6 +34,7 @@ SCENARIOS = {
     7: "large",
     8: "conversations",
     9: "bulk_runner",
+    10: "telemetry",
 }
 
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         step("many", lambda: scenarios.many_rates(base, sizes, loops), key="many_rates")
         step("cold", lambda: scenarios.cold_start(base, sizes))
         step("conversations", lambda: conversations.scenario(base, sizes))
+        step("telemetry", lambda: telemetry.scenario(base, sizes))
     step("large", lambda: scenarios.large(sizes))
     step("bulk_runner", lambda: bulk.scenario(sizes))
     results["load"]["end"] = _load()

@@ -63,6 +63,13 @@ class Sizes:
     large_reps: int = 3
     bulk_runner: tuple[int, int] = (1_000, 10_000)  # scenario 9: chat requests of a run, at two sizes
     bulk_runner_concurrency: int = 32
+    # Scenario 10 (OpenTelemetry): short streams of telemetry_chunks, telemetry_streams at a time; scenario 3's
+    # many streams at a smaller size; every mode in each of telemetry_reps repetitions.
+    telemetry_reps: int = 7
+    telemetry_streams: int = 200
+    telemetry_chunks: int = 10
+    telemetry_many_streams: int = 200
+    telemetry_many_chunks: int = 100
     clients: tuple[str, ...] = ("ours", "ours-async", "httpx2", "httpx2-async", "httpx2+json", "openai", "mistralai")
 
 
@@ -88,6 +95,10 @@ QUICK = Sizes(
     large_reps=1,
     bulk_runner=(20, 40),
     bulk_runner_concurrency=4,
+    telemetry_reps=1,
+    telemetry_streams=4,
+    telemetry_many_streams=4,
+    telemetry_many_chunks=20,
 )
 
 

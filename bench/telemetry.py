@@ -1,58 +1,67 @@
-"""What OpenTelemetry costs: the bulk and many-streams cases with tracing off, the API only, and the SDK.
+"""Scenario 10 of ``python -m bench``: what OpenTelemetry costs a stream (also ``python -m bench.telemetry``).
 
-    python -m bench.telemetry [--quick]
+Modes, for our clients (``ours``, ``ours-async``):
 
-Each (mode, client) runs in a process of its own, as the global providers are set once per process:
+- ``off``: the client told not to record (``telemetry=False``), which costs what OpenTelemetry not
+  installed costs: one test of ``None`` per call;
+- ``api``: OpenTelemetry's API imported and no SDK configured (its proxy providers), the client left to
+  its default, so it looks for a configured SDK at each call and finds none;
+- ``sdk``: the SDK's tracer provider (its batch span processor, with an exporter that counts the spans
+  and drops them) and meter provider (an in-memory reader, never read): every span and histogram record
+  is made;
+- ``floor``: the client told not to record, while the bench itself makes, around each stream, what the
+  client records for it on the same SDK providers: the call's span with the same attributes (current
+  while the stream is read) and the same five histogram records.  That is what recording those things
+  costs anyone; the gap between ``sdk`` and ``floor`` is the client's own code.
 
-- ``off``: OpenTelemetry not imported (what ``import mistral_client`` leaves);
-- ``api``: the API imported, no SDK configured (its proxy providers);
-- ``sdk``: the SDK's tracer provider (its batch span processor, with an exporter that drops the spans) and
-  meter provider (an in-memory reader, never read), both global: every span and metric is made.
+All four modes run in one process per client, their providers passed to each client rather than set
+globally, and take turns in every repetition (in a rotating order), so a machine that gets busier slows
+them alike; each difference from ``off`` is taken within a repetition, and the median of those reported.
 
-Clients: ``ours`` and ``ours-async`` (this package), and ``mistralai``, the official SDK, whose own
-tracing turns on with the same global provider.  Against the bench server (``bench.server``):
+``mistralai``, the official SDK, traces through the global provider (since 3.7, only with
+``MISTRAL_SDK_TELEMETRY=global``, which its ``sdk`` process sets), so it runs ``off`` and ``sdk`` in a
+process each.  Measured, against the bench server (``bench.server``):
 
-- per chunk: one bulk stream of each of two sizes, CPU per chunk between them (medians of the runs);
+- per chunk: one bulk stream of each of two sizes, CPU per chunk between them;
 - per stream: many short streams (``ours-async``: all at once on one loop; the sync clients: one after
   the other), CPU per stream;
-- many streams (``ours-async``): scenario 3 of ``python -m bench`` (``bench.many``: many live-paced
-  streams at once on one loop), CPU per chunk;
-- the client's own share: every telemetry hook of a streamed call against providers that do nothing
-  (what the SDK's spans and histograms cost is theirs, whoever calls them).
+- many streams (``ours-async``): scenario 3's many live-paced streams at once on one loop, CPU per chunk,
+  which holds each stream's fixed cost spread over its chunks;
+- the client's own share: every telemetry hook of a streamed call against providers that do nothing.
 
-It prints a table of the three modes and the differences from ``off``, and judges nothing; the targets
-(docs/observability.md) are: no measurable change per chunk without an SDK, at most 0.3 µs more per chunk
-and 60 µs more per stream with it.
+Targets (issue 18; judged in the targets table of docs/benchmarks.md): without an SDK, no measurable
+change per chunk (under 0.1 µs); with one, at most 0.3 µs more per chunk and 60 µs more per stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+from bench.scenarios import QUICK, Sizes, _drain_async, _drain_sync
 from bench.server import ROOT, ServerProcess
 
-MODES = ("off", "api", "sdk")
-MANY, MANY_QUICK = (200, 100, 0.005), (4, 20, 0.0)  # streams, chunks each, seconds between events
-CLIENTS = ("ours", "ours-async", "mistralai")
+MODES = ("off", "api", "sdk", "floor")
+OURS = ("ours", "ours-async")
+SDK_MODES = ("off", "sdk")  # mistralai: its tracing follows the global provider
+API_PER_CHUNK_US, SDK_PER_CHUNK_US, SDK_PER_STREAM_US = 0.1, 0.3, 60.0  # the targets
+MEASURES = ("us_per_chunk", "us_per_stream", "many_us_per_chunk")
 
 
-def _configure(mode: str) -> None:
-    if mode == "off":
-        return
-    import opentelemetry.metrics
-    import opentelemetry.trace  # noqa: F401 - the API alone: its proxy providers
-    from opentelemetry import metrics, trace
+EXPORTED = [0]  # spans the exporter was handed: a mode that made none measured nothing
 
-    if mode == "api":
-        return
+
+def _sdk_providers() -> tuple[Any, Any]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -60,73 +69,230 @@ def _configure(mode: str) -> None:
 
     class Dropped(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
+            EXPORTED[0] += len(spans)
             return SpanExportResult.SUCCESS
 
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Dropped()))  # what an application runs
-    trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Dropped()))  # what an application runs
+    return tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()])
 
 
-def _client(name: str, base: str) -> Any:
+class Floor:
+    """The span and the five records the client makes for one stream, made by hand on the SDK."""
+
+    def __init__(self, tracer_provider: Any, meter_provider: Any, base: str) -> None:
+        from urllib.parse import urlsplit
+
+        from bench.clients import MODEL
+        from mistral_client._telemetry import PROVIDER, _Instruments
+
+        self.instruments = _Instruments(tracer_provider, meter_provider)  # the same histograms, same buckets
+        parts = urlsplit(base)
+        self.metric = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": PROVIDER,
+            "server.address": parts.hostname,
+            "server.port": parts.port,
+            "gen_ai.request.model": MODEL,
+        }
+        self.name = f"chat {MODEL}"
+        self.started = {**self.metric, "gen_ai.request.stream": True}
+
+    def around(self, drain: Callable[[], int]) -> int:
+        from opentelemetry import context
+        from opentelemetry.trace import SpanKind, set_span_in_context
+
+        instruments = self.instruments
+        assert instruments.tracer is not None
+        start = time.perf_counter()
+        span = instruments.tracer.start_span(self.name, kind=SpanKind.CLIENT, attributes=self.started)
+        token = context.attach(set_span_in_context(span))
+        count = drain()
+        self.ended(span, token, count, time.perf_counter() - start)
+        return count
+
+    async def around_async(self, drain: Any) -> int:
+        from opentelemetry import context
+        from opentelemetry.trace import SpanKind, set_span_in_context
+
+        instruments = self.instruments
+        assert instruments.tracer is not None
+        start = time.perf_counter()
+        span = instruments.tracer.start_span(self.name, kind=SpanKind.CLIENT, attributes=self.started)
+        token = context.attach(set_span_in_context(span))
+        count: int = await drain
+        self.ended(span, token, count, time.perf_counter() - start)
+        return count
+
+    def ended(self, span: Any, token: Any, count: int, elapsed: float) -> None:
+        from opentelemetry import context
+
+        from bench.clients import MODEL
+
+        span.set_attributes(
+            {
+                "gen_ai.response.id": "bench",
+                "gen_ai.response.model": MODEL,
+                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.response.time_to_first_chunk": elapsed / 2,
+                "mistral_client.stream.chunks": count,
+                "mistral_client.stream.outcome": "complete",
+                "gen_ai.usage.input_tokens": 10,
+                "gen_ai.usage.output_tokens": count,
+            }
+        )
+        span.end()
+        context.detach(token)
+        instruments, metric = self.instruments, {**self.metric, "gen_ai.response.model": MODEL}
+        assert instruments.duration and instruments.tokens and instruments.first_chunk and instruments.per_chunk
+        instruments.duration.record(elapsed, metric)
+        instruments.tokens.record(10, {**metric, "gen_ai.token.type": "input"})
+        instruments.tokens.record(count, {**metric, "gen_ai.token.type": "output"})
+        instruments.first_chunk.record(elapsed / 2, metric)
+        instruments.per_chunk.record(elapsed / 2 / max(count, 1), metric)
+
+
+def child_ours(name: str, base: str, sizes: Sizes) -> dict[str, Any]:
+    """All four modes in this process, taking turns: medians and the per-repetition differences from off."""
+    import opentelemetry.metrics
+    import opentelemetry.trace  # noqa: F401 - the API alone: ``api`` mode's proxy providers
+
     from bench.clients import ASYNC, SYNC
+    from mistral_client import Telemetry
 
-    return (ASYNC if name.endswith("async") else SYNC)[name](base, None)
-
-
-def _drain(client: Any, headers: dict[str, str]) -> int:
-    from bench.scenarios import _drain_sync
-
-    return _drain_sync(client, headers)
-
-
-def child(mode: str, name: str, base: str, sizes: tuple[int, int], streams: int, chunks: int, reps: int) -> None:
-    _configure(mode)
-    from bench.scenarios import _drain_async
-
-    client = _client(name, base)
+    tracer_provider, meter_provider = _sdk_providers()
+    floor = Floor(tracer_provider, meter_provider, base)
+    options: dict[str, dict[str, Any]] = {
+        "off": {"telemetry": False},
+        "api": {},
+        "sdk": {"telemetry": Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)},
+        "floor": {"telemetry": False},
+    }
     is_async = name.endswith("async")
     loop = asyncio.new_event_loop() if is_async else None
+    clients = {mode: (ASYNC if is_async else SYNC)[name](base, None, **options[mode]) for mode in MODES}
 
-    async def together(headers: dict[str, str], count: int) -> None:
-        await asyncio.gather(*(_drain_async(client, headers) for _ in range(count)))
+    def drain_sync(mode: str) -> Callable[[Any, dict[str, str]], int]:
+        if mode != "floor":
+            return _drain_sync
+        return lambda client, headers: floor.around(lambda: _drain_sync(client, headers))
 
-    def run(headers: dict[str, str], count: int) -> float:
+    def drain_async(mode: str) -> Callable[[Any, dict[str, str]], Any]:
+        if mode != "floor":
+            return _drain_async
+        return lambda client, headers: floor.around_async(_drain_async(client, headers))
+
+    async def together(mode: str, headers: dict[str, str], count: int) -> None:
+        drain = drain_async(mode)
+        await asyncio.gather(*(drain(clients[mode], headers) for _ in range(count)))
+
+    def cpu(mode: str, headers: dict[str, str], count: int) -> float:
         gc.collect()
         start = time.process_time()
         if loop is not None:
-            loop.run_until_complete(together(headers, count))
+            loop.run_until_complete(together(mode, headers, count))
         else:
+            drain = drain_sync(mode)
             for _ in range(count):
-                _drain(client, headers)
+                drain(clients[mode], headers)
         return time.process_time() - start
 
-    bulk = {n: {"x-bench-n": str(n), "x-bench-mode": "bulk"} for n in sizes}
-    short = {"x-bench-n": str(chunks), "x-bench-mode": "bulk"}
-    run(short, 2)  # warm: imports, the pool's first connections
-    per_chunk, per_stream = [], []
-    for _ in range(reps):
-        small, large = (run(bulk[n], 1) for n in sizes)
-        per_chunk.append((large - small) / (sizes[1] - sizes[0]) * 1e6)
-        per_stream.append(run(short, streams) / streams * 1e6)
+    def many(mode: str) -> float:
+        from bench.many import run
+
+        ran = asyncio.run(
+            run(
+                name,
+                base,
+                sizes.telemetry_many_streams,
+                sizes.telemetry_many_chunks,
+                sizes.many_gap,
+                options=options[mode],
+                drain=drain_async(mode),
+            )
+        )
+        return float(ran["us_per_chunk"])
+
+    bulk = {n: {"x-bench-n": str(n), "x-bench-mode": "bulk"} for n in sizes.bulk}
+    short = {"x-bench-n": str(sizes.telemetry_chunks), "x-bench-mode": "bulk"}
+    for mode in MODES:
+        cpu(mode, short, 2)  # warm: imports, the pool's first connections, the SDK's instruments
+    runs: dict[str, dict[str, list[float]]] = {mode: {key: [] for key in MEASURES} for mode in MODES}
+    small, large = sizes.bulk
+    for rep in range(sizes.telemetry_reps):
+        for mode in MODES[rep % len(MODES) :] + MODES[: rep % len(MODES)]:
+            row = runs[mode]
+            row["us_per_chunk"].append((cpu(mode, bulk[large], 1) - cpu(mode, bulk[small], 1)) / (large - small) * 1e6)
+            streams = sizes.telemetry_streams
+            row["us_per_stream"].append(cpu(mode, short, streams) / streams * 1e6)
+            if is_async:
+                row["many_us_per_chunk"].append(many(mode))
     if loop is not None:
-        loop.run_until_complete(client.close())
+        for client in clients.values():
+            loop.run_until_complete(client.close())
         loop.close()
     else:
-        client.close()
-    row: dict[str, Any] = {
-        "us_per_chunk": statistics.median(per_chunk),
-        "us_per_stream": statistics.median(per_stream),
-        "sdk_loaded": "opentelemetry.sdk" in sys.modules,
-    }
-    if is_async:  # scenario 3 as python -m bench runs it: many live-paced streams at once
-        from bench.many import run as many
+        for client in clients.values():
+            client.close()
+    tracer_provider.shutdown()  # exports what is left
+    out = summary(runs, MODES)
+    out["spans_exported"] = EXPORTED[0]
+    return out
 
-        many_streams, many_chunks, gap = MANY_QUICK if sizes[0] < 1_000 else MANY
-        row["many_us_per_chunk"] = statistics.median(
-            asyncio.run(many(name, base, many_streams, many_chunks, gap))["us_per_chunk"] for _ in range(reps)
-        )
-    print(json.dumps(row))
+
+def summary(runs: dict[str, dict[str, list[float]]], modes: tuple[str, ...]) -> dict[str, Any]:
+    """Each mode's medians (with the runs), and each mode's difference from ``off``, repetition by repetition."""
+    out: dict[str, Any] = {"runs": len(runs["off"]["us_per_chunk"])}
+    for mode in modes:
+        out[mode] = {key: statistics.median(values) for key, values in runs[mode].items() if values}
+        out[mode]["runs"] = {key: values for key, values in runs[mode].items() if values}
+    out["delta"] = {
+        mode: {
+            key: statistics.median(a - b for a, b in zip(runs[mode][key], runs["off"][key], strict=True))
+            for key in MEASURES
+            if runs[mode].get(key)
+        }
+        for mode in modes
+        if mode != "off"
+    }
+    return out
+
+
+def child_sdk(mode: str, name: str, base: str, sizes: Sizes) -> dict[str, Any]:
+    """mistralai in one mode (its tracing follows the global providers, set once per process)."""
+    tracer_provider = None
+    if mode == "sdk":
+        from opentelemetry import metrics, trace
+
+        tracer_provider, meter_provider = _sdk_providers()
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(meter_provider)
+        os.environ["MISTRAL_SDK_TELEMETRY"] = "global"  # mistralai 3.7 traces only when told to
+    from bench.clients import SYNC
+
+    client = SYNC[name](base, None)
+    small, large = (n // 10 for n in sizes.bulk)  # the SDK costs a hundred times more per chunk
+
+    def cpu(headers: dict[str, str], count: int) -> float:
+        gc.collect()
+        start = time.process_time()
+        for _ in range(count):
+            _drain_sync(client, headers)
+        return time.process_time() - start
+
+    short = {"x-bench-n": str(sizes.telemetry_chunks), "x-bench-mode": "bulk"}
+    cpu(short, 2)
+    per_chunk, per_stream = [], []
+    streams = max(1, sizes.telemetry_streams // 4)
+    for _ in range(sizes.sdk_reps):
+        a = cpu({"x-bench-n": str(small), "x-bench-mode": "bulk"}, 1)
+        b = cpu({"x-bench-n": str(large), "x-bench-mode": "bulk"}, 1)
+        per_chunk.append((b - a) / (large - small) * 1e6)
+        per_stream.append(cpu(short, streams) / streams * 1e6)
+    client.close()
+    if tracer_provider is not None:
+        tracer_provider.shutdown()
+    return {"us_per_chunk": per_chunk, "us_per_stream": per_stream, "spans_exported": EXPORTED[0]}
 
 
 def hooks_alone(count: int) -> float:
@@ -193,62 +359,79 @@ def hooks_alone(count: int) -> float:
     return (time.process_time() - start) / count * 1e6
 
 
+def _in_child(*args: str) -> dict[str, Any]:
+    line = subprocess.run(
+        [sys.executable, "-m", "bench.telemetry", "--child", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    result: dict[str, Any] = json.loads(line.splitlines()[-1])
+    return result
+
+
+def scenario(base: str, sizes: Sizes, clients: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Scenario 10: our clients in the four modes, mistralai off and traced, and the client's own share."""
+    from bench.clients import installed
+
+    wanted = clients or sizes.clients
+    sized = json.dumps(dataclasses.asdict(sizes))
+    results: dict[str, Any] = {}
+    for name in OURS:
+        if name in wanted:
+            results[name] = _in_child("ours", name, base, sized)
+    if "mistralai" in wanted and installed("mistralai"):
+        runs = {mode: _in_child(mode, "mistralai", base, sized) for mode in SDK_MODES}
+        exported = runs["sdk"].pop("spans_exported")
+        runs["off"].pop("spans_exported")
+        results["mistralai"] = {**summary(runs, SDK_MODES), "spans_exported": exported}
+    results["hooks_us_per_stream"] = hooks_alone(500 if sizes.telemetry_reps < 2 else 20_000)
+    return results
+
+
+def table(results: dict[str, Any]) -> list[list[str]]:
+    """Rows of client, mode, µs/chunk, Δ, µs/stream, Δ, many µs/chunk, Δ."""
+    rows = []
+    for name, by_mode in results.items():
+        if not isinstance(by_mode, dict):
+            continue
+        for mode in MODES:
+            if mode not in by_mode:
+                continue
+            row, delta = by_mode[mode], by_mode["delta"].get(mode, {})
+            cells = [name, mode]
+            for key, digits in (("us_per_chunk", 3), ("us_per_stream", 1), ("many_us_per_chunk", 3)):
+                if key not in row:
+                    cells += ["-", "-"]
+                    continue
+                change = delta.get(key)
+                cells += [f"{row[key]:.{digits}f}", "-" if change is None else f"{change:+.{digits}f}"]
+            rows.append(cells)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.telemetry", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness runs")
-    parser.add_argument("--clients", default=",".join(CLIENTS), help=f"which of {', '.join(CLIENTS)} (default: all)")
-    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
+    parser.add_argument("--clients", default="ours,ours-async,mistralai", help="which clients (default: all three)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        mode, name, base, n1, n2, streams, rest = args.child
-        chunks, reps = (int(x) for x in rest.split(","))
-        child(mode, name, base, (int(n1), int(n2)), int(streams), chunks, reps)
+        kind, name, base, sized = args.child
+        sizes = Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sized).items()})
+        result = child_ours(name, base, sizes) if kind == "ours" else child_sdk(kind, name, base, sizes)
+        print(json.dumps(result))
         return {}
-    sizes, streams, chunks, reps = ((200, 2_000), 20, 10, 3) if args.quick else ((2_000, 20_000), 200, 10, 5)
-    results: dict[str, Any] = {}
-    clients = [name for name in args.clients.split(",") if name]
+    sizes = QUICK if args.quick else Sizes()
     with ServerProcess() as base:
-        for name in clients:
-            for mode in MODES:
-                line = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bench.telemetry",
-                        "--child",
-                        mode,
-                        name,
-                        base,
-                        str(sizes[0]),
-                        str(sizes[1]),
-                        str(streams),
-                        f"{chunks},{reps}",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=ROOT,
-                ).stdout.strip()
-                results[f"{name}/{mode}"] = json.loads(line.splitlines()[-1])
-    print(
-        f"{'client':<12} {'mode':<5} {'µs/chunk':>9} {'Δ':>7} {'µs/stream':>10} {'Δ':>8} {'many µs/chunk':>14} {'Δ':>7}"
-    )
-    for name in clients:
-        off = results[f"{name}/off"]
-        for mode in MODES:
-            row = results[f"{name}/{mode}"]
-            chunk_delta = row["us_per_chunk"] - off["us_per_chunk"]
-            stream_delta = row["us_per_stream"] - off["us_per_stream"]
-            many = ""
-            if "many_us_per_chunk" in row:
-                many_delta = row["many_us_per_chunk"] - off["many_us_per_chunk"]
-                many = f" {row['many_us_per_chunk']:>14.3f} {many_delta:>+7.3f}"
-            print(
-                f"{name:<12} {mode:<5} {row['us_per_chunk']:>9.3f} {chunk_delta:>+7.3f} "
-                f"{row['us_per_stream']:>10.1f} {stream_delta:>+8.1f}{many}"
-            )
-    results["hooks_us_per_stream"] = hooks_alone(2_000 if args.quick else 20_000)
+        results = scenario(base, sizes, tuple(args.clients.split(",")))
+    head = ["client", "mode", "µs/chunk", "Δ", "µs/stream", "Δ", "many µs/chunk", "Δ"]
+    for cells in [head, *table(results)]:
+        print(" ".join(f"{cell:>13}" for cell in cells))
     print(f"the client's own telemetry code, providers that do nothing: {results['hooks_us_per_stream']:.1f} µs/stream")
+    exported = {name: row["spans_exported"] for name, row in results.items() if isinstance(row, dict)}
+    print("spans exported: " + ", ".join(f"{name} {count:,}" for name, count in exported.items()))
     return results
 
 

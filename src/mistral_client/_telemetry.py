@@ -10,8 +10,8 @@ so that the package is not needed at run time).  The three hooks the client call
 
 - ``begin(settings, operation, body, model, stream=...)``: the call's span (``{operation} {model}``), or
   ``None`` when nothing records; the resource base calls it (``operation=`` is what a resource passes);
-- ``trace_attempt(call, request, number)``: one HTTP client span per attempt, a child of the call's span, around
-  each try of the send loop (``_async/client.py``);
+- ``trace_attempt(call, request, number)``: around each try of the send loop (``_async/client.py``); a retried
+  call gets one HTTP client span per attempt under its span, the first made once the retry begins;
 - ``Call.answered(data)`` / ``Call.failed(exc)`` / ``Call.stream_ended(result, error)``: the end, exactly once.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from time import perf_counter
+from time import perf_counter, time_ns
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -291,7 +291,7 @@ def _begin(settings: TelemetrySettings, operation: str, body: object, model: str
 class Call:
     """One call (or stream) being recorded: its span, its metric attributes, its clock."""
 
-    __slots__ = ("_base", "_capture", "_ended", "_instruments", "_slot", "span", "started")
+    __slots__ = ("_base", "_capture", "_ended", "_first_try", "_instruments", "_slot", "span", "started")
 
     def __init__(
         self,
@@ -306,6 +306,7 @@ class Call:
         self._capture = settings.capture
         self._ended = False
         self._slot: _Slot | None = None
+        self._first_try: _FirstTry | None = None
         base: dict[str, Any] = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": PROVIDER,
@@ -750,37 +751,45 @@ class _NoAttempt:
 _NO_ATTEMPT = _NoAttempt()
 
 
-class _Attempt:
-    """One try of the send loop as an HTTP client span under the call's span (``http.request.resend_count``)."""
+def _http_attributes(method: str, url: httpx2.URL, number: int) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+        "url.full": str(url.copy_with(query=None)) if url.query else str(url),
+    }
+    if number:
+        attributes["http.request.resend_count"] = number
+    return attributes
 
-    __slots__ = ("error", "span")
 
-    def __init__(self, call: Call, request: httpx2.Request, number: int) -> None:
+class _FirstTry:
+    """A call's first try, timed but not yet a span: most calls are answered at once, and a span of their
+    only try would repeat the call's own at the cost of a second span.  When the call is retried, this try
+    becomes a span with its own times, beside the next ones (``made_a_span``).
+
+    Its request carries the call's span as the trace's parent, so the server's span nests under the call.
+    """
+
+    __slots__ = ("call", "ended", "error", "method", "started", "status", "url")
+
+    def __init__(self, call: Call, request: httpx2.Request) -> None:
         from opentelemetry import propagate
-        from opentelemetry.trace import SpanKind, set_span_in_context
+        from opentelemetry.trace import set_span_in_context
 
-        url = request.url
-        attributes: dict[str, Any] = {
-            "http.request.method": request.method,
-            "server.address": url.host,
-            "server.port": url.port or (443 if url.scheme == "https" else 80),
-            "url.full": str(url.copy_with(query=None)) if url.query else str(url),
-        }
-        if number:
-            attributes["http.request.resend_count"] = number
-        tracer = call._instruments.tracer
-        assert tracer is not None
-        parent = set_span_in_context(call.span)
-        self.span = tracer.start_span(request.method, context=parent, kind=SpanKind.CLIENT, attributes=attributes)
+        self.call: Call | None = call
+        self.method, self.url = request.method, request.url  # not the request: it holds the key
+        self.status: int | None = None
         self.error: str | None = None
-        # The server can join the trace (the local server's spans do): only trace headers, never the key.
-        propagate.inject(request.headers, context=set_span_in_context(self.span))
+        self.ended = 0
+        propagate.inject(request.headers, context=set_span_in_context(call.span))
+        self.started = time_ns()
 
-    def __enter__(self) -> _Attempt:
+    def __enter__(self) -> _FirstTry:
         return self
 
     def answered(self, status: int) -> None:
-        self.span.set_attribute("http.response.status_code", status)
+        self.status = status
         if status >= 400:
             self.error = str(status)
 
@@ -789,15 +798,76 @@ class _Attempt:
             self.error = _error_type(error)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        span = self.span
+        self.ended = time_ns()
         if exc is not None and self.error is None:
             self.error = _error_type(exc)
-        if self.error is not None:
-            from opentelemetry.trace import StatusCode
+        call, self.call = self.call, None  # no cycle: a call is freed as soon as its stream is
+        if call is not None:
+            call._first_try = self
 
-            span.set_attribute("error.type", self.error)
-            span.set_status(StatusCode.ERROR)
-        span.end()
+    def made_a_span(self, call: Call) -> None:
+        """The call is retried: this try as the span it would have been, under the call's span."""
+        from opentelemetry.trace import SpanKind, set_span_in_context
+
+        tracer = call._instruments.tracer
+        assert tracer is not None
+        attributes = _http_attributes(self.method, self.url, 0)
+        span = tracer.start_span(
+            self.method,
+            context=set_span_in_context(call.span),
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=self.started,
+        )
+        _end_attempt(span, self.status, self.error, self.ended or None)
+
+
+def _end_attempt(span: Any, status: int | None, error: str | None, ended: int | None = None) -> None:
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    if error is not None:
+        from opentelemetry.trace import StatusCode
+
+        span.set_attribute("error.type", error)
+        span.set_status(StatusCode.ERROR)
+    span.end(end_time=ended)
+
+
+class _Attempt:
+    """A retry of the send loop as an HTTP client span under the call's span (``http.request.resend_count``)."""
+
+    __slots__ = ("error", "span", "status")
+
+    def __init__(self, call: Call, request: httpx2.Request, number: int) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.trace import SpanKind, set_span_in_context
+
+        tracer = call._instruments.tracer
+        assert tracer is not None
+        parent = set_span_in_context(call.span)
+        attributes = _http_attributes(request.method, request.url, number)
+        self.span = tracer.start_span(request.method, context=parent, kind=SpanKind.CLIENT, attributes=attributes)
+        self.status: int | None = None
+        self.error: str | None = None
+        # The server can join the trace (the local server's spans do): only trace headers, never the key.
+        propagate.inject(request.headers, context=set_span_in_context(self.span))
+
+    def __enter__(self) -> _Attempt:
+        return self
+
+    def answered(self, status: int) -> None:
+        self.status = status
+        if status >= 400:
+            self.error = str(status)
+
+    def failed(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = _error_type(error)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is not None and self.error is None:
+            self.error = _error_type(exc)
+        _end_attempt(self.span, self.status, self.error)
 
 
 class _Tool:
@@ -877,11 +947,17 @@ def execute_tool(settings: TelemetrySettings | None, name: str, call_id: str, ar
         return _NO_TOOL
 
 
-def trace_attempt(call: Call | None, request: httpx2.Request, number: int) -> _Attempt | _NoAttempt:
-    """The span of one try (``with attempt(...) as tried``), or a hook that does nothing."""
+def trace_attempt(call: Call | None, request: httpx2.Request, number: int) -> _FirstTry | _Attempt | _NoAttempt:
+    """The hook around one try (``with trace_attempt(...) as tried``): the first try is timed, and becomes a
+    span only if a retry follows; each retry is a span; a hook that does nothing when nothing records."""
     if call is None or call.span is None:
         return _NO_ATTEMPT
     try:
+        if not number:
+            return _FirstTry(call, request)
+        first, call._first_try = call._first_try, None
+        if first is not None:
+            first.made_a_span(call)
         return _Attempt(call, request, number)
     except Exception:
         logger.debug("OpenTelemetry: the attempt is not recorded", exc_info=True)

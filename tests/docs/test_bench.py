@@ -30,6 +30,7 @@ SCENARIOS = (
     "large",
     "conversations",
     "bulk_runner",
+    "telemetry",
 )
 OUR_TRANSPORT = "mistral_client._transport.http11.AsyncTransport"
 
@@ -94,7 +95,15 @@ def test_every_scenario_runs_at_a_tiny_size(quick: tuple[subprocess.CompletedPro
 
     # The tables printed, and the page written with them.
     assert "ours" in got["bulk_runner"] and all(len(rows) == 2 for rows in got["bulk_runner"].values())
-    for heading in ("### 1-2.", "### 3.", "### 4.", "### 5.", "### 6.", "### 7.", "### 8.", "### 9.", "### Targets"):
+    telemetry = got["telemetry"]  # scenario 10: every mode of ours, and the SDK's spans really made
+    for name in ("ours", "ours-async"):
+        assert {"off", "api", "sdk", "floor"} <= set(telemetry[name]) and telemetry[name]["spans_exported"] > 0
+        assert set(telemetry[name]["delta"]) == {"api", "sdk", "floor"}
+    assert "many_us_per_chunk" in telemetry["ours-async"]["delta"]["sdk"]
+    if importlib.util.find_spec("mistralai") is not None:
+        assert telemetry["mistralai"]["spans_exported"] > 0  # its tracing was on in its sdk mode
+    headings = ("### 1-2.", "### 3.", "### 4.", "### 5.", "### 6.", "### 7.", "### 8.", "### 9.", "### 10.")
+    for heading in (*headings, "### Targets"):
         assert heading in done.stdout
     page = (out / "benchmarks.md").read_text()
     assert "## Reproduce" in page and "### 1-2." in page

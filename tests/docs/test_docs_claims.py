@@ -202,6 +202,17 @@ BODY_CAP = Code("ServerConfig.max_body_size is 10 MiB", lambda: _server_config()
 AUDIO = "audio.json"  # python -m bench.audio --out docs/audio.json (issue 19)
 
 CLAIMS: list[tuple[str, str, tuple[Tie, ...]]] = [
+    # docs/observability.md (issue 18)
+    (
+        "docs/observability.md",
+        "Scenario 10 of `python -m bench`",
+        (
+            Code(
+                "scenario 10 is OpenTelemetry's",
+                lambda: importlib.import_module("bench.run").SCENARIOS[10] == "telemetry",
+            ),
+        ),
+    ),
     # docs/audio.md (issue 19)
     (
         "docs/audio.md",
@@ -828,6 +839,7 @@ RENDERER_PHRASES = {
     "### 7.": "section number",
     "### 8.": "section number",
     "### 9.": "section number",
+    "### 10.": "section number",
     "near 100%": "what a saturated client looks like, not a measurement",
     "(1, 5, 15 min)": "the windows of os.getloadavg",
     "--only 1,2": "an example of the option",

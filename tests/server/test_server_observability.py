@@ -105,6 +105,9 @@ from mistral_client.server import LocalServer
 with LocalServer(trace=True) as server, Mistral(base_url=server.base_url, api_key="sk-never-traced") as client:
     with client.chat.stream(model="mistral-small-latest", messages=[user("hi")]) as stream:
         list(stream)
+    retried = {"x-mock-status": "503", "x-mock-fail-times": "1", "x-mock-retry-after": "0", "x-mock-id": "joined"}
+    with client.chat.stream(model="mistral-small-latest", messages=[user("hi")], extra_headers=retried) as stream:
+        list(stream)
 spans = [
     {"name": s.name, "kind": s.kind.name, "id": s.context.span_id, "trace": s.context.trace_id,
      "parent": s.parent.span_id if s.parent else None, "attributes": dict(s.attributes)}
@@ -115,15 +118,24 @@ print(json.dumps(spans))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "sk-never-traced" not in out
     spans: list[dict[str, Any]] = json.loads(out)
-    by_name = {s["name"]: s for s in spans}
-    call, attempt = by_name["chat mistral-small-latest"], by_name["POST"]
-    served = by_name["POST /v1/chat/completions"]
-    assert served["kind"] == "SERVER" and attempt["kind"] == "CLIENT"
-    assert served["trace"] == attempt["trace"] == call["trace"]
-    assert served["parent"] == attempt["id"] and attempt["parent"] == call["id"]
+    calls = [s for s in spans if s["name"] == "chat mistral-small-latest"]
+    assert len(calls) == 2 and all(s["kind"] == "CLIENT" for s in calls)
+    trace = {call["id"]: [s for s in spans if s["trace"] == call["trace"] and s is not call] for call in calls}
+    # Answered at once: the server's span is the call's child (no span for the only try).
+    plain, retried = calls
+    [served] = trace[plain["id"]]
+    assert served["name"] == "POST /v1/chat/completions" and served["kind"] == "SERVER"
+    assert served["parent"] == plain["id"]
     assert served["attributes"]["http.route"] == "/v1/chat/completions"
     assert served["attributes"]["http.response.status_code"] == 200
-    assert served["attributes"]["gen_ai.usage.output_tokens"] == call["attributes"]["gen_ai.usage.output_tokens"]
+    # Retried: a span per try under the call; the retry's request names its own span as the parent.
+    tries = [s for s in trace[retried["id"]] if s["name"] == "POST"]
+    assert sorted(t["attributes"]["http.response.status_code"] for t in tries) == [200, 503]
+    assert all(t["kind"] == "CLIENT" and t["parent"] == retried["id"] for t in tries)
+    second = next(t for t in tries if t["attributes"]["http.response.status_code"] == 200)
+    answered = [s for s in trace[retried["id"]] if s["kind"] == "SERVER" and s["parent"] == second["id"]]
+    assert [s["attributes"]["http.response.status_code"] for s in answered] == [200]
+    assert served["attributes"]["gen_ai.usage.output_tokens"] == plain["attributes"]["gen_ai.usage.output_tokens"]
 
 
 def test_serve_metrics_in_a_real_process() -> None:
