@@ -99,36 +99,33 @@ class Floor:
         self.started = {**self.metric, "gen_ai.request.stream": True}
 
     def around(self, drain: Callable[[], int]) -> int:
-        from opentelemetry import context
-        from opentelemetry.trace import SpanKind, set_span_in_context
-
-        instruments = self.instruments
-        assert instruments.tracer is not None
-        start = time.perf_counter()
-        span = instruments.tracer.start_span(self.name, kind=SpanKind.CLIENT, attributes=self.started)
-        token = context.attach(set_span_in_context(span))
+        begun = self.begun()
         count = drain()
-        self.ended(span, token, count, time.perf_counter() - start)
+        self.ended(*begun, count)
         return count
 
     async def around_async(self, drain: Any) -> int:
+        begun = self.begun()
+        count: int = await drain
+        self.ended(*begun, count)
+        return count
+
+    def begun(self) -> tuple[Any, Any, float]:
+        """The call's span, current from now on: the span, the context's token and the start."""
         from opentelemetry import context
         from opentelemetry.trace import SpanKind, set_span_in_context
 
-        instruments = self.instruments
-        assert instruments.tracer is not None
+        assert self.instruments.tracer is not None
         start = time.perf_counter()
-        span = instruments.tracer.start_span(self.name, kind=SpanKind.CLIENT, attributes=self.started)
-        token = context.attach(set_span_in_context(span))
-        count: int = await drain
-        self.ended(span, token, count, time.perf_counter() - start)
-        return count
+        span = self.instruments.tracer.start_span(self.name, kind=SpanKind.CLIENT, attributes=self.started)
+        return span, context.attach(set_span_in_context(span)), start
 
-    def ended(self, span: Any, token: Any, count: int, elapsed: float) -> None:
+    def ended(self, span: Any, token: Any, start: float, count: int) -> None:
         from opentelemetry import context
 
         from bench.clients import MODEL
 
+        elapsed = time.perf_counter() - start
         span.set_attributes(
             {
                 "gen_ai.response.id": "bench",

@@ -763,30 +763,14 @@ def _http_attributes(method: str, url: httpx2.URL, number: int) -> dict[str, Any
     return attributes
 
 
-class _FirstTry:
-    """A call's first try, timed but not yet a span: most calls are answered at once, and a span of their
-    only try would repeat the call's own at the cost of a second span.  When the call is retried, this try
-    becomes a span with its own times, beside the next ones (``made_a_span``).
+class _Try:
+    """What one try of the send loop ended with: the answer's status, and the error type if it failed."""
 
-    Its request carries the call's span as the trace's parent, so the server's span nests under the call.
-    """
+    __slots__ = ("error", "status")
 
-    __slots__ = ("call", "ended", "error", "method", "started", "status", "url")
-
-    def __init__(self, call: Call, request: httpx2.Request) -> None:
-        from opentelemetry import propagate
-        from opentelemetry.trace import set_span_in_context
-
-        self.call: Call | None = call
-        self.method, self.url = request.method, request.url  # not the request: it holds the key
+    def __init__(self) -> None:
         self.status: int | None = None
         self.error: str | None = None
-        self.ended = 0
-        propagate.inject(request.headers, context=set_span_in_context(call.span))
-        self.started = time_ns()
-
-    def __enter__(self) -> _FirstTry:
-        return self
 
     def answered(self, status: int) -> None:
         self.status = status
@@ -797,10 +781,38 @@ class _FirstTry:
         if self.error is None:
             self.error = _error_type(error)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.ended = time_ns()
+    def _settle(self, exc: BaseException | None) -> None:
         if exc is not None and self.error is None:
             self.error = _error_type(exc)
+
+
+class _FirstTry(_Try):
+    """A call's first try, timed but not yet a span: most calls are answered at once, and a span of their
+    only try would repeat the call's own at the cost of a second span.  When the call is retried, this try
+    becomes a span with its own times, beside the next ones (``made_a_span``).
+
+    Its request carries the call's span as the trace's parent, so the server's span nests under the call.
+    """
+
+    __slots__ = ("call", "ended", "method", "started", "url")
+
+    def __init__(self, call: Call, request: httpx2.Request) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.trace import set_span_in_context
+
+        super().__init__()
+        self.call: Call | None = call
+        self.method, self.url = request.method, request.url  # not the request: it holds the key
+        self.ended = 0
+        propagate.inject(request.headers, context=set_span_in_context(call.span))
+        self.started = time_ns()
+
+    def __enter__(self) -> _FirstTry:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.ended = time_ns()
+        self._settle(exc)
         call, self.call = self.call, None  # no cycle: a call is freed as soon as its stream is
         if call is not None:
             call._first_try = self
@@ -833,40 +845,29 @@ def _end_attempt(span: Any, status: int | None, error: str | None, ended: int | 
     span.end(end_time=ended)
 
 
-class _Attempt:
+class _Attempt(_Try):
     """A retry of the send loop as an HTTP client span under the call's span (``http.request.resend_count``)."""
 
-    __slots__ = ("error", "span", "status")
+    __slots__ = ("span",)
 
     def __init__(self, call: Call, request: httpx2.Request, number: int) -> None:
         from opentelemetry import propagate
         from opentelemetry.trace import SpanKind, set_span_in_context
 
+        super().__init__()
         tracer = call._instruments.tracer
         assert tracer is not None
         parent = set_span_in_context(call.span)
         attributes = _http_attributes(request.method, request.url, number)
         self.span = tracer.start_span(request.method, context=parent, kind=SpanKind.CLIENT, attributes=attributes)
-        self.status: int | None = None
-        self.error: str | None = None
         # The server can join the trace (the local server's spans do): only trace headers, never the key.
         propagate.inject(request.headers, context=set_span_in_context(self.span))
 
     def __enter__(self) -> _Attempt:
         return self
 
-    def answered(self, status: int) -> None:
-        self.status = status
-        if status >= 400:
-            self.error = str(status)
-
-    def failed(self, error: BaseException) -> None:
-        if self.error is None:
-            self.error = _error_type(error)
-
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc is not None and self.error is None:
-            self.error = _error_type(exc)
+        self._settle(exc)
         _end_attempt(self.span, self.status, self.error)
 
 
